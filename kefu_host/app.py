@@ -1,0 +1,120 @@
+"""The aiohttp application factory: configuration in, a ready-to-run app out.
+
+Resources open and close in ``cleanup_ctx`` generators, in this order: the store, then each feature, then the
+plugins' ``kefu_startup``; they close in reverse. ``/readyz`` turns 200 only after all of them are up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from kefu_host import api_plugins, health
+from kefu_host.config import DEV_SECRET_PREFIX, Config, database_url
+from kefu_host.health import Lifecycle
+from kefu_host.hookcall import Hooks
+from kefu_host.http import request_context
+from kefu_host.logs import AccessLogger
+from kefu_host.keys import CONFIG, HOOKS, LIFECYCLE, PLUGIN_MANAGER, PLUGINS, SOCKETS, STORE
+from kefu_host.plugins import discover, load_plugins, new_plugin_manager
+from kefu_host.sockets import OpenSockets
+from kefu_host.store import Store, open_store
+
+log = structlog.get_logger("kefu_host.app")
+
+#: How every runner of the app is set up (the CLI's, and the tests').
+RUNNER_OPTIONS: dict[str, Any] = {"access_log_class": AccessLogger}
+
+#: The host's own features that are plain plugins (they implement hooks like any other).
+BUILTIN_PLUGINS: tuple[str, ...] = ()
+
+
+def create_app(
+    config: Config,
+    *,
+    plugins: Sequence[tuple[str, Mapping[str, Any]]] = (),
+    blocked: Sequence[str] = (),
+    entry_points: bool = True,
+) -> web.Application:
+    """Build the app for ``config``; ``plugins`` are extra (path, settings) pairs as given on the command line.
+
+    Raises :class:`~kefu_host.plugins.PluginLoadError` when a ``required`` plugin cannot load.
+    """
+    app = web.Application(middlewares=[request_context], client_max_size=1024**2)
+    app[CONFIG] = config
+    app[LIFECYCLE] = Lifecycle()
+    app[SOCKETS] = OpenSockets()
+    pm = new_plugin_manager()
+    sources = discover(config, plugins, builtins=BUILTIN_PLUGINS, entry_points=entry_points)
+    registry = load_plugins(pm, config, sources, blocked)
+    app[PLUGIN_MANAGER] = pm
+    app[PLUGINS] = registry
+    app[HOOKS] = Hooks(pm, registry)
+
+    app.router.add_get("/livez", health.livez)
+    app.router.add_get("/readyz", health.readyz)
+    api_plugins.setup(app)
+    _mount_plugin_routes(app)
+
+    app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(_plugins_ctx)
+    app.on_startup.append(_mark_ready)
+    app.on_shutdown.append(_mark_draining)
+    return app
+
+
+def _mount_plugin_routes(app: web.Application) -> None:
+    for contribution in app[HOOKS].call_sync("kefu_routes"):
+        sub = web.Application()
+        try:
+            sub.add_routes(contribution.value)
+        except Exception as exc:  # a malformed route list is the plugin's failure, not the host's
+            app[PLUGINS].record_error(contribution.plugin, "kefu_routes", exc)
+            log.error("plugin routes rejected", plugin=contribution.plugin, error=str(exc))
+            continue
+        app.add_subapp(f"/plugins/{contribution.plugin}/", sub)
+
+
+async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    async with open_store(
+        database_url(config),
+        migrate=config.database.migrate_on_start,
+        pool_size=config.database.pool_size,
+        sqlite_synchronous=config.database.sqlite_synchronous,
+        max_batch=config.database.max_batch,
+    ) as store:
+        app[STORE] = store
+        app[LIFECYCLE].checks["store_writer"] = _writer_alive(store)
+        yield
+
+
+def _writer_alive(store: Store) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return store.writer.running
+
+    return check
+
+
+async def _plugins_ctx(app: web.Application) -> AsyncIterator[None]:
+    await app[HOOKS].call("kefu_startup", app=app)
+    yield
+    await app[HOOKS].call("kefu_shutdown", app=app)
+
+
+async def _mark_ready(app: web.Application) -> None:
+    secrets = app[CONFIG].secrets
+    dev = [name for name, value in vars(secrets).items() if value.startswith(DEV_SECRET_PREFIX)]
+    if dev:
+        log.warning("development secrets in use; set them from the environment", secrets=dev)
+    app[LIFECYCLE].ready()
+    log.info("ready", plugins=[r.name for r in app[PLUGINS].loaded()])
+
+
+async def _mark_draining(app: web.Application) -> None:
+    """First step of shutdown: stop looking ready, tell every WebSocket client to go elsewhere."""
+    app[LIFECYCLE].drain()
+    await app[SOCKETS].close_all()

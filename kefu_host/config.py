@@ -1,0 +1,395 @@
+"""Typed configuration: ``kefu.toml``, ``KEFU_SECTION__KEY`` environment overrides, command-line overrides.
+
+Every value is checked against the dataclasses below. A bad value raises :class:`ConfigError`, whose one-line
+message names the file (or environment variable) and the dotted key, e.g.
+``kefu.toml: server.port: expected an integer, got "80a"``. The CLI prints it and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+ENV_PREFIX = "KEFU_"
+#: The shipped kefu.toml's secrets start with this; the host warns while any is in use.
+DEV_SECRET_PREFIX = "dev-"
+#: Keys of ``[plugins.NAME]`` the host reads itself; everything else is handed to the plugin.
+HOST_PLUGIN_KEYS = frozenset({"required", "enabled", "hook_timeout"})
+#: Names under ``[plugins]`` that are settings, so no plugin may take them.
+RESERVED_PLUGIN_NAMES = frozenset({"load", "block", "hook_timeout"})
+
+
+class ConfigError(Exception):
+    """A configuration problem, rendered as one line: ``<source>: <key>: <problem>``."""
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        self.source, self.key, self.problem = source, key, problem
+        super().__init__(f"{source}: {key}: {problem}" if key else f"{source}: {problem}")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: Seconds a graceful shutdown may take before remaining work is cancelled.
+    shutdown_timeout: float = 10.0
+    #: Seconds between turning /readyz to 503 and closing the listener (lets a load balancer notice).
+    drain_delay: float = 0.0
+    #: Origins a browser WebSocket may come from; empty means same-origin only.
+    allowed_origins: tuple[str, ...] = ()
+    #: permessage-deflate costs several times the memory per connection; off unless asked for.
+    websocket_compression: bool = False
+    max_frame_bytes: int = 16384
+    #: Log format: "auto" (console on a TTY, JSON lines otherwise), "console" or "json".
+    log_format: Literal["auto", "console", "json"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    #: SQLAlchemy URL: ``sqlite+aiosqlite:///path`` (relative paths are resolved against the config file)
+    #: or ``postgresql+asyncpg://user@host/db``.
+    url: str = "sqlite+aiosqlite:///data/kefu.db"
+    migrate_on_start: bool = True
+    #: SQLite ``synchronous`` pragma. "full" survives power loss; "normal" only process crashes.
+    sqlite_synchronous: Literal["full", "normal"] = "full"
+    pool_size: int = 5
+    #: Most rows the group-commit writer puts in one transaction.
+    max_batch: int = 2000
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    directory: Path = Path("rules")
+    #: Time zone for ``time.hour`` and ``time.weekday`` in rules.
+    timezone: str = "UTC"
+    #: Seconds between content-hash rescans that back up the file watcher.
+    rescan_interval: float = 10.0
+    #: Seconds to wait for more file changes before reloading.
+    debounce: float = 0.2
+
+
+@dataclass(frozen=True)
+class SecretsConfig:
+    #: Signs visitor session tokens.
+    visitor_token: str = ""
+    #: Shared with the business backend; it sends HMAC-SHA256(identity, user_id) to prove who a visitor is.
+    identity: str = ""
+    #: Bearer token for the admin API (/api/plugins, /api/rules, ...).
+    admin_token: str = ""
+
+
+@dataclass(frozen=True)
+class ChatConfig:
+    teams: tuple[str, ...] = ("support",)
+    default_team: str = "support"
+    #: Seconds an agent may be disconnected before their conversations go back to the queue.
+    agent_grace_period: float = 60.0
+    #: Seconds without messages after which an assigned conversation closes.
+    idle_close_after: float = 1800.0
+    #: Frames a socket may have waiting before it is closed as too slow.
+    send_queue_size: int = 256
+    #: Visitor messages per second (token bucket rate) and burst.
+    visitor_rate: float = 5.0
+    visitor_burst: int = 20
+    #: Most missed messages replayed on resume; further back the client is told to resync.
+    max_replay: int = 1000
+
+
+@dataclass(frozen=True)
+class PluginOptions:
+    """One ``[plugins.NAME]`` table: the host's keys plus the plugin's own settings."""
+
+    required: bool = False
+    enabled: bool = True
+    hook_timeout: float | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PluginsConfig:
+    #: Plugin paths (package directory or .py file, relative to the config file) or entry-point names.
+    load: tuple[str, ...] = ()
+    #: Plugin names never to load, whatever their source.
+    block: tuple[str, ...] = ()
+    #: Default seconds an async hook implementation may run.
+    hook_timeout: float = 5.0
+    options: Mapping[str, PluginOptions] = field(default_factory=dict)
+
+    def for_plugin(self, name: str) -> PluginOptions:
+        return self.options.get(name, PluginOptions())
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = ServerConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    rules: RulesConfig = RulesConfig()
+    secrets: SecretsConfig = SecretsConfig()
+    chat: ChatConfig = ChatConfig()
+    plugins: PluginsConfig = PluginsConfig()
+    #: Where the configuration came from; relative paths resolve against its directory.
+    source: Path | None = None
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent if self.source else Path.cwd()
+
+    def secret_values(self) -> frozenset[str]:
+        """Every configured secret, so the log pipeline can redact them wherever they appear."""
+        return frozenset(v for v in dataclasses.asdict(self.secrets).values() if v)
+
+
+_SECTIONS: dict[str, type] = {
+    name: hint for name, hint in typing.get_type_hints(Config).items() if name not in ("source", "plugins")
+}
+
+
+def load_config(
+    path: Path | str | None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read ``path`` (or defaults when None), apply environment then ``overrides`` (dotted keys), validate."""
+    environ = os.environ if environ is None else environ
+    source = Path(path).resolve() if path is not None else None
+    origin = str(path) if path is not None else "defaults"
+    raw: dict[str, Any] = {}
+    if source is not None:
+        try:
+            raw = tomllib.loads(source.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(origin, "", "file not found") from None
+        except IsADirectoryError:
+            raise ConfigError(origin, "", "is a directory, expected a TOML file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(origin, "", f"invalid TOML: {exc}") from None
+    origins: dict[str, str] = {}
+    for name, value in environ.items():
+        if name.startswith(ENV_PREFIX) and "__" in name:
+            key = ".".join(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+            _set_dotted(raw, key, _parse_env_value(value))
+            origins[key] = f"environment variable {name}"
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(raw, key, value)
+            origins[key] = "command line"
+    config = _build_config(raw, origin, origins, source)
+    _check_semantics(config, origin, origins)
+    return config
+
+
+class _EnvStr(str):
+    """A raw environment value; it is read as the type of the key it sets (see :func:`_coerce`)."""
+
+
+def _parse_env_value(value: str) -> Any:
+    return _EnvStr(value)
+
+
+def _parse_toml_value(value: str) -> Any:
+    """``9000``, ``true``, ``["a"]`` as TOML values; anything that is not one stays a string."""
+    try:
+        return tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return str(value)
+
+
+def _plain(value: Any) -> Any:
+    """Untyped settings (a plugin's own) with environment strings read as TOML values."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return _parse_toml_value(value) if isinstance(value, _EnvStr) else value
+
+
+def _set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    *parents, last = key.split(".")
+    node = raw
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[last] = value
+
+
+def _source_of(key: str, origin: str, origins: Mapping[str, str]) -> str:
+    """The environment variable or flag that set ``key`` (or one of its parents), else the file."""
+    parts = key.split(".")
+    for n in range(len(parts), 0, -1):
+        found = origins.get(".".join(parts[:n]))
+        if found:
+            return found
+    return origin
+
+
+def _build_config(raw: dict[str, Any], origin: str, origins: Mapping[str, str], source: Path | None) -> Config:
+    def fail(key: str, problem: str) -> typing.NoReturn:
+        raise ConfigError(_source_of(key, origin, origins), key, problem)
+
+    sections: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name == "plugins":
+            continue
+        if name not in _SECTIONS:
+            fail(name, f"unknown section{_did_you_mean(name, [*_SECTIONS, 'plugins'])}")
+        if not isinstance(value, dict):
+            fail(name, f"expected a table, got {_describe(value)}")
+        sections[name] = _build_dataclass(_SECTIONS[name], value, name, fail)
+    plugins_raw = raw.get("plugins", {})
+    if not isinstance(plugins_raw, dict):
+        fail("plugins", f"expected a table, got {_describe(plugins_raw)}")
+    sections["plugins"] = _build_plugins(plugins_raw, fail)
+    return Config(**sections, source=source)
+
+
+def _build_plugins(raw: dict[str, Any], fail: typing.Callable[[str, str], typing.NoReturn]) -> PluginsConfig:
+    top = {k: v for k, v in raw.items() if k in RESERVED_PLUGIN_NAMES}
+    base = _build_dataclass(PluginsConfig, top, "plugins", fail)
+    options: dict[str, PluginOptions] = {}
+    for name, table in raw.items():
+        if name in RESERVED_PLUGIN_NAMES:
+            continue
+        key = f"plugins.{name}"
+        if not isinstance(table, dict):
+            fail(key, f"expected a table of plugin settings, got {_describe(table)}")
+        host_keys = {k: v for k, v in table.items() if k in HOST_PLUGIN_KEYS}
+        built = _build_dataclass(PluginOptions, host_keys, key, fail)
+        settings = {k: _plain(v) for k, v in table.items() if k not in HOST_PLUGIN_KEYS}
+        options[name] = dataclasses.replace(built, settings=settings)
+    return dataclasses.replace(base, options=options)
+
+
+def _build_dataclass(cls: type, raw: dict[str, Any], prefix: str, fail: typing.Callable[..., typing.NoReturn]) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls) if f.name not in ("options", "settings")}
+    values = {}
+    for key, value in raw.items():
+        dotted = f"{prefix}.{key}"
+        if key not in fields:
+            fail(dotted, f"unknown key{_did_you_mean(key, fields)}")
+        values[key] = _coerce(value, hints[key], dotted, fail)
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any, key: str, fail: typing.Callable[..., typing.NoReturn]) -> Any:
+    origin = typing.get_origin(hint)
+    if isinstance(value, _EnvStr):
+        if origin is tuple and not value.lstrip().startswith("["):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        elif hint in (str, Path) or origin is Literal:
+            value = str(value)
+        else:
+            value = _parse_toml_value(value)
+    if origin is typing.Union or origin is types.UnionType:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return None if value is None else _coerce(value, args[0], key, fail)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            fail(key, f"expected one of {', '.join(map(repr, choices))}, got {_describe(value)}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            fail(key, f"expected a list of strings, got {_describe(value)}")
+        return tuple(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            fail(key, f"expected true or false, got {_describe(value)}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            fail(key, f"expected an integer, got {_describe(value)}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            fail(key, f"expected a number, got {_describe(value)}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            fail(key, f"expected a string, got {_describe(value)}")
+        return value
+    if hint is Path:
+        if not isinstance(value, str):
+            fail(key, f"expected a path string, got {_describe(value)}")
+        return Path(value)
+    raise TypeError(f"unsupported config type {hint!r} for {key}")  # a bug in this module, not in the file
+
+
+def _check_semantics(config: Config, origin: str, origins: Mapping[str, str]) -> None:
+    def fail(key: str, problem: str) -> typing.NoReturn:
+        raise ConfigError(_source_of(key, origin, origins), key, problem)
+
+    if not 0 <= config.server.port <= 65535:
+        fail("server.port", f"must be between 0 and 65535, got {config.server.port}")
+    if config.server.shutdown_timeout <= 0:
+        fail("server.shutdown_timeout", "must be greater than 0")
+    if config.server.max_frame_bytes < 256:
+        fail("server.max_frame_bytes", "must be at least 256")
+    url = config.database.url
+    if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+        fail("database.url", f"expected sqlite+aiosqlite:///FILE or postgresql+asyncpg://..., got {url.split(':')[0]!r}")
+    if config.database.max_batch < 1:
+        fail("database.max_batch", "must be at least 1")
+    rules_dir = resolve_path(config, config.rules.directory)
+    if not rules_dir.is_dir():
+        fail("rules.directory", f"directory not found: {rules_dir}")
+    try:
+        ZoneInfo(config.rules.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        fail("rules.timezone", f"unknown time zone {config.rules.timezone!r}")
+    if not config.chat.teams:
+        fail("chat.teams", "must name at least one team")
+    if config.chat.default_team not in config.chat.teams:
+        fail("chat.default_team", f"{config.chat.default_team!r} is not in chat.teams")
+    for n, entry in enumerate(config.plugins.load):
+        if looks_like_path(entry) and not resolve_path(config, Path(entry)).exists():
+            fail(f"plugins.load[{n}]", f"file not found: {resolve_path(config, Path(entry))}")
+
+
+def looks_like_path(entry: str) -> bool:
+    """A ``plugins.load`` entry is a path (else an entry-point name) when it has a slash or ends in .py."""
+    return "/" in entry or entry.endswith(".py") or entry.startswith(".")
+
+
+def resolve_path(config: Config, path: Path) -> Path:
+    """A path from the config, made absolute against the config file's directory."""
+    path = path.expanduser()
+    return path if path.is_absolute() else (config.base_dir / path).resolve()
+
+
+def database_url(config: Config) -> str:
+    """The database URL with a relative SQLite file resolved against the config file's directory."""
+    url = config.database.url
+    prefix = "sqlite+aiosqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        path, _, query = url[len(prefix) :].partition("?")
+        resolved = resolve_path(config, Path(path))
+        url = prefix + str(resolved) + (f"?{query}" if query else "")
+    return url
+
+
+def _describe(value: Any) -> str:
+    kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", dict: "table"}.get(
+        type(value), type(value).__name__
+    )
+    shown = repr(value) if not isinstance(value, dict | list) else ""
+    if isinstance(value, str):
+        shown = f'"{value}"'
+    return f"{kind} {shown}".strip() if kind != "string" else shown
+
+
+def _did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f", did you mean {close[0]!r}?" if close else ""

@@ -1,0 +1,147 @@
+"""The one place the host calls plugin hooks.
+
+pluggy knows nothing of asyncio: an ``async def`` implementation hands back an unawaited coroutine, and one
+exception stops the whole call. :class:`Hooks` walks the implementations itself, in pluggy's order (last registered
+first, honouring ``tryfirst``/``trylast``), and
+
+* awaits async implementations concurrently, each under its plugin's timeout;
+* isolates every implementation: an exception or timeout is logged with the plugin's name and counted in the
+  plugin's :class:`~kefu_host.plugins.PluginRecord`; the others still run and the caller still gets their results;
+* keeps declarative and ``firstresult`` hooks synchronous (:meth:`Hooks.call_sync`, :meth:`Hooks.call_first`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+import structlog
+
+from kefu_host.hookspecs import SYNC_HOOKS
+from kefu_host.plugins import PluginRegistry
+
+log = structlog.get_logger("kefu_host.hooks")
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """One implementation's non-``None`` answer, with the plugin that gave it."""
+
+    plugin: str
+    value: Any
+
+
+class Hooks:
+    """Calls hooks of one plugin manager with awaiting, isolation and timeouts."""
+
+    def __init__(self, pm: pluggy.PluginManager, registry: PluginRegistry) -> None:
+        self.pm = pm
+        self.registry = registry
+
+    def _impls(self, name: str, only: str | None) -> list[pluggy.HookImpl]:
+        caller = getattr(self.pm.hook, name)
+        return [i for i in reversed(caller.get_hookimpls()) if only is None or i.plugin_name == only]
+
+    @staticmethod
+    def _args(impl: pluggy.HookImpl, kwargs: Mapping[str, Any]) -> list[Any]:
+        return [kwargs[arg] for arg in impl.argnames]
+
+    async def call(self, name: str, /, *, only: str | None = None, **kwargs: Any) -> list[Contribution]:
+        """Call every implementation of ``name`` (or only plugin ``only``'s); return the non-``None`` answers."""
+        if name in SYNC_HOOKS:
+            raise TypeError(f"{name} is a synchronous hook; use call_sync or call_first")
+        impls = self._impls(name, only)
+        results: list[Any] = [None] * len(impls)
+        pending: dict[int, Any] = {}
+        for n, impl in enumerate(impls):
+            try:
+                value = impl.function(*self._args(impl, kwargs))
+            except Exception as exc:
+                self._failed(impl, name, exc)
+                continue
+            if inspect.isawaitable(value):
+                pending[n] = value
+            else:
+                results[n] = value
+        if pending:
+            outcomes = await asyncio.gather(*(self._await(impls[n], name, aw) for n, aw in pending.items()))
+            for n, outcome in zip(pending, outcomes, strict=True):
+                results[n] = outcome
+        return [
+            Contribution(impl.plugin_name, value)
+            for impl, value in zip(impls, results, strict=True)
+            if value is not None and value is not _FAILED
+        ]
+
+    async def _await(self, impl: pluggy.HookImpl, name: str, awaitable: Any) -> Any:
+        timeout = self.registry.hook_timeout(impl.plugin_name)
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(timeout):
+                return await awaitable
+        except TimeoutError:
+            self.registry.record_timeout(impl.plugin_name, name)
+            log.error(
+                "hook timed out",
+                plugin=impl.plugin_name,
+                hook=name,
+                timeout_s=timeout,
+                elapsed_s=round(time.perf_counter() - start, 3),
+            )
+        except Exception as exc:
+            self._failed(impl, name, exc)
+        return _FAILED
+
+    def call_sync(self, name: str, /, **kwargs: Any) -> list[Contribution]:
+        """Call a synchronous hook's implementations; return their non-``None`` answers."""
+        out = []
+        for impl in self._impls(name, None):
+            try:
+                value = impl.function(*self._args(impl, kwargs))
+            except Exception as exc:
+                self._failed(impl, name, exc)
+                continue
+            if inspect.isawaitable(value):  # registration refuses async impls of sync hooks; this is a backstop
+                _close(value)
+                self._failed(impl, name, TypeError(f"{name} must not be async"))
+            elif value is not None:
+                out.append(Contribution(impl.plugin_name, value))
+        return out
+
+    def call_first(self, name: str, /, **kwargs: Any) -> Any:
+        """Call a ``firstresult`` hook: the first non-``None`` answer wins; a failing implementation is skipped."""
+        for contribution in self._first_iter(name, kwargs):
+            return contribution.value
+        return None
+
+    def _first_iter(self, name: str, kwargs: Mapping[str, Any]) -> Any:
+        for impl in self._impls(name, None):
+            try:
+                value = impl.function(*self._args(impl, kwargs))
+            except Exception as exc:
+                self._failed(impl, name, exc)
+                continue
+            if value is not None:
+                yield Contribution(impl.plugin_name, value)
+
+    def _failed(self, impl: pluggy.HookImpl, name: str, exc: BaseException) -> None:
+        self.registry.record_error(impl.plugin_name, name, exc)
+        log.error("hook failed", plugin=impl.plugin_name, hook=name, error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+
+
+class _Failed:
+    __slots__ = ()
+
+
+_FAILED: Any = _Failed()
+
+
+def _close(awaitable: Any) -> None:
+    close = getattr(awaitable, "close", None)
+    if close is not None:
+        close()

@@ -1,0 +1,91 @@
+"""HTTP plumbing shared by every endpoint: request ids, JSON bodies, error answers, admin authentication."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+import structlog
+from aiohttp import web
+
+from kefu_host.keys import CONFIG
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+REQUEST_ID_HEADER = "X-Request-Id"
+REQUEST_ID = web.RequestKey("request_id", str)
+
+
+def dumps(obj: Any) -> str:
+    return orjson.dumps(obj, default=str).decode()
+
+
+def json_response(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(data, status=status, headers=headers, dumps=dumps)
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> web.Response:
+    """The one error shape: ``{"error": {"code": ..., "message": ..., ...}}``."""
+    return json_response({"error": {"code": code, "message": message, **extra}}, status=status)
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bind a request id (the caller's ``X-Request-Id`` when sane, else a new one) to every log line."""
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = given if 0 < len(given) <= 128 and given.isprintable() else secrets.token_hex(8)
+    request[REQUEST_ID] = request_id
+    with structlog.contextvars.bound_contextvars(request_id=request_id):
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            exc.headers[REQUEST_ID_HEADER] = request_id
+            raise
+    if not response.prepared:
+        response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+def bearer_token(request: web.Request) -> str | None:
+    auth = request.headers.get("Authorization", "")
+    scheme, _, token = auth.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def check_admin(request: web.Request) -> web.Response | None:
+    """None when the request carries the admin token; otherwise the 401/403 answer to return."""
+    expected = request.app[CONFIG].secrets.admin_token
+    if not expected:
+        return error_response(403, "admin_disabled", "the admin API is off: set secrets.admin_token")
+    token = bearer_token(request)
+    if token is None or not hmac.compare_digest(token.encode(), expected.encode()):
+        return error_response(401, "unauthorized", "admin token required (Authorization: Bearer ...)")
+    return None
+
+
+def admin_only(handler: Handler) -> Handler:
+    """Decorate an admin endpoint."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        denied = check_admin(request)
+        return denied if denied is not None else await handler(request)
+
+    wrapped.__name__ = handler.__name__
+    wrapped.__doc__ = handler.__doc__
+    return wrapped
+
+
+async def read_json(request: web.Request, max_bytes: int | None = None) -> Any:
+    """The body as JSON, or raise a 400/413 answer naming what is wrong."""
+    if max_bytes is not None and request.content_length is not None and request.content_length > max_bytes:
+        raise web.HTTPRequestEntityTooLarge(max_size=max_bytes, actual_size=request.content_length)
+    body = await request.read()
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise web.HTTPBadRequest(
+            text=dumps({"error": {"code": "invalid_json", "message": f"body is not valid JSON: {exc}"}}),
+            content_type="application/json",
+        ) from None

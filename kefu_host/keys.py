@@ -1,0 +1,28 @@
+"""Typed keys for everything the app holds. Values that change at run time live inside holder objects.
+
+The types are imported for checkers only, so any module can import these keys without import cycles.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    import pluggy
+
+    from kefu_host.config import Config
+    from kefu_host.health import Lifecycle
+    from kefu_host.hookcall import Hooks
+    from kefu_host.plugins import PluginRegistry
+    from kefu_host.sockets import OpenSockets
+    from kefu_host.store import Store
+
+CONFIG: web.AppKey[Config] = web.AppKey("config", "Config")
+LIFECYCLE: web.AppKey[Lifecycle] = web.AppKey("lifecycle", "Lifecycle")
+PLUGIN_MANAGER: web.AppKey[pluggy.PluginManager] = web.AppKey("plugin_manager", "pluggy.PluginManager")
+PLUGINS: web.AppKey[PluginRegistry] = web.AppKey("plugins", "PluginRegistry")
+HOOKS: web.AppKey[Hooks] = web.AppKey("hooks", "Hooks")
+STORE: web.AppKey[Store] = web.AppKey("store", "Store")
+SOCKETS: web.AppKey[OpenSockets] = web.AppKey("sockets", "OpenSockets")

@@ -1,0 +1,123 @@
+"""Logging: one structlog pipeline for the host, its plugins, aiohttp's access log and any stdlib logger.
+
+Console output on a TTY, JSON lines otherwise. Every record passes :class:`Redactor`, which blanks values of
+secret-looking keys, every configured secret wherever it appears, and passwords inside database URLs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any, Literal, TextIO
+
+import structlog
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web import BaseRequest, StreamResponse
+
+from kefu_host.http import REQUEST_ID
+
+REDACTED = "[redacted]"
+_SECRET_KEY = re.compile(r"(secret|token|password|passwd|authorization|signature|api_key|apikey|cookie)", re.I)
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]+)@", re.I)
+
+
+class Redactor:
+    """A structlog processor that keeps secrets out of every log line."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets: tuple[str, ...] = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
+
+    def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        for key, value in list(event.items()):
+            if _SECRET_KEY.search(key) and value not in (None, "", 0):
+                event[key] = REDACTED
+            else:
+                event[key] = self._scrub(value)
+        return event
+
+    def _scrub(self, value: Any) -> Any:
+        if isinstance(value, str):
+            value = _URL_PASSWORD.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
+            for secret in self.secrets:
+                if secret in value:
+                    value = value.replace(secret, REDACTED)
+            return value
+        if isinstance(value, dict):
+            return {k: REDACTED if _SECRET_KEY.search(str(k)) else self._scrub(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self._scrub(v) for v in value)
+        return value
+
+
+def configure_logging(
+    *,
+    fmt: Literal["auto", "console", "json"] = "auto",
+    level: str = "info",
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+) -> None:
+    """Route structlog and stdlib logging through one pipeline writing to ``stream`` (stderr by default)."""
+    stream = stream or sys.stderr
+    use_console = fmt == "console" or (fmt == "auto" and stream.isatty())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        Redactor(secrets),
+    ]
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        if use_console
+        else structlog.processors.JSONRenderer(serializer=_dumps)
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if getattr(old, "_kefu_host", False):
+            root.removeHandler(old)
+    handler._kefu_host = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+def _dumps(obj: Any, **kw: Any) -> str:
+    import orjson
+
+    return orjson.dumps(obj, default=str).decode()
+
+
+class AccessLogger(AbstractAccessLogger):
+    """aiohttp's access log as structured events (request id included through contextvars)."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        structlog.get_logger("kefu_host.access").info(
+            "request",
+            method=request.method,
+            path=request.path,
+            status=response.status,
+            duration_ms=round(time * 1000, 2),
+            remote=request.remote,
+            request_id=request.get(REQUEST_ID),
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)

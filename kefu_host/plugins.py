@@ -1,0 +1,310 @@
+"""Finding, importing, validating and registering plugins; the status of each one.
+
+Sources, in load order: the host's own built-in plugins, ``[plugins] load`` in kefu.toml, ``--plugin PATH`` on the
+command line, then every installed ``kefu_host`` entry point. A path is a package directory (with
+``__init__.py``) or a single ``.py`` file; the plugin's name is the directory name, the file stem or the entry-point
+name. A plugin module may define ``kefu_plugin(settings) -> object``; the host then registers the returned object
+(configured from ``[plugins.NAME]`` and command-line JSON) instead of the module.
+
+A plugin that fails to import, to configure or to validate is recorded as ``failed`` with the reason and the host
+goes on, unless ``[plugins.NAME] required = true``: then :class:`PluginLoadError` stops startup.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import inspect
+import sys
+import traceback
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal
+
+import pluggy
+
+from kefu_host import hookspecs
+from kefu_host.config import Config, PluginOptions, looks_like_path, resolve_path
+
+ENTRY_POINT_GROUP = "kefu_host"
+Status = Literal["loaded", "failed", "blocked", "disabled"]
+
+
+class PluginLoadError(Exception):
+    """A plugin marked ``required`` could not be loaded; the message names it and why."""
+
+
+@dataclass(frozen=True)
+class PluginSource:
+    """Where a plugin comes from, before it is imported."""
+
+    name: str
+    origin: Literal["builtin", "config", "command line", "entry point"]
+    location: str  # a file path, a module name or an entry point's value
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PluginRecord:
+    """What the host knows about one plugin: how it loaded and how its hooks have behaved since."""
+
+    name: str
+    origin: str
+    location: str
+    status: Status
+    reason: str | None = None
+    required: bool = False
+    hooks: list[str] = field(default_factory=list)
+    hook_timeout: float = 5.0
+    errors: Counter[str] = field(default_factory=Counter)
+    timeouts: Counter[str] = field(default_factory=Counter)
+    last_error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "origin": self.origin,
+            "location": self.location,
+            "status": self.status,
+            "reason": self.reason,
+            "required": self.required,
+            "hooks": self.hooks,
+            "hook_timeout": self.hook_timeout,
+            "errors": dict(self.errors),
+            "timeouts": dict(self.timeouts),
+            "last_error": self.last_error,
+        }
+
+
+class PluginRegistry:
+    """Every plugin the host considered, by name, with failure counters the hook caller updates."""
+
+    def __init__(self, default_timeout: float) -> None:
+        self.default_timeout = default_timeout
+        self.records: dict[str, PluginRecord] = {}
+
+    def add(self, record: PluginRecord) -> None:
+        self.records[record.name] = record
+
+    def hook_timeout(self, name: str) -> float:
+        record = self.records.get(name)
+        return record.hook_timeout if record else self.default_timeout
+
+    def record_error(self, name: str, hook: str, exc: BaseException) -> None:
+        record = self.records.get(name)
+        if record is not None:
+            record.errors[hook] += 1
+            record.last_error = f"{hook}: {type(exc).__name__}: {exc}"
+
+    def record_timeout(self, name: str, hook: str) -> None:
+        record = self.records.get(name)
+        if record is not None:
+            record.timeouts[hook] += 1
+            record.last_error = f"{hook}: timed out after {record.hook_timeout:g}s"
+
+    def loaded(self) -> list[PluginRecord]:
+        return [r for r in self.records.values() if r.status == "loaded"]
+
+    def to_list(self) -> list[dict[str, Any]]:
+        return [r.to_dict() for r in self.records.values()]
+
+
+def new_plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager("kefu_host")
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def discover(
+    config: Config,
+    cli_paths: Sequence[tuple[str, Mapping[str, Any]]] = (),
+    builtins: Sequence[str] = (),
+    entry_points: bool = True,
+) -> list[PluginSource]:
+    """Every plugin source in load order, without importing anything but entry-point metadata."""
+    sources = [PluginSource(_builtin_name(m), "builtin", m) for m in builtins]
+    for entry in config.plugins.load:
+        if looks_like_path(entry):
+            path = resolve_path(config, Path(entry))
+            sources.append(PluginSource(_name_from_path(path), "config", str(path)))
+        else:
+            sources.append(PluginSource(entry, "config", entry))
+    for raw, settings in cli_paths:
+        path = Path(raw).expanduser().resolve()
+        sources.append(PluginSource(_name_from_path(path), "command line", str(path), dict(settings)))
+    if entry_points:
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            sources.append(PluginSource(ep.name, "entry point", ep.value))
+    return _dedupe(sources)
+
+
+def _dedupe(sources: Iterable[PluginSource]) -> list[PluginSource]:
+    """One source per name: the same path named twice collapses; command-line JSON settings merge into it."""
+    out: dict[str, PluginSource] = {}
+    for source in sources:
+        seen = out.get(source.name)
+        if seen is None:
+            out[source.name] = source
+        elif seen.location == source.location or source.origin == "entry point":
+            out[source.name] = PluginSource(seen.name, seen.origin, seen.location, {**seen.settings, **source.settings})
+        else:
+            out[source.name] = source  # a later, explicit source (command line) replaces the earlier one
+    return list(out.values())
+
+
+def load_plugins(
+    pm: pluggy.PluginManager, config: Config, sources: Sequence[PluginSource], blocked: Iterable[str] = ()
+) -> PluginRegistry:
+    """Import, configure and register every source; record each outcome. Raises only for ``required`` plugins."""
+    registry = PluginRegistry(config.plugins.hook_timeout)
+    blocked = set(blocked) | set(config.plugins.block)
+    for source in sources:
+        options = config.plugins.for_plugin(source.name)
+        record = PluginRecord(
+            name=source.name,
+            origin=source.origin,
+            location=source.location,
+            status="loaded",
+            required=options.required,
+            hook_timeout=options.hook_timeout or config.plugins.hook_timeout,
+        )
+        registry.add(record)
+        if source.name in blocked:
+            record.status, record.reason = "blocked", "blocked by --no-plugin or plugins.block"
+            pm.set_blocked(source.name)
+            continue
+        if not options.enabled:
+            record.status, record.reason = "disabled", f"plugins.{source.name}.enabled = false"
+            continue
+        try:
+            plugin = _instantiate(source, options)
+            _register(pm, plugin, source.name)
+        except Exception as exc:  # a plugin's own code raised: any exception type is possible
+            record.status, record.reason = "failed", _reason(exc)
+            if record.required:
+                raise PluginLoadError(f"required plugin {source.name!r} failed to load: {record.reason}") from exc
+            continue
+        record.hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or ())
+    return registry
+
+
+def _instantiate(source: PluginSource, options: PluginOptions) -> object:
+    module = _import(source)
+    settings = {**options.settings, **source.settings}
+    factory = getattr(module, "kefu_plugin", None)
+    if factory is None:
+        if settings and source.origin != "builtin":
+            raise PluginConfigError(f"has settings {sorted(settings)} but no kefu_plugin(settings) factory to take them")
+        return module
+    if not callable(factory):
+        raise PluginConfigError("kefu_plugin must be a callable taking the plugin's settings")
+    plugin = factory(settings)
+    if plugin is None:
+        raise PluginConfigError("kefu_plugin(settings) returned None")
+    return plugin
+
+
+class PluginConfigError(Exception):
+    """The plugin's settings or factory are unusable."""
+
+
+def _import(source: PluginSource) -> ModuleType:
+    if source.origin == "entry point":
+        module_name, _, attr = source.location.partition(":")
+        module = importlib.import_module(module_name.strip())
+        if attr:
+            target = getattr(module, attr.strip())
+            return target if isinstance(target, ModuleType) else _FactoryModule(target)
+        return module
+    if source.origin == "builtin" or not looks_like_path(source.location):
+        return importlib.import_module(source.location)
+    return _import_path(Path(source.location), source.name)
+
+
+class _FactoryModule(ModuleType):
+    """An entry point that names a factory (``pkg:make_plugin``) rather than a module."""
+
+    def __init__(self, factory: Any) -> None:
+        super().__init__(getattr(factory, "__module__", "plugin"))
+        self.kefu_plugin = factory
+
+
+def _import_path(path: Path, name: str) -> ModuleType:
+    if not path.exists():
+        raise FileNotFoundError(f"no such file or directory: {path}")
+    module_name = f"kefu_plugin_{name.replace('-', '_')}"
+    if path.is_dir():
+        init = path / "__init__.py"
+        if not init.is_file():
+            raise ImportError(f"{path} is a directory without __init__.py")
+        spec = importlib.util.spec_from_file_location(module_name, init, submodule_search_locations=[str(path)])
+    elif path.suffix == ".py":
+        spec = importlib.util.spec_from_file_location(module_name, path)
+    else:
+        raise ImportError(f"{path} is neither a package directory nor a .py file")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # before exec, so the package's relative imports resolve
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    return module
+
+
+def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    """Register and validate: unknown ``kefu_`` hooks, wrappers, and async implementations of sync hooks fail."""
+    if pm.get_plugin(name) is not None:
+        raise PluginConfigError(f"a plugin named {name!r} is already registered")
+    pm.register(plugin, name=name)
+    try:
+        for caller in pm.get_hookcallers(plugin) or ():
+            for impl in caller.get_hookimpls():
+                if impl.plugin is not plugin:
+                    continue
+                if not caller.has_spec():
+                    raise PluginConfigError(f"unknown hook {caller.name}{_did_you_mean(caller.name)}")
+                if impl.wrapper or impl.hookwrapper:
+                    raise PluginConfigError(f"{caller.name}: hook wrappers are not supported")
+                if caller.name in hookspecs.SYNC_HOOKS and inspect.iscoroutinefunction(impl.function):
+                    raise PluginConfigError(f"{caller.name} must be a plain function, not async def")
+    except Exception:
+        pm.unregister(plugin)
+        raise
+
+
+def _did_you_mean(name: str) -> str:
+    import difflib
+
+    known = [n for n in dir(hookspecs) if n.startswith("kefu_")]
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _reason(exc: BaseException) -> str:
+    """The exception as one line, with the plugin-side location when there is one."""
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = next((f" ({Path(f.filename).name}:{f.lineno})" for f in reversed(tb) if not _in_host(f.filename)), "")
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f" ({Path(exc.filename).name}:{exc.lineno})"
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _in_host(filename: str) -> bool:
+    return filename.startswith(_HOST_DIR) or "importlib" in filename or "pluggy" in filename
+
+
+_HOST_DIR = str(Path(__file__).parent)
+
+
+def _name_from_path(path: Path) -> str:
+    return path.stem if path.suffix == ".py" else path.name
+
+
+def _builtin_name(module: str) -> str:
+    return "core." + module.rsplit(".", 1)[-1]

@@ -1,0 +1,71 @@
+"""Database engines: one for reads, one for the group-commit writer.
+
+SQLite runs in WAL mode (readers never block the writer) with a busy timeout and foreign keys on. pysqlite's own
+transaction handling is switched off so that SQLAlchemy's BEGIN is what SQLite sees: the writer takes the write
+lock up front (``BEGIN IMMEDIATE``) and savepoints work. PostgreSQL needs none of this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+@dataclass(frozen=True)
+class Engines:
+    read: AsyncEngine
+    write: AsyncEngine
+
+    @property
+    def dialect(self) -> str:
+        return self.read.dialect.name
+
+    async def dispose(self) -> None:
+        await self.write.dispose()
+        if self.read is not self.write:
+            await self.read.dispose()
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    """Create the directory of a SQLite database file, so a fresh checkout starts without setup."""
+    if is_sqlite(url) and ":memory:" not in url:
+        Path(url.split("///", 1)[1].split("?", 1)[0]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def create_engines(url: str, *, pool_size: int = 5, sqlite_synchronous: str = "full") -> Engines:
+    """Engines for ``url``; on SQLite the writer has a single connection of its own."""
+    if not is_sqlite(url):
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        return Engines(read=engine, write=engine)
+    read = create_async_engine(url, pool_size=pool_size, max_overflow=0)
+    write = create_async_engine(url, pool_size=1, max_overflow=0)
+    _tune_sqlite(read, begin="BEGIN", synchronous=sqlite_synchronous)
+    _tune_sqlite(write, begin="BEGIN IMMEDIATE", synchronous=sqlite_synchronous)
+    return Engines(read=read, write=write)
+
+
+def _tune_sqlite(engine: AsyncEngine, *, begin: str, synchronous: str) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None  # let the "begin" listener below own transactions
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "busy_timeout=10000",
+            "foreign_keys=ON",
+            f"synchronous={synchronous.upper()}",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin)

@@ -1,0 +1,134 @@
+"""Shared fixtures: a real config on disk, a real app on a real socket, real databases."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from kefu_host.app import RUNNER_OPTIONS, create_app
+from kefu_host.config import Config, load_config
+from kefu_host.logs import configure_logging
+
+ADMIN_TOKEN = "test-admin-token"
+POSTGRES_URL = os.environ.get("KEFU_TEST_POSTGRES_URL")
+REDIS_URL = os.environ.get("KEFU_TEST_REDIS_URL")
+#: In CI the services are up, so a test that needs one must run, never skip.
+IN_CI = bool(os.environ.get("CI"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _structured_logs() -> None:
+    """Log through the host's own pipeline, so tests can read what an operator would see."""
+    configure_logging(fmt="json", level="info", secrets=[ADMIN_TOKEN, "test-visitor-secret", "test-identity-secret"])
+
+
+def base_toml(tmp: Path, db_url: str | None = None) -> str:
+    return textwrap.dedent(
+        f"""
+        [server]
+        host = "127.0.0.1"
+        port = 0
+        shutdown_timeout = 5.0
+        allowed_origins = ["http://visitor.example"]
+
+        [database]
+        url = "{db_url or f"sqlite+aiosqlite:///{tmp}/kefu.db"}"
+
+        [rules]
+        directory = "rules"
+
+        [secrets]
+        visitor_token = "test-visitor-secret"
+        identity = "test-identity-secret"
+        admin_token = "{ADMIN_TOKEN}"
+
+        [chat]
+        teams = ["support", "vip", "risk-control", "backup", "en-desk"]
+        default_team = "support"
+        """
+    )
+
+
+@pytest.fixture
+def write_config(tmp_path: Path) -> Callable[..., Path]:
+    """Write a kefu.toml (the base plus ``extra`` TOML) into a fresh directory with a rules/ folder."""
+
+    def write(extra: str = "", *, db_url: str | None = None, name: str = "kefu.toml") -> Path:
+        (tmp_path / "rules").mkdir(exist_ok=True)
+        path = tmp_path / name
+        path.write_text(base_toml(tmp_path, db_url) + textwrap.dedent(extra), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def make_config(write_config: Callable[..., Path]) -> Callable[..., Config]:
+    def make(extra: str = "", *, db_url: str | None = None, environ: dict[str, str] | None = None) -> Config:
+        return load_config(write_config(extra, db_url=db_url), environ=environ or {})
+
+    return make
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """A PostgreSQL database emptied for this test (its ``public`` schema is dropped and recreated)."""
+    if not POSTGRES_URL:
+        if IN_CI:
+            pytest.fail("KEFU_TEST_POSTGRES_URL must be set in CI")
+        pytest.skip("KEFU_TEST_POSTGRES_URL not set")
+    import asyncio
+
+    import asyncpg
+
+    async def reset() -> None:
+        conn = await asyncpg.connect(POSTGRES_URL.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        finally:
+            await conn.close()
+
+    asyncio.run(reset())
+    return POSTGRES_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each store test runs on a SQLite file, and on PostgreSQL when KEFU_TEST_POSTGRES_URL is set."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/store.db"
+    return request.getfixturevalue("pg_url")
+
+
+
+
+@pytest.fixture
+def start_app(aiohttp_client: Any, make_config: Callable[..., Config]) -> Callable[..., Any]:
+    """Start the real app on a loopback socket: ``client = await start_app(extra_toml, plugins=[...])``."""
+
+    async def start(
+        extra: str = "",
+        *,
+        plugins: list[tuple[str, dict[str, Any]]] | None = None,
+        blocked: list[str] | None = None,
+        db_url: str | None = None,
+        config: Config | None = None,
+    ) -> TestClient[web.Request, web.Application]:
+        config = config or make_config(extra, db_url=db_url)
+        app = create_app(config, plugins=plugins or [], blocked=blocked or [], entry_points=False)
+        server = TestServer(app)
+        await server.start_server(**RUNNER_OPTIONS)
+        return await aiohttp_client(server)
+
+    return start
+
+
+def admin_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}

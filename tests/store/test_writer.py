@@ -1,0 +1,124 @@
+"""The group-commit writer: durable before acknowledged, batched under load, one bad item fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kefu_host.store import Store, StoreUnavailable, open_store
+from kefu_host.store.models import Customer, ProcessedEvent
+
+
+class InsertEvents:
+    """A batch kind that writes every item with one executemany."""
+
+    name = "test_events"
+
+    async def apply(self, conn: AsyncConnection, items: Sequence[dict[str, Any]]) -> list[Any]:
+        await conn.execute(insert(ProcessedEvent), list(items))
+        return [item["event_id"] for item in items]
+
+
+def event(n: int) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {"source": "test", "event_id": f"e{n}", "type": "t", "occurred_at": now, "received_at": now, "payload": {"n": n}}
+
+
+async def count(store: Store) -> int:
+    async with store.read() as conn:
+        return (await conn.execute(select(func.count()).select_from(ProcessedEvent))).scalar_one()
+
+
+async def test_rows_round_trip_with_types_intact(db_url: str) -> None:
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    async with open_store(db_url) as store:
+
+        async def add(conn: AsyncConnection) -> int:
+            result = await conn.execute(
+                insert(Customer).values(uid="u1", name="李雷", tags=["vip", "beta"], attributes={"plan": "pro"},
+                                        last_login_at=when, field_times={"name": when.isoformat()})
+            )
+            return result.inserted_primary_key[0]
+
+        customer_id = await store.writer.transaction(add)
+        async with store.read() as conn:
+            row = (await conn.execute(select(Customer).where(Customer.id == customer_id))).one()
+    assert (row.uid, row.name, row.tags, row.attributes) == ("u1", "李雷", ["vip", "beta"], {"plan": "pro"})
+    assert row.last_login_at == when and row.last_login_at.tzinfo is not None
+    assert row.vip_level == 0 and row.ltv_cents == 0
+
+
+async def test_concurrent_writes_share_commits(db_url: str) -> None:
+    async with open_store(db_url) as store:
+        kind = InsertEvents()
+        results = await asyncio.gather(*(store.writer.submit(kind, event(n)) for n in range(500)))
+        assert results == [f"e{n}" for n in range(500)]
+        assert await count(store) == 500
+        stats = store.writer.stats
+    assert stats.items == 500
+    assert stats.batches < 50  # submitted together, they are committed together
+    assert stats.largest_batch > 10
+
+
+async def test_a_bad_item_fails_alone(db_url: str) -> None:
+    async with open_store(db_url) as store:
+        kind = InsertEvents()
+        await store.writer.submit(kind, event(1))
+        outcomes = await asyncio.gather(
+            *(store.writer.submit(kind, event(n)) for n in (2, 1, 3)),  # e1 again violates the primary key
+            return_exceptions=True,
+        )
+        assert outcomes[0] == "e2" and outcomes[2] == "e3"
+        assert isinstance(outcomes[1], Exception)
+        assert not isinstance(outcomes[1], StoreUnavailable)  # the item's own fault, not an outage
+        assert await count(store) == 3
+
+
+async def test_a_failing_transaction_function_leaves_its_batch_mates_committed(db_url: str) -> None:
+    async with open_store(db_url) as store:
+
+        async def good(conn: AsyncConnection) -> str:
+            await conn.execute(insert(Customer).values(uid="good"))
+            return "ok"
+
+        async def bad(conn: AsyncConnection) -> None:
+            await conn.execute(insert(Customer).values(uid="bad"))
+            raise ValueError("changed my mind")
+
+        outcomes = await asyncio.gather(
+            store.writer.transaction(good), store.writer.transaction(bad), return_exceptions=True
+        )
+        assert outcomes[0] == "ok"
+        assert isinstance(outcomes[1], ValueError)
+        async with store.read() as conn:
+            uids = (await conn.execute(select(Customer.uid))).scalars().all()
+        assert uids == ["good"]
+
+
+async def test_closing_drains_queued_writes_then_refuses(db_url: str) -> None:
+    async with open_store(db_url) as store:
+        kind = InsertEvents()
+        pending = [asyncio.create_task(store.writer.submit(kind, event(n))) for n in range(50)]
+        await asyncio.sleep(0)  # queued, not yet committed
+        await store.writer.close()
+        assert [t.result() for t in pending] == [f"e{n}" for n in range(50)]
+        with pytest.raises(StoreUnavailable):
+            await store.writer.submit(kind, event(99))
+    async with open_store(db_url) as store:
+        assert await count(store) == 50
+
+
+async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Any) -> None:
+    async with open_store(f"sqlite+aiosqlite:///{tmp_path}/w.db") as store:
+        async with store.read() as conn:
+            mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar_one()
+            fks = (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar_one()
+            busy = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar_one()
+    assert (mode, fks) == ("wal", 1)
+    assert busy >= 1000
