@@ -13,6 +13,7 @@ import structlog
 from aiohttp import web
 
 from kefu_host import api_plugins, health
+from kefu_host.chat import http_api as chat_http
 from kefu_host.config import DEV_SECRET_PREFIX, Config, database_url
 from kefu_host.health import Lifecycle
 from kefu_host.hookcall import Hooks
@@ -60,6 +61,7 @@ def create_app(
     _mount_plugin_routes(app)
 
     app.cleanup_ctx.append(_store_ctx)
+    chat_http.setup(app)
     app.cleanup_ctx.append(_plugins_ctx)
     app.on_startup.append(_mark_ready)
     app.on_shutdown.append(_mark_draining)

@@ -347,6 +347,10 @@ def _check_semantics(config: Config, origin: str, origins: Mapping[str, str]) ->
         ZoneInfo(config.rules.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         fail("rules.timezone", f"unknown time zone {config.rules.timezone!r}")
+    if config.chat.send_queue_size < 4:
+        fail("chat.send_queue_size", "must be at least 4")
+    if config.chat.visitor_rate <= 0 or config.chat.visitor_burst < 1:
+        fail("chat.visitor_rate" if config.chat.visitor_rate <= 0 else "chat.visitor_burst", "must be positive")
     if not config.chat.teams:
         fail("chat.teams", "must name at least one team")
     if config.chat.default_team not in config.chat.teams:

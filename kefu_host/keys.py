@@ -12,6 +12,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     import pluggy
 
+    from kefu_host.chat.runtime import ChatRuntime
     from kefu_host.config import Config
     from kefu_host.health import Lifecycle
     from kefu_host.hookcall import Hooks
@@ -26,3 +27,4 @@ PLUGINS: web.AppKey[PluginRegistry] = web.AppKey("plugins", "PluginRegistry")
 HOOKS: web.AppKey[Hooks] = web.AppKey("hooks", "Hooks")
 STORE: web.AppKey[Store] = web.AppKey("store", "Store")
 SOCKETS: web.AppKey[OpenSockets] = web.AppKey("sockets", "OpenSockets")
+CHAT: web.AppKey[ChatRuntime] = web.AppKey("chat", "ChatRuntime")

@@ -120,8 +120,9 @@ def start_app(aiohttp_client: Any, make_config: Callable[..., Config]) -> Callab
         blocked: list[str] | None = None,
         db_url: str | None = None,
         config: Config | None = None,
+        environ: dict[str, str] | None = None,
     ) -> TestClient[web.Request, web.Application]:
-        config = config or make_config(extra, db_url=db_url)
+        config = config or make_config(extra, db_url=db_url, environ=environ)
         app = create_app(config, plugins=plugins or [], blocked=blocked or [], entry_points=False)
         server = TestServer(app)
         await server.start_server(**RUNNER_OPTIONS)

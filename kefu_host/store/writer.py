@@ -43,6 +43,16 @@ class BatchKind(Protocol[T_contra]):
         ...
 
 
+class AfterCommit(Protocol):
+    """A batch kind may also define ``committed``: called once the batch is durable, before callers resume.
+
+    It runs synchronously in commit order, which makes it the place to publish what was written: subscribers then
+    see writes in exactly the order they were committed.
+    """
+
+    def committed(self, items: Sequence[Any], results: Sequence[Any]) -> None: ...
+
+
 @dataclass(slots=True)
 class _Job(Generic[T]):
     kind: BatchKind[T]
@@ -150,6 +160,7 @@ class GroupWriter:
             for job in jobs:  # isolate the item that broke the batch
                 await self._commit([job])
             return
+        self._after_commit(jobs, results)
         self.stats.batches += 1
         self.stats.items += len(jobs)
         self.stats.largest_batch = max(self.stats.largest_batch, len(jobs))
@@ -162,15 +173,23 @@ class GroupWriter:
             else:
                 job.future.set_result(result)
 
+    @staticmethod
+    def _after_commit(jobs: list[_Job[Any]], results: list[Any]) -> None:
+        for indexes in _by_kind(jobs):
+            committed = getattr(jobs[indexes[0]].kind, "committed", None)
+            if committed is None:
+                continue
+            try:
+                committed([jobs[i].item for i in indexes], [results[i] for i in indexes])
+            except Exception:  # the write is durable; a failing observer must not turn it into an error
+                log.exception("after-commit callback failed", kind=jobs[indexes[0]].kind.name)
+
     async def _apply(self, jobs: list[_Job[Any]]) -> list[Any]:
         """Apply every job in one transaction, grouped by kind; results come back in job order."""
-        groups: dict[int, list[int]] = {}
-        for n, job in enumerate(jobs):
-            groups.setdefault(id(job.kind), []).append(n)
         results: list[Any] = [None] * len(jobs)
         async with self.engine.connect() as conn:
             async with conn.begin():
-                for indexes in groups.values():
+                for indexes in _by_kind(jobs):
                     kind = jobs[indexes[0]].kind
                     out = await kind.apply(conn, [jobs[i].item for i in indexes])
                     if len(out) != len(indexes):
@@ -178,6 +197,14 @@ class GroupWriter:
                     for i, value in zip(indexes, out, strict=True):
                         results[i] = value
         return results
+
+
+def _by_kind(jobs: Sequence[_Job[Any]]) -> list[list[int]]:
+    """Job indexes grouped by kind, kinds in order of first appearance, jobs in submission order."""
+    groups: dict[int, list[int]] = {}
+    for n, job in enumerate(jobs):
+        groups.setdefault(id(job.kind), []).append(n)
+    return list(groups.values())
 
 
 def _classify(exc: Exception) -> Exception:

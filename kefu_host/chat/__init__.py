@@ -1,0 +1,1 @@
+"""Conversations between visitors and agents: sockets, storage, routing, assignment, delivery."""

@@ -1,0 +1,139 @@
+"""Agent accounts and teams: creation, listing, token rotation. Used by ``kefu-host agents`` and at startup."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kefu_host.chat.tokens import agent_token, hash_secret, new_agent_secret
+from kefu_host.store import Store
+from kefu_host.store.models import Agent, AgentTeam, Team, utcnow
+
+
+class AccountError(Exception):
+    """A request about agents or teams that cannot be done; the message says why."""
+
+
+@dataclass(frozen=True)
+class AgentRecord:
+    id: int
+    name: str
+    teams: tuple[str, ...]
+    capacity: int
+    disabled: bool
+    created_at: datetime
+    last_seen_at: datetime | None
+    secret_hash: str = field(repr=False, default="")
+
+
+async def ensure_teams(store: Store, names: Sequence[str]) -> None:
+    """Create the configured teams that the database does not have yet."""
+
+    async def write(conn: AsyncConnection) -> None:
+        known = set((await conn.execute(select(Team.name))).scalars())
+        missing = [{"name": n, "created_at": utcnow()} for n in names if n not in known]
+        if missing:
+            await conn.execute(insert(Team), missing)
+
+    await store.writer.transaction(write)
+
+
+async def add_agent(store: Store, name: str, teams: Sequence[str], capacity: int) -> str:
+    """Create an agent in ``teams``; returns its token (shown once, stored only as a hash)."""
+    if capacity < 1:
+        raise AccountError("capacity must be at least 1")
+    if not teams:
+        raise AccountError("an agent needs at least one --team")
+    secret = new_agent_secret()
+
+    async def write(conn: AsyncConnection) -> int:
+        if (await conn.execute(select(Agent.id).where(Agent.name == name))).first():
+            raise AccountError(f"an agent named {name!r} already exists")
+        team_ids = await _team_ids(conn, teams)
+        agent_id = (
+            await conn.execute(
+                insert(Agent).values(name=name, secret_hash=hash_secret(secret), capacity=capacity, created_at=utcnow())
+            )
+        ).inserted_primary_key[0]
+        await conn.execute(insert(AgentTeam), [{"agent_id": agent_id, "team_id": t} for t in team_ids])
+        return int(agent_id)
+
+    agent_id = await store.writer.transaction(write)
+    return agent_token(agent_id, secret)
+
+
+async def rotate_token(store: Store, name: str) -> str:
+    """Give the agent a new token; the old one stops working."""
+    secret = new_agent_secret()
+
+    async def write(conn: AsyncConnection) -> int:
+        agent_id = (await conn.execute(select(Agent.id).where(Agent.name == name))).scalar_one_or_none()
+        if agent_id is None:
+            raise AccountError(f"no agent named {name!r}")
+        await conn.execute(update(Agent).where(Agent.id == agent_id).values(secret_hash=hash_secret(secret)))
+        return int(agent_id)
+
+    return agent_token(await store.writer.transaction(write), secret)
+
+
+async def set_agent(store: Store, name: str, *, disabled: bool | None = None, capacity: int | None = None,
+                    teams: Sequence[str] | None = None) -> None:
+    async def write(conn: AsyncConnection) -> None:
+        agent_id = (await conn.execute(select(Agent.id).where(Agent.name == name))).scalar_one_or_none()
+        if agent_id is None:
+            raise AccountError(f"no agent named {name!r}")
+        values: dict[str, object] = {}
+        if disabled is not None:
+            values["disabled"] = disabled
+        if capacity is not None:
+            if capacity < 1:
+                raise AccountError("capacity must be at least 1")
+            values["capacity"] = capacity
+        if values:
+            await conn.execute(update(Agent).where(Agent.id == agent_id).values(**values))
+        if teams is not None:
+            team_ids = await _team_ids(conn, teams)
+            await conn.execute(delete(AgentTeam).where(AgentTeam.agent_id == agent_id))
+            await conn.execute(insert(AgentTeam), [{"agent_id": agent_id, "team_id": t} for t in team_ids])
+
+    await store.writer.transaction(write)
+
+
+async def list_agents(store: Store) -> list[AgentRecord]:
+    async with store.read() as conn:
+        agents = (await conn.execute(select(Agent).order_by(Agent.name))).all()
+        memberships = (await conn.execute(select(AgentTeam.agent_id, Team.name).join(Team))).all()
+    teams: dict[int, list[str]] = {}
+    for agent_id, team in memberships:
+        teams.setdefault(agent_id, []).append(team)
+    return [
+        AgentRecord(a.id, a.name, tuple(sorted(teams.get(a.id, ()))), a.capacity, a.disabled, a.created_at,
+                    a.last_seen_at, a.secret_hash)
+        for a in agents
+    ]
+
+
+async def _team_ids(conn: AsyncConnection, names: Sequence[str]) -> list[int]:
+    known = dict((await conn.execute(select(Team.name, Team.id))).all())
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, list(known), n=1)
+            hint = f", did you mean {close[0]!r}?" if close else f" (teams: {', '.join(sorted(known))})"
+            raise AccountError(f"unknown team {name!r}{hint}")
+    return [known[n] for n in dict.fromkeys(names)]
+
+
+async def get_agent(store: Store, agent_id: int) -> AgentRecord | None:
+    async with store.read() as conn:
+        agent = (await conn.execute(select(Agent).where(Agent.id == agent_id))).one_or_none()
+        if agent is None:
+            return None
+        teams = (await conn.execute(select(Team.name).join(AgentTeam).where(AgentTeam.agent_id == agent_id))).scalars()
+        team_names = tuple(sorted(teams))
+    return AgentRecord(agent.id, agent.name, team_names, agent.capacity, agent.disabled, agent.created_at,
+                       agent.last_seen_at, agent.secret_hash)

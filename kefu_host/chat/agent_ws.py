@@ -1,0 +1,170 @@
+"""``GET /ws/agent``: an agent's socket. Authenticated on the handshake; every frame about a conversation is checked
+against the conversations the agent holds.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from kefu_host.chat.accounts import AgentRecord, get_agent
+from kefu_host.chat.bus import agent_topic, conversation_topic
+from kefu_host.chat.connection import Connection
+from kefu_host.chat.handshake import BadQuery, credential, origin_refused, resume_points, websocket
+from kefu_host.chat.protocol import (
+    MAX_BODY_CHARS,
+    MAX_CLIENT_MSG_ID,
+    FrameError,
+    error_frame,
+    frame,
+    int_field,
+    parse,
+    text_field,
+)
+from kefu_host.chat.runtime import ChatRuntime
+from kefu_host.chat.session import Session
+from kefu_host.chat.tokens import InvalidToken, parse_agent_token
+from kefu_host.http import error_response
+from kefu_host.keys import CHAT, SOCKETS, STORE
+from kefu_host.store import StoreUnavailable
+
+log = structlog.get_logger("kefu_host.chat")
+AGENT_FRAMES = frozenset({"send", "typing", "read", "close", "transfer", "presence", "ping"})
+
+
+async def authenticate_agent(request: web.Request, chat: ChatRuntime) -> AgentRecord | web.Response:
+    token = credential(request)
+    if token is None:
+        return error_response(401, "unauthorized", "an agent token is required (Authorization: Bearer kfa_...)")
+    try:
+        agent_id, _ = parse_agent_token(token)
+    except InvalidToken as exc:
+        return error_response(401, "unauthorized", str(exc))
+    record = await get_agent(request.config_dict[STORE], agent_id)
+    if record is None or record.disabled or not await chat.tokens.check(token, agent_id, record.secret_hash):
+        return error_response(401, "unauthorized", "agent token not valid")
+    return record
+
+
+async def agent_socket(request: web.Request) -> web.StreamResponse:
+    chat = request.config_dict[CHAT]
+    refused = origin_refused(request, chat.config)
+    if refused is not None:
+        return refused
+    try:
+        resume = resume_points(request)
+    except BadQuery as exc:
+        return error_response(400, "bad_request", str(exc))
+    presence = request.query.get("presence", "online")
+    if presence not in ("online", "away"):
+        return error_response(400, "bad_request", "presence must be online or away")
+    auth = await authenticate_agent(request, chat)
+    if isinstance(auth, web.Response):
+        return auth
+    record = auth
+
+    ws = websocket(chat.config)
+    await ws.prepare(request)
+    request.config_dict[SOCKETS].add(ws)
+    conn = Connection(ws, max_queue=chat.config.chat.send_queue_size, fetch=chat.fetch_frames,
+                      label=f"agent:{record.name}")
+    session = Session(conn, chat.bus)
+    chat.presence.know(record)
+    try:
+        await _welcome(chat, session, record, resume)
+        await chat.presence.connected(record.id, presence)  # type: ignore[arg-type]
+        try:
+            async for msg in ws:
+                if msg.type == WSMsgType.TEXT:
+                    try:
+                        await _handle(chat, session, record, msg.data)
+                    except FrameError as exc:
+                        conn.send(error_frame(exc.code, exc.message, exc.ref))
+                elif msg.type == WSMsgType.BINARY:
+                    conn.send(error_frame("bad_frame", "binary frames are not accepted; send JSON text"))
+        finally:
+            await chat.presence.disconnected(record.id)
+    finally:
+        await session.close()
+    return ws
+
+
+async def _welcome(chat: ChatRuntime, session: Session, record: AgentRecord, resume: dict[int, int]) -> None:
+    """List the agent's conversations, then follow each: replaying after the client's resume point if it gave one."""
+    service = chat.service
+    session.listen(agent_topic(record.id))
+    held = [s for s in service.live.values() if service.owns(record.id, s.id)]
+    session.conn.send(
+        frame(
+            {
+                "type": "welcome",
+                "agent": {"id": record.id, "name": record.name, "teams": list(record.teams),
+                          "capacity": record.capacity},
+                "conversations": [s.view().to_dict() for s in held],
+            }
+        )
+    )
+    for state in held:
+        if state.id in resume:
+            await session.resume(state.id, resume[state.id])
+        else:
+            session.follow(state.id, state.last_seq)
+
+
+def _owned(chat: ChatRuntime, record: AgentRecord, data: dict[str, Any]) -> int:
+    cid = int_field(data, "conversation_id", minimum=1)
+    assert cid is not None
+    if not chat.service.owns(record.id, cid):
+        raise FrameError("forbidden", f"conversation {cid} is not assigned to you")
+    return cid
+
+
+async def _handle(chat: ChatRuntime, session: Session, record: AgentRecord, text: str) -> None:
+    data = parse(text, AGENT_FRAMES)
+    kind = data["type"]
+    service = chat.service
+    if kind == "ping":
+        session.conn.send(frame({"type": "pong", "at": time.time()}))
+    elif kind == "presence":
+        status = data.get("status")
+        if status not in ("online", "away"):
+            raise FrameError("bad_frame", "'status' must be online or away")
+        await chat.presence.set_presence(record.id, status)
+        session.conn.send(frame({"type": "presence", "status": status}))
+    elif kind == "send":
+        cid = _owned(chat, record, data)
+        client_msg_id = text_field(data, "client_msg_id", max_len=MAX_CLIENT_MSG_ID)
+        body = text_field(data, "body", max_len=MAX_BODY_CHARS)
+        assert body is not None
+        try:
+            appended = await service.store_agent_message(record.id, cid, client_msg_id, body)
+        except StoreUnavailable:
+            raise FrameError("store_unavailable", "the message was not stored; send it again", client_msg_id) from None
+        m = appended.message
+        session.conn.send(frame({"type": "ack", "client_msg_id": client_msg_id, "conversation_id": cid, "id": m.id,
+                                 "seq": m.seq, "duplicate": appended.duplicate}))
+        if not appended.duplicate:
+            await service.after_agent_message(cid, m)
+    elif kind == "typing":
+        cid = _owned(chat, record, data)
+        chat.bus.publish(conversation_topic(cid), frame({"type": "typing", "conversation_id": cid, "from": "agent"}))
+    elif kind == "read":
+        cid = _owned(chat, record, data)
+        seq = int_field(data, "seq")
+        chat.bus.publish(conversation_topic(cid), frame({"type": "read", "conversation_id": cid, "seq": seq,
+                                                          "by": "agent"}))
+    elif kind == "close":
+        await service.close(_owned(chat, record, data), "agent")
+    elif kind == "transfer":
+        cid = _owned(chat, record, data)
+        team, agent = data.get("team"), data.get("agent")
+        if team is not None and team not in chat.config.chat.teams:
+            raise FrameError("unknown_team", f"unknown team {team!r}")
+        if agent is not None and agent not in {a.name for a in service.agents.values()}:
+            raise FrameError("unknown_agent", f"unknown agent {agent!r}")
+        if team is None and agent is None:
+            raise FrameError("bad_frame", "transfer needs 'team' or 'agent'")
+        await service.transfer(cid, team=team, agent=agent, reason="agent")

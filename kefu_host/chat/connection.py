@@ -1,0 +1,171 @@
+"""One client socket as the bus sees it: a bounded send queue, per-conversation resume points, slow-client policy.
+
+Frames of stored messages carry ``(conversation_id, seq)``. For every conversation the socket follows it keeps the
+highest seq it has queued, drops anything at or below it (a replay and the live stream may overlap), and when a seq
+arrives with a gap before it, fetches the missing messages from the store first. So a client sees each conversation
+as a gap-free, increasing run of seqs, whatever the order frames arrive in.
+
+Sending happens in a task that exists only while frames are waiting, so an idle socket costs no task. When more than
+``max_queue`` frames wait, the client is too slow: the socket is closed with 4008 and the client resumes on reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+
+import structlog
+from aiohttp import web
+
+from kefu_host.chat.protocol import CLOSE_TOO_SLOW, Frame, resync_frame
+
+log = structlog.get_logger("kefu_host.chat")
+
+#: Reads stored message frames of a conversation after a seq, in seq order; raises :class:`ResyncNeeded`.
+Fetch = Callable[[int, int], Awaitable[Sequence[Frame]]]
+
+
+class ResyncNeeded(Exception):
+    """The store cannot serve this resume point (too far back, or ahead of the log)."""
+
+    def __init__(self, reason: str, last_seq: int) -> None:
+        super().__init__(reason)
+        self.reason, self.last_seq = reason, last_seq
+
+
+class Connection:
+    __slots__ = ("ws", "max_queue", "fetch", "label", "_queue", "_sender", "_marks", "_syncing", "_room", "closed")
+
+    def __init__(self, ws: web.WebSocketResponse, *, max_queue: int, fetch: Fetch, label: str) -> None:
+        self.ws = ws
+        self.max_queue = max_queue
+        self.fetch = fetch
+        self.label = label
+        self._queue: deque[str] = deque()
+        self._sender: asyncio.Task[None] | None = None
+        self._marks: dict[int, int] = {}
+        self._syncing: dict[int, list[Frame]] = {}
+        self._room: asyncio.Event | None = None  # set while a replay waits for the queue to empty
+        self.closed = False
+
+    def offer(self, frame: Frame) -> None:
+        if self.closed:
+            return
+        cid, seq = frame.conversation_id, frame.seq
+        if seq is not None and cid is not None:
+            buffered = self._syncing.get(cid)
+            if buffered is not None:
+                buffered.append(frame)
+                if len(buffered) > self.max_queue:
+                    self._too_slow()
+                return
+            mark = self._marks.get(cid)
+            if mark is not None:
+                if seq <= mark:
+                    return
+                if seq > mark + 1:
+                    self._start_sync(cid, mark, pending=[frame])
+                    return
+                self._marks[cid] = seq
+        self._enqueue(frame.text)
+
+    def send(self, frame: Frame) -> None:
+        """A frame for this socket only (an ack, an error, a welcome)."""
+        if not self.closed:
+            self._enqueue(frame.text)
+
+    def follow(self, conversation_id: int, last_seq: int) -> None:
+        """From now on deliver this conversation's messages after ``last_seq`` (the caller replays up to there)."""
+        self._marks[conversation_id] = last_seq
+
+    def unfollow(self, conversation_id: int) -> None:
+        self._marks.pop(conversation_id, None)
+        self._syncing.pop(conversation_id, None)
+
+    def position(self, conversation_id: int) -> int | None:
+        return self._marks.get(conversation_id)
+
+    async def resume(self, conversation_id: int, after_seq: int) -> None:
+        """Replay what the client missed after ``after_seq``, then let live frames through, with no gap or repeat."""
+        await self._sync(conversation_id, after_seq, pending=[])
+
+    def _start_sync(self, cid: int, mark: int, pending: list[Frame]) -> None:
+        self._syncing[cid] = pending  # hold live frames while the gap is read from the store
+        task = asyncio.get_running_loop().create_task(self._sync(cid, mark, pending))
+        task.add_done_callback(_log_failure)
+
+    async def _sync(self, cid: int, after_seq: int, pending: list[Frame]) -> None:
+        self._syncing[cid] = pending
+        self._marks[cid] = after_seq
+        try:
+            missed = await self.fetch(cid, after_seq)
+        except ResyncNeeded as exc:
+            # the client is told explicitly and reloads history; live delivery continues after the log's end
+            self.send(resync_frame(cid, exc.reason, exc.last_seq, after_seq))
+            self._marks[cid] = exc.last_seq
+            missed = ()
+        except BaseException:
+            self._syncing.pop(cid, None)
+            raise
+        mark = self._marks[cid]
+        for frame in missed:  # paced: a long replay waits for the socket instead of overflowing the queue
+            if frame.seq is not None and frame.seq > mark:
+                mark = self._marks[cid] = frame.seq
+                await self._enqueue_paced(frame.text)
+        held = self._syncing.pop(cid, [])
+        for frame in held:
+            self.offer(frame)
+
+    def _enqueue(self, text: str) -> None:
+        if len(self._queue) >= self.max_queue:
+            self._too_slow()
+            return
+        self._queue.append(text)
+        if self._sender is None:
+            self._sender = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _enqueue_paced(self, text: str) -> None:
+        while len(self._queue) >= self.max_queue // 2 and not self.closed:
+            self._room = self._room or asyncio.Event()
+            await self._room.wait()
+        self._enqueue(text)
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue and not self.closed:
+                await self.ws.send_str(self._queue.popleft())
+                if self._room is not None and len(self._queue) < self.max_queue // 2:
+                    self._room.set()
+                    self._room = None
+        except (ConnectionError, RuntimeError):
+            self.closed = True  # the peer is gone; the handler's read loop ends and cleans up
+        finally:
+            self._sender = None
+            if self._room is not None:
+                self._room.set()
+                self._room = None
+
+    def _too_slow(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._queue.clear()
+        log.warning("closing slow socket", socket=self.label, limit=self.max_queue)
+        task = asyncio.get_running_loop().create_task(
+            self.ws.close(code=CLOSE_TOO_SLOW, message=b"send queue full; reconnect with last_seq")
+        )
+        task.add_done_callback(_log_failure)
+
+    async def aclose(self) -> None:
+        self.closed = True
+        if self._sender is not None:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("socket task failed", error=repr(task.exception()))

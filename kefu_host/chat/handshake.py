@@ -1,0 +1,58 @@
+"""Checks every WebSocket handshake makes before upgrading: Origin, credentials, resume points."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from kefu_host.config import Config
+from kefu_host.http import bearer_token, error_response
+
+
+def origin_refused(request: web.Request, config: Config) -> web.Response | None:
+    """403 for a browser page from an origin not in ``server.allowed_origins``; non-browser clients send none."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return None
+    allowed = config.server.allowed_origins
+    same_origin = f"{request.scheme}://{request.host}"
+    if origin in allowed or (not allowed and origin == same_origin):
+        return None
+    return error_response(403, "origin_not_allowed", f"origin {origin} is not in server.allowed_origins")
+
+
+def credential(request: web.Request) -> str | None:
+    """The token from ``Authorization: Bearer`` or, for browsers that cannot set headers, ``?token=``."""
+    return bearer_token(request) or request.query.get("token") or None
+
+
+def websocket(config: Config) -> web.WebSocketResponse:
+    return web.WebSocketResponse(
+        max_msg_size=config.server.max_frame_bytes,
+        compress=config.server.websocket_compression,
+        heartbeat=30.0,
+    )
+
+
+class BadQuery(Exception):
+    pass
+
+
+def int_query(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise BadQuery(f"query parameter {name} must be a non-negative integer")
+    return int(raw)
+
+
+def resume_points(request: web.Request) -> dict[int, int]:
+    """``?resume=12:40,13:7``: conversation id -> last seq the client has."""
+    raw = request.query.get("resume", "")
+    points: dict[int, int] = {}
+    for part in filter(None, raw.split(",")):
+        cid, sep, seq = part.partition(":")
+        if not sep or not cid.isdigit() or not seq.isdigit():
+            raise BadQuery("query parameter resume must look like 12:40,13:7 (conversation:last_seq)")
+        points[int(cid)] = int(seq)
+    return points

@@ -1,0 +1,122 @@
+"""Chat over HTTP: visitor sessions, conversation history, routing explanations."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from aiohttp import web
+
+from kefu_host.chat.agent_ws import agent_socket, authenticate_agent
+from kefu_host.chat.handshake import credential
+from kefu_host.chat.runtime import chat_ctx
+from kefu_host.chat.tokens import InvalidToken, check_identity, sign_visitor, verify_visitor
+from kefu_host.chat.visitor_ws import visitor_socket
+from kefu_host.customers import create_anonymous, ensure_identified
+from kefu_host.http import check_admin, error_response, json_response, read_json
+from kefu_host.keys import CHAT, CONFIG, STORE
+from kefu_host.store import StoreUnavailable
+
+MAX_HISTORY_PAGE = 500
+
+
+async def create_visitor_session(request: web.Request) -> web.Response:
+    """A visitor token. With ``user_id`` + ``user_hash`` the visitor is that customer; else an anonymous one.
+
+    A still-valid visitor token in ``Authorization`` keeps the same visitor and customer (page reloads).
+    """
+    config = request.app[CONFIG]
+    body: dict[str, Any] = {}
+    if request.can_read_body:
+        body = await read_json(request, max_bytes=16 * 1024)
+        if not isinstance(body, dict):
+            return error_response(422, "invalid_body", "body must be a JSON object")
+    previous = None
+    if token := credential(request):
+        try:
+            previous = verify_visitor(config.secrets.visitor_token, token)
+        except InvalidToken:
+            previous = None
+    user_id = body.get("user_id")
+    try:
+        if user_id is not None:
+            if not isinstance(user_id, str) or not user_id or len(user_id) > 191:
+                return error_response(422, "invalid_body", "user_id must be a string of 1 to 191 characters",
+                                      field="user_id")
+            user_hash = body.get("user_hash")
+            if not isinstance(user_hash, str) or not check_identity(config.secrets.identity, user_id, user_hash):
+                return error_response(403, "identity_mismatch", "user_hash does not match user_id",
+                                      field="user_hash")
+            customer_id = await ensure_identified(request.app[STORE], user_id, body)
+            uid: str | None = user_id
+        elif previous is not None and previous.uid is None:
+            customer_id, uid = previous.customer_id, None
+        else:
+            customer_id, uid = await create_anonymous(request.app[STORE]), None
+    except StoreUnavailable:
+        return error_response(503, "store_unavailable", "try again shortly")
+    visitor_id = previous.visitor_id if previous else secrets.token_hex(12)
+    token = sign_visitor(config.secrets.visitor_token, visitor_id, customer_id, uid)
+    return json_response({"token": token, "visitor_id": visitor_id, "customer_id": customer_id,
+                          "ws_url": "/ws/visitor"}, status=201)
+
+
+async def _may_read(request: web.Request, conversation_id: int) -> web.Response | None:
+    """Admins read any conversation, agents those of their teams, visitors their own."""
+    if check_admin(request) is None:
+        return None
+    chat = request.app[CHAT]
+    view = await chat.service.repo.conversation(conversation_id)
+    if view is None:
+        return error_response(404, "not_found", f"no conversation {conversation_id}")
+    token = credential(request) or ""
+    if token.startswith("kfa_"):
+        agent = await authenticate_agent(request, chat)
+        if isinstance(agent, web.Response):
+            return agent
+        return None if view.team in agent.teams or view.agent_id == agent.id else error_response(
+            403, "forbidden", "conversation is not in your teams")
+    try:
+        claims = verify_visitor(request.app[CONFIG].secrets.visitor_token, token)
+    except InvalidToken as exc:
+        return error_response(401, "unauthorized", str(exc))
+    return None if claims.customer_id == view.customer_id else error_response(403, "forbidden", "not your conversation")
+
+
+async def conversation_messages(request: web.Request) -> web.Response:
+    """``?after_seq=N&limit=M``: stored messages in seq order; the page a ``resync`` frame sends clients to."""
+    try:
+        conversation_id = int(request.match_info["id"])
+        after = int(request.query.get("after_seq", "0"))
+        limit = min(int(request.query.get("limit", "100")), MAX_HISTORY_PAGE)
+    except ValueError:
+        return error_response(400, "bad_request", "id, after_seq and limit must be integers")
+    denied = await _may_read(request, conversation_id)
+    if denied is not None:
+        return denied
+    messages = await request.app[CHAT].service.repo.messages_after(conversation_id, max(after, 0), max(limit, 1))
+    return json_response({"conversation_id": conversation_id, "messages": [m.to_frame() for m in messages]})
+
+
+async def conversation_detail(request: web.Request) -> web.Response:
+    """The conversation and its routing decisions: why it went where it went."""
+    try:
+        conversation_id = int(request.match_info["id"])
+    except ValueError:
+        return error_response(400, "bad_request", "id must be an integer")
+    denied = await _may_read(request, conversation_id)
+    if denied is not None:
+        return denied
+    repo = request.app[CHAT].service.repo
+    view = await repo.conversation(conversation_id)
+    assert view is not None
+    return json_response({"conversation": view.to_dict(), "decisions": await repo.decisions(conversation_id)})
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post("/api/visitor/sessions", create_visitor_session)
+    app.router.add_get("/ws/visitor", visitor_socket)
+    app.router.add_get("/ws/agent", agent_socket)
+    app.router.add_get("/api/conversations/{id}", conversation_detail)
+    app.router.add_get("/api/conversations/{id}/messages", conversation_messages)
+    app.cleanup_ctx.append(chat_ctx)

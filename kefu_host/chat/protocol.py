@@ -1,0 +1,118 @@
+"""The WebSocket protocol: inbound frame parsing, outbound frame building, error codes and close codes.
+
+docs/protocol.md is the reference for clients; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+# Close codes (RFC 6455 reserves 4000-4999 for applications).
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001  # the host is shutting down: reconnect (elsewhere) and resume
+CLOSE_TOO_BIG = 1009  # a frame over server.max_frame_bytes
+CLOSE_TOO_SLOW = 4008  # the client did not read fast enough; reconnect with last_seq
+CLOSE_SESSION_ENDED = 4001  # the token expired or the agent was disabled
+
+MAX_BODY_CHARS = 8000
+MAX_CLIENT_MSG_ID = 100
+
+
+class FrameError(Exception):
+    """A frame the host will not act on; answered with an ``error`` frame carrying ``code``."""
+
+    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.ref = code, message, ref
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """An outbound frame, serialised once however many sockets it goes to.
+
+    ``conversation_id`` and ``seq`` are set for stored messages, so each socket can drop what it already has.
+    ``follow`` / ``unfollow`` tell a session receiving the frame to start (after the given seq) or stop following
+    a conversation; they travel with the frame so they work wherever the session's socket lives.
+    """
+
+    text: str
+    conversation_id: int | None = None
+    seq: int | None = None
+    follow: tuple[int, int] | None = None
+    unfollow: int | None = None
+
+
+def frame(
+    data: dict[str, Any],
+    *,
+    conversation_id: int | None = None,
+    seq: int | None = None,
+    follow: tuple[int, int] | None = None,
+    unfollow: int | None = None,
+) -> Frame:
+    return Frame(orjson.dumps(data).decode(), conversation_id, seq, follow, unfollow)
+
+
+def error_frame(code: str, message: str, ref: str | None = None, **extra: Any) -> Frame:
+    body: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if ref is not None:
+        body["ref"] = ref
+    body.update(extra)
+    return frame(body)
+
+
+def resync_frame(conversation_id: int, reason: str, last_seq: int, from_seq: int) -> Frame:
+    """The resume point cannot be served: reload history over HTTP, live messages continue after ``last_seq``."""
+    return frame(
+        {
+            "type": "resync",
+            "conversation_id": conversation_id,
+            "reason": reason,
+            "from_seq": from_seq,
+            "last_seq": last_seq,
+        }
+    )
+
+
+def parse(text: str, allowed: frozenset[str]) -> dict[str, Any]:
+    """Decode one client frame: a JSON object whose ``type`` is one of ``allowed``."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise FrameError("bad_json", "frame is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise FrameError("bad_frame", "frame must be a JSON object")
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        raise FrameError("bad_frame", "frame has no string 'type'")
+    if kind not in allowed:
+        raise FrameError("unknown_type", f"unknown frame type {kind!r}; expected one of {', '.join(sorted(allowed))}")
+    return data
+
+
+def text_field(data: dict[str, Any], name: str, *, max_len: int, required: bool = True) -> str | None:
+    value = data.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise FrameError("bad_frame", f"'{name}' must be a non-empty string", _ref(data))
+    if len(value) > max_len:
+        raise FrameError("too_long", f"'{name}' is longer than {max_len} characters", _ref(data))
+    return value
+
+
+def int_field(data: dict[str, Any], name: str, *, minimum: int = 0, required: bool = True) -> int | None:
+    value = data.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise FrameError("bad_frame", f"'{name}' must be an integer >= {minimum}", _ref(data))
+    return value
+
+
+def _ref(data: dict[str, Any]) -> str | None:
+    ref = data.get("client_msg_id")
+    return ref if isinstance(ref, str) else None

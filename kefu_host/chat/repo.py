@@ -1,0 +1,329 @@
+"""Reading and writing chat data. Every write goes through the group-commit writer.
+
+:class:`AppendMessages` is the hot path: per batch it reads the conversations' ``last_seq`` once, numbers the new
+messages, bumps ``last_seq`` with one ``executemany`` and inserts every message with another. A ``client_msg_id``
+already stored (or repeated within the batch) returns the stored message instead of a new one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kefu_host.chat.values import ConversationView, CustomerView, MessageView
+from kefu_host.store import Store
+from kefu_host.store.models import Agent, Conversation, Customer, Message, RoutingDecision, utcnow
+
+
+class UnknownConversation(Exception):
+    """A message for a conversation that does not exist."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    conversation_id: int
+    sender: str  # visitor | agent | system
+    sender_id: str | None
+    client_msg_id: str | None
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    message: MessageView
+    duplicate: bool
+
+
+def message_view(row: Any) -> MessageView:
+    return MessageView(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        seq=row.seq,
+        sender=row.sender,
+        sender_id=row.sender_id,
+        client_msg_id=row.client_msg_id,
+        body=row.body,
+        created_at=row.created_at,
+    )
+
+
+def conversation_view(row: Any) -> ConversationView:
+    return ConversationView(
+        id=row.id,
+        customer_id=row.customer_id,
+        status=row.status,
+        team=row.team,
+        agent_id=row.agent_id,
+        priority=row.priority,
+        channel=row.channel,
+        last_seq=row.last_seq,
+        transfers=row.transfers,
+        tags=tuple(row.tags or ()),
+        created_at=row.created_at,
+        queued_at=row.queued_at,
+    )
+
+
+def customer_view(row: Any) -> CustomerView:
+    return CustomerView(
+        id=row.id,
+        uid=row.uid,
+        name=row.name,
+        email=row.email,
+        phone=row.phone,
+        avatar_url=row.avatar_url,
+        vip_level=row.vip_level,
+        ltv_cents=row.ltv_cents,
+        tags=tuple(row.tags or ()),
+        attributes=dict(row.attributes or {}),
+        owner=row.owner,
+    )
+
+
+_MESSAGE_COLUMNS = (
+    Message.id,
+    Message.conversation_id,
+    Message.seq,
+    Message.sender,
+    Message.sender_id,
+    Message.client_msg_id,
+    Message.body,
+    Message.created_at,
+)
+
+
+class AppendMessages:
+    """The batch kind that stores chat messages; ``on_stored`` sees each new message once it is durable."""
+
+    name = "append_messages"
+
+    def __init__(self, on_stored: Callable[[MessageView], None]) -> None:
+        self.on_stored = on_stored
+
+    async def apply(self, conn: AsyncConnection, items: Sequence[NewMessage]) -> list[Any]:
+        results: list[Any] = [None] * len(items)
+        same_as: dict[int, int] = {}  # item index -> index of an identical send earlier in this batch
+        await self._find_duplicates(conn, items, results, same_as)
+        fresh = [i for i, r in enumerate(results) if r is None and i not in same_as]
+        if fresh:
+            now = utcnow()
+            counts = Counter(items[i].conversation_id for i in fresh)
+            last = dict(
+                (
+                    await conn.execute(
+                        select(Conversation.id, Conversation.last_seq)
+                        .where(Conversation.id.in_(counts))
+                        .with_for_update()
+                    )
+                ).all()
+            )
+            rows, placed = [], []
+            for i in fresh:
+                item = items[i]
+                if item.conversation_id not in last:
+                    results[i] = UnknownConversation(f"conversation {item.conversation_id} does not exist")
+                    continue
+                last[item.conversation_id] += 1
+                rows.append(
+                    {
+                        "conversation_id": item.conversation_id,
+                        "seq": last[item.conversation_id],
+                        "sender": item.sender,
+                        "sender_id": item.sender_id,
+                        "client_msg_id": item.client_msg_id,
+                        "body": item.body,
+                        "kind": "text",
+                        "created_at": now,
+                    }
+                )
+                placed.append(i)
+            if rows:
+                await conn.execute(
+                    update(Conversation)
+                    .where(Conversation.id == bindparam("cid"))
+                    .values(last_seq=bindparam("seq"), last_message_at=now, updated_at=now),
+                    [{"cid": cid, "seq": seq} for cid, seq in last.items() if cid in counts],
+                )
+                ids = (
+                    await conn.execute(insert(Message).returning(Message.id, sort_by_parameter_order=True), rows)
+                ).scalars()
+                for i, row, new_id in zip(placed, rows, ids, strict=True):
+                    results[i] = Appended(MessageView(id=new_id, **_view_fields(row)), duplicate=False)
+        for i, first in same_as.items():
+            earlier = results[first]
+            results[i] = Appended(earlier.message, duplicate=True) if isinstance(earlier, Appended) else earlier
+        return results
+
+    @staticmethod
+    async def _find_duplicates(
+        conn: AsyncConnection, items: Sequence[NewMessage], results: list[Any], same_as: dict[int, int]
+    ) -> None:
+        first_seen: dict[tuple[int, str, str], int] = {}
+        for i, item in enumerate(items):
+            if item.client_msg_id is None:
+                continue
+            key = (item.conversation_id, item.sender, item.client_msg_id)
+            if key in first_seen:
+                same_as[i] = first_seen[key]
+            else:
+                first_seen[key] = i
+        if not first_seen:
+            return
+        stored = (
+            await conn.execute(
+                select(*_MESSAGE_COLUMNS).where(
+                    tuple_(Message.conversation_id, Message.sender, Message.client_msg_id).in_(list(first_seen))
+                )
+            )
+        ).all()
+        for row in stored:
+            i = first_seen[(row.conversation_id, row.sender, row.client_msg_id)]
+            results[i] = Appended(message_view(row), duplicate=True)
+
+    def committed(self, items: Sequence[NewMessage], results: Sequence[Any]) -> None:
+        for result in results:
+            if isinstance(result, Appended) and not result.duplicate:
+                self.on_stored(result.message)
+
+
+def _view_fields(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in ("conversation_id", "seq", "sender", "sender_id", "client_msg_id", "body", "created_at")}
+
+
+class ChatRepo:
+    """Chat queries and writes against the store."""
+
+    def __init__(self, store: Store, on_stored: Callable[[MessageView], None]) -> None:
+        self.store = store
+        self.appender = AppendMessages(on_stored)
+
+    async def append(self, message: NewMessage) -> Appended:
+        return await self.store.writer.submit(self.appender, message)  # type: ignore[no-any-return]
+
+    async def messages_after(self, conversation_id: int, after_seq: int, limit: int) -> list[MessageView]:
+        async with self.store.read() as conn:
+            rows = await conn.execute(
+                select(*_MESSAGE_COLUMNS)
+                .where(Message.conversation_id == conversation_id, Message.seq > after_seq)
+                .order_by(Message.seq)
+                .limit(limit)
+            )
+            return [message_view(r) for r in rows]
+
+    async def conversation(self, conversation_id: int) -> ConversationView | None:
+        async with self.store.read() as conn:
+            row = (await conn.execute(select(Conversation).where(Conversation.id == conversation_id))).first()
+        return conversation_view(row) if row else None
+
+    async def latest_conversation(self, customer_id: int) -> ConversationView | None:
+        async with self.store.read() as conn:
+            row = (
+                await conn.execute(
+                    select(Conversation)
+                    .where(Conversation.customer_id == customer_id)
+                    .order_by(Conversation.id.desc())
+                    .limit(1)
+                )
+            ).first()
+        return conversation_view(row) if row else None
+
+    async def live_conversations(self) -> list[ConversationView]:
+        async with self.store.read() as conn:
+            rows = await conn.execute(select(Conversation).where(Conversation.status != "closed"))
+            return [conversation_view(r) for r in rows]
+
+    async def customer(self, customer_id: int) -> CustomerView | None:
+        async with self.store.read() as conn:
+            row = (await conn.execute(select(Customer).where(Customer.id == customer_id))).first()
+        return customer_view(row) if row else None
+
+    async def create_conversation(
+        self, customer_id: int, visitor_id: str, team: str, priority: int, channel: str = "web"
+    ) -> ConversationView:
+        async def create(conn: AsyncConnection) -> Any:
+            now = utcnow()
+            values = {
+                "customer_id": customer_id,
+                "visitor_id": visitor_id,
+                "status": "queued",
+                "team": team,
+                "priority": priority,
+                "channel": channel,
+                "last_seq": 0,
+                "transfers": 0,
+                "tags": [],
+                "created_at": now,
+                "updated_at": now,
+                "queued_at": now,
+            }
+            new_id = (await conn.execute(insert(Conversation).values(**values))).inserted_primary_key[0]
+            return (await conn.execute(select(Conversation).where(Conversation.id == new_id))).one()
+
+        return conversation_view(await self.store.writer.transaction(create))
+
+    async def update_conversation(self, conversation_id: int, **values: Any) -> None:
+        values.setdefault("updated_at", utcnow())
+
+        async def write(conn: AsyncConnection) -> None:
+            await conn.execute(update(Conversation).where(Conversation.id == conversation_id).values(**values))
+
+        await self.store.writer.transaction(write)
+
+    async def record_decision(
+        self,
+        conversation_id: int,
+        trigger: str,
+        revision: str,
+        fired: Sequence[str],
+        actions: Sequence[Any],
+        team: str | None,
+        outcome: str,
+    ) -> None:
+        async def write(conn: AsyncConnection) -> None:
+            await conn.execute(
+                insert(RoutingDecision).values(
+                    conversation_id=conversation_id,
+                    trigger=trigger,
+                    revision=revision,
+                    fired=list(fired),
+                    actions=list(actions),
+                    team=team,
+                    outcome=outcome,
+                    created_at=utcnow(),
+                )
+            )
+
+        await self.store.writer.transaction(write)
+
+    async def decisions(self, conversation_id: int, limit: int = 50) -> list[dict[str, Any]]:
+        async with self.store.read() as conn:
+            rows = await conn.execute(
+                select(RoutingDecision)
+                .where(RoutingDecision.conversation_id == conversation_id)
+                .order_by(RoutingDecision.id.desc())
+                .limit(limit)
+            )
+            return [
+                {
+                    "trigger": d.trigger,
+                    "revision": d.revision,
+                    "fired": d.fired,
+                    "actions": d.actions,
+                    "team": d.team,
+                    "outcome": d.outcome,
+                    "at": d.created_at.isoformat(),
+                }
+                for d in rows
+            ]
+
+    async def agent_seen(self, agent_id: int, when: datetime) -> None:
+        async def write(conn: AsyncConnection) -> None:
+            await conn.execute(update(Agent).where(Agent.id == agent_id).values(last_seen_at=when))
+
+        await self.store.writer.transaction(write)

@@ -1,0 +1,55 @@
+"""Everything the chat feature holds while the app runs, opened and closed as one cleanup context."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from kefu_host.chat.accounts import ensure_teams
+from kefu_host.chat.bus import Bus, LocalBus
+from kefu_host.chat.connection import ResyncNeeded
+from kefu_host.chat.presence import PresenceKeeper
+from kefu_host.chat.protocol import Frame, frame
+from kefu_host.chat.routing import DefaultRouter
+from kefu_host.chat.service import ChatService
+from kefu_host.chat.tokens import AgentTokenCache
+from kefu_host.config import Config
+from kefu_host.keys import CHAT, CONFIG, HOOKS, STORE
+
+
+@dataclass
+class ChatRuntime:
+    config: Config
+    bus: Bus
+    service: ChatService
+    presence: PresenceKeeper
+    tokens: AgentTokenCache
+
+    async def fetch_frames(self, conversation_id: int, after_seq: int) -> Sequence[Frame]:
+        """Stored messages after ``after_seq`` as frames, for resuming sockets; raises when it cannot serve them."""
+        state = self.service.live.get(conversation_id)
+        if state is not None:
+            last = state.last_seq
+        else:
+            view = await self.service.repo.conversation(conversation_id)
+            last = view.last_seq if view else 0
+        if after_seq > last:
+            raise ResyncNeeded("ahead_of_log", last)
+        if last - after_seq > self.config.chat.max_replay:
+            raise ResyncNeeded("too_far_behind", last)
+        messages = await self.service.repo.messages_after(conversation_id, after_seq, self.config.chat.max_replay)
+        return [frame(m.to_frame(), conversation_id=m.conversation_id, seq=m.seq) for m in messages]
+
+
+async def chat_ctx(app: web.Application) -> AsyncIterator[None]:
+    config, store = app[CONFIG], app[STORE]
+    await ensure_teams(store, config.chat.teams)
+    bus = LocalBus()
+    service = ChatService(config.chat, store, bus, app[HOOKS], DefaultRouter(config.chat.default_team))
+    presence = PresenceKeeper(service)
+    await presence.start()
+    app[CHAT] = ChatRuntime(config, bus, service, presence, AgentTokenCache())
+    yield
+    await presence.stop()

@@ -1,0 +1,324 @@
+"""The conversation core: a message's path from socket to store to rules to assignment to push.
+
+    visitor socket --> store_visitor_message  (stored; the commit publishes it to the conversation topic)
+                   --> ack to the visitor
+                   --> after_visitor_message (plugins hear it, the router decides, the decision is applied)
+
+Every change to a conversation (placed, assigned, transferred, re-queued, closed) happens under that
+conversation's lock, is written to the store, and only then announced on the bus. Agent presence, grace periods
+and idle closing live in :mod:`kefu_host.chat.presence`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from kefu_host.chat.assignment import Assignment, Dispatcher
+from kefu_host.chat.bus import Bus, agent_topic, conversation_topic, customer_topic
+from kefu_host.chat.protocol import frame
+from kefu_host.chat.repo import Appended, ChatRepo, NewMessage
+from kefu_host.chat.routing import PRIORITY_NORMAL, RouteDecision, Router, Trigger
+from kefu_host.chat.state import ConvState, KeyedLocks
+from kefu_host.chat.values import AgentView, CustomerView, MessageView
+from kefu_host.config import ChatConfig
+from kefu_host.hookcall import Hooks
+from kefu_host.store import Store
+from kefu_host.store.models import utcnow
+
+log = structlog.get_logger("kefu_host.chat")
+
+#: How many recent messages an agent gets with a newly assigned conversation (the rest over HTTP).
+TRANSCRIPT_WITH_ASSIGNMENT = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """Who is on the visitor socket (from the signed visitor token)."""
+
+    visitor_id: str
+    customer_id: int
+
+
+class ChatService:
+    def __init__(self, config: ChatConfig, store: Store, bus: Bus, hooks: Hooks, router: Router) -> None:
+        self.config = config
+        self.repo = ChatRepo(store, on_stored=self.on_stored)
+        self.bus = bus
+        self.hooks = hooks
+        self.router = router
+        self.dispatcher = Dispatcher()
+        self.live: dict[int, ConvState] = {}
+        self.live_by_customer: dict[int, int] = {}
+        self.customers: dict[int, CustomerView] = {}
+        self.agents: dict[int, AgentView] = {}
+        self.locks = KeyedLocks()
+
+    # --- the commit hook: stored messages go out in commit order ---------------------------------------------
+
+    def on_stored(self, message: MessageView) -> None:
+        state = self.live.get(message.conversation_id)
+        if state is not None:
+            state.last_seq = message.seq
+            state.last_activity = time.monotonic()
+        self.bus.publish(
+            conversation_topic(message.conversation_id),
+            frame(message.to_frame(), conversation_id=message.conversation_id, seq=message.seq),
+        )
+
+    # --- visitors ----------------------------------------------------------------------------------------------
+
+    async def store_visitor_message(
+        self, visitor: Visitor, client_msg_id: str | None, body: str
+    ) -> tuple[Appended, ConvState, bool]:
+        """Store a visitor's message in their conversation (opening or reopening it); nothing is routed yet."""
+        state, opened = await self._conversation_for(visitor)
+        appended = await self.repo.append(NewMessage(state.id, "visitor", visitor.visitor_id, client_msg_id, body))
+        return appended, state, opened
+
+    async def after_visitor_message(self, state: ConvState, message: MessageView, opened: bool) -> None:
+        """Plugins hear about the message, then the rules decide where the conversation belongs now."""
+        await self.hooks.call("kefu_message_received", conversation=state.view(), message=message)
+        await self.route(state.id, "open" if opened else "message", message)
+
+    async def _conversation_for(self, visitor: Visitor) -> tuple[ConvState, bool]:
+        async with self.locks(("customer", visitor.customer_id)):
+            live_id = self.live_by_customer.get(visitor.customer_id)
+            if live_id is not None:
+                return self.live[live_id], False
+            await self.load_customer(visitor.customer_id)
+            latest = await self.repo.latest_conversation(visitor.customer_id)
+            if latest is None:
+                view = await self.repo.create_conversation(
+                    visitor.customer_id, visitor.visitor_id, self.config.default_team, PRIORITY_NORMAL
+                )
+                state = ConvState.from_view(view, visitor.visitor_id)
+            else:
+                now = utcnow()
+                await self.repo.update_conversation(
+                    latest.id, status="queued", agent_id=None, queued_at=now, closed_at=None, closed_by=None
+                )
+                state = ConvState.from_view(latest, visitor.visitor_id)
+                state.status, state.agent_id, state.queued_at = "queued", None, now
+            self._go_live(state)
+            # every tab of this visitor starts following the (re)opened conversation
+            self.bus.publish(
+                customer_topic(visitor.customer_id),
+                frame({"type": "conversation", "conversation_id": state.id, "status": state.status},
+                      follow=(state.id, state.last_seq)),
+            )
+            return state, True
+
+    def _go_live(self, state: ConvState) -> None:
+        self.live[state.id] = state
+        self.live_by_customer[state.customer_id] = state.id
+
+    async def load_customer(self, customer_id: int) -> CustomerView | None:
+        customer = await self.repo.customer(customer_id)
+        if customer is not None:
+            self.customers[customer_id] = customer
+        return customer
+
+    # --- routing -----------------------------------------------------------------------------------------------
+
+    async def route(self, conversation_id: int, trigger: Trigger, message: MessageView | None = None) -> None:
+        """Ask the router where the conversation belongs and make it so."""
+        async with self.locks(conversation_id):
+            state = self.live.get(conversation_id)
+            customer = self.customers.get(state.customer_id) if state else None
+            if state is None or customer is None:
+                return
+            decision = await self.router.decide(trigger, state.view(), customer, message)
+            await self._apply(state, decision, trigger)
+
+    async def _apply(self, state: ConvState, decision: RouteDecision, trigger: Trigger) -> None:
+        changes: dict[str, Any] = {}
+        new_tags = [t for t in decision.tags if t not in state.tags]
+        if new_tags:
+            state.tags = [*state.tags, *new_tags]
+            changes["tags"] = state.tags
+        reprioritised = decision.priority != state.priority
+        if reprioritised:
+            state.priority = changes["priority"] = decision.priority
+        outcome = "kept"
+        if state.status == "queued" and (
+            trigger != "message" or decision.team != state.team or reprioritised or decision.transfer
+        ):
+            old_team, state.team = state.team, decision.team
+            changes["team"] = state.team
+            assignment = self.dispatcher.place(
+                state.id, state.team, state.priority, state.queued_at, prefer=self._preferred(state, decision)
+            )
+            outcome = "assigned" if assignment else "queued"
+            await self.repo.update_conversation(state.id, **changes)
+            if assignment:
+                await self._assigned([assignment])
+            self._announce_positions(old_team, state.team)
+        elif state.status == "assigned" and decision.transfer and decision.team != state.team:
+            if changes:
+                await self.repo.update_conversation(state.id, **changes)
+            await self._transfer(state, decision.team, None, f"rule:{decision.team_rule}")
+            outcome = "transferred"
+        elif changes:
+            await self.repo.update_conversation(state.id, **changes)
+        if decision.auto_replies and outcome != "kept":
+            for text in decision.auto_replies:
+                await self.repo.append(NewMessage(state.id, "system", "auto_reply", None, text))
+        if trigger != "message" or outcome != "kept" or decision.fired != state.last_fired:
+            state.last_fired = decision.fired
+            await self.repo.record_decision(
+                state.id, trigger, decision.revision, decision.fired, decision.actions, decision.team, outcome
+            )
+
+    def _preferred(self, state: ConvState, decision: RouteDecision) -> str | None:
+        if decision.prefer_agent:
+            return decision.prefer_agent
+        customer = self.customers.get(state.customer_id)
+        if customer is None:
+            return None
+        answer = self.hooks.call_first("kefu_preferred_agent", conversation=state.view(), customer=customer)
+        return answer if isinstance(answer, str) else None
+
+    # --- assignment, transfer, close -------------------------------------------------------------------------
+
+    async def _assigned(self, assignments: list[Assignment]) -> None:
+        """Record assignments the dispatcher made and tell the agent and the visitor."""
+        for a in assignments:
+            state = self.live[a.conversation_id]
+            state.status, state.agent_id, state.team = "assigned", a.agent_id, a.team
+            state.announced_position = None
+            await self.repo.update_conversation(
+                state.id, status="assigned", agent_id=a.agent_id, team=a.team, assigned_at=utcnow()
+            )
+            agent = self.agents[a.agent_id]
+            recent = await self.repo.messages_after(state.id, max(0, state.last_seq - TRANSCRIPT_WITH_ASSIGNMENT),
+                                                    TRANSCRIPT_WITH_ASSIGNMENT)
+            upto = recent[-1].seq if recent else 0
+            customer = self.customers.get(state.customer_id)
+            self.bus.publish(
+                agent_topic(a.agent_id),
+                frame(
+                    {
+                        "type": "assigned",
+                        "conversation": state.view().to_dict(),
+                        "customer": customer.to_dict() if customer else None,
+                        "messages": [m.to_frame() for m in recent],
+                    },
+                    follow=(state.id, upto),
+                ),
+            )
+            self.bus.publish(
+                conversation_topic(state.id),
+                frame({"type": "agent_joined", "conversation_id": state.id, "agent": agent.name, "team": a.team}),
+            )
+            await self.hooks.call("kefu_conversation_assigned", conversation=state.view(), agent=agent)
+        self._announce_positions(*(a.team for a in assignments))  # everyone behind them moved up
+
+    async def transfer(self, conversation_id: int, *, team: str | None, agent: str | None, reason: str) -> None:
+        async with self.locks(conversation_id):
+            state = self.live.get(conversation_id)
+            if state is None:
+                raise LookupError(f"conversation {conversation_id} is not open")
+            await self._transfer(state, team or state.team, agent, reason)
+
+    async def _transfer(self, state: ConvState, team: str, prefer: str | None, reason: str) -> None:
+        from_team, previous = state.team, self.dispatcher.release(state.id)
+        state.status, state.agent_id, state.team = "queued", None, team
+        state.transfers += 1
+        await self.repo.update_conversation(
+            state.id, status="queued", agent_id=None, team=team, transfers=state.transfers
+        )
+        if previous is not None:
+            self._tell_agent_gone(previous, state.id, reason)
+        await self.hooks.call(
+            "kefu_conversation_transferred", conversation=state.view(), from_team=from_team, to_team=team,
+            reason=reason,
+        )
+        assignment = self.dispatcher.place(state.id, team, state.priority, state.queued_at, prefer=prefer)
+        if assignment:
+            await self._assigned([assignment])
+        self._announce_positions(from_team, team)
+        if previous is not None:
+            await self._assigned(self.dispatcher.drain_agent(previous))
+
+    async def close(self, conversation_id: int, closed_by: str) -> bool:
+        """Close a live conversation; returns False when it was not open."""
+        async with self.locks(conversation_id):
+            state = self.live.pop(conversation_id, None)
+            if state is None:
+                return False
+            self.live_by_customer.pop(state.customer_id, None)
+            agent_id = self.dispatcher.release(conversation_id)
+            state.status = "closed"
+            await self.repo.update_conversation(
+                conversation_id, status="closed", closed_at=utcnow(), closed_by=closed_by
+            )
+            self.bus.publish(
+                conversation_topic(conversation_id),
+                frame({"type": "closed", "conversation_id": conversation_id, "closed_by": closed_by},
+                      unfollow=conversation_id),
+            )
+            await self.hooks.call("kefu_conversation_closed", conversation=state.view(), closed_by=closed_by)
+        self._announce_positions(state.team)
+        if agent_id is not None:
+            await self._assigned(self.dispatcher.drain_agent(agent_id))
+        return True
+
+    async def requeue(self, conversation_ids: list[int]) -> None:
+        """Conversations whose agent went away wait in their team's queue again, keeping their place."""
+        teams = set()
+        for cid in conversation_ids:
+            state = self.live.get(cid)
+            if state is None:
+                continue
+            async with self.locks(cid):
+                state.status, state.agent_id = "queued", None
+                teams.add(state.team)
+                await self.repo.update_conversation(cid, status="queued", agent_id=None)
+                self.bus.publish(conversation_topic(cid), frame({"type": "requeued", "conversation_id": cid}))
+                await self.hooks.call(
+                    "kefu_conversation_transferred", conversation=state.view(), from_team=state.team,
+                    to_team=state.team, reason="requeue",
+                )
+                await self.repo.record_decision(cid, "requeue", "none", (), (), state.team, "queued")
+        for team in teams:
+            await self._assigned(self.dispatcher.drain_team(team))
+        self._announce_positions(*teams)
+
+    def _tell_agent_gone(self, agent_id: int, conversation_id: int, reason: str) -> None:
+        self.bus.publish(
+            agent_topic(agent_id),
+            frame({"type": "unassigned", "conversation_id": conversation_id, "reason": reason},
+                  unfollow=conversation_id),
+        )
+
+    def _announce_positions(self, *teams: str) -> None:
+        """Tell every waiting visitor of these teams their place, when it changed."""
+        for team in dict.fromkeys(teams):
+            for cid, position in self.dispatcher.positions(team):
+                state = self.live.get(cid)
+                if state is not None and state.announced_position != position:
+                    state.announced_position = position
+                    self.bus.publish(
+                        conversation_topic(cid),
+                        frame({"type": "queue", "conversation_id": cid, "team": team, "position": position}),
+                    )
+
+    # --- agents' messages --------------------------------------------------------------------------------------
+
+    def owns(self, agent_id: int, conversation_id: int) -> bool:
+        return self.dispatcher.agent_of(conversation_id) == agent_id
+
+    async def store_agent_message(
+        self, agent_id: int, conversation_id: int, client_msg_id: str | None, body: str
+    ) -> Appended:
+        agent = self.agents[agent_id]
+        return await self.repo.append(NewMessage(conversation_id, "agent", agent.name, client_msg_id, body))
+
+    async def after_agent_message(self, conversation_id: int, message: MessageView) -> None:
+        state = self.live.get(conversation_id)
+        if state is not None:
+            await self.hooks.call("kefu_message_received", conversation=state.view(), message=message)

@@ -1,0 +1,104 @@
+"""Read-only views of chat objects, as handed to plugins and put on the wire."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerView:
+    id: int
+    uid: str | None
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    avatar_url: str | None = None
+    vip_level: int = 0
+    ltv_cents: int = 0
+    tags: tuple[str, ...] = ()
+    attributes: dict[str, Any] = field(default_factory=dict)
+    owner: str | None = None
+
+    @property
+    def ltv(self) -> float:
+        return self.ltv_cents / 100
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "uid": self.uid,
+            "name": self.name,
+            "email": self.email,
+            "phone": self.phone,
+            "avatar_url": self.avatar_url,
+            "vip_level": self.vip_level,
+            "ltv": self.ltv,
+            "tags": list(self.tags),
+            "attributes": self.attributes,
+            "owner": self.owner,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationView:
+    id: int
+    customer_id: int
+    status: str
+    team: str
+    agent_id: int | None
+    priority: int
+    channel: str
+    last_seq: int
+    transfers: int
+    tags: tuple[str, ...]
+    created_at: datetime
+    queued_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "customer_id": self.customer_id,
+            "status": self.status,
+            "team": self.team,
+            "agent_id": self.agent_id,
+            "priority": self.priority,
+            "channel": self.channel,
+            "last_seq": self.last_seq,
+            "transfers": self.transfers,
+            "tags": list(self.tags),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    id: int
+    conversation_id: int
+    seq: int
+    sender: str
+    sender_id: str | None
+    client_msg_id: str | None
+    body: str
+    created_at: datetime
+
+    def to_frame(self) -> dict[str, Any]:
+        return {
+            "type": "message",
+            "conversation_id": self.conversation_id,
+            "seq": self.seq,
+            "id": self.id,
+            "sender": self.sender,
+            "sender_id": self.sender_id,
+            "client_msg_id": self.client_msg_id,
+            "body": self.body,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AgentView:
+    id: int
+    name: str
+    teams: tuple[str, ...]
+    capacity: int

@@ -1,0 +1,153 @@
+"""``GET /ws/visitor``: a visitor's socket. One frame at a time: parse, check, store, ack, route.
+
+Errors in a frame are answered with an ``error`` frame and the socket stays open; see docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from aiohttp import WSMsgType, web
+
+from kefu_host.chat.bus import conversation_topic, customer_topic
+from kefu_host.chat.connection import Connection
+from kefu_host.chat.handshake import BadQuery, credential, int_query, origin_refused, websocket
+from kefu_host.chat.protocol import (
+    MAX_BODY_CHARS,
+    MAX_CLIENT_MSG_ID,
+    FrameError,
+    error_frame,
+    frame,
+    int_field,
+    parse,
+    text_field,
+)
+from kefu_host.chat.ratelimit import TokenBucket
+from kefu_host.chat.runtime import ChatRuntime
+from kefu_host.chat.service import Visitor
+from kefu_host.chat.session import Session
+from kefu_host.chat.tokens import InvalidToken, verify_visitor
+from kefu_host.http import error_response
+from kefu_host.keys import CHAT, SOCKETS
+from kefu_host.store import StoreUnavailable
+
+log = structlog.get_logger("kefu_host.chat")
+VISITOR_FRAMES = frozenset({"send", "typing", "read", "close", "ping"})
+
+
+async def visitor_socket(request: web.Request) -> web.StreamResponse:
+    chat = request.config_dict[CHAT]
+    config = chat.config
+    refused = origin_refused(request, config)
+    if refused is not None:
+        return refused
+    token = credential(request)
+    if token is None:
+        return error_response(401, "unauthorized", "a visitor token is required (POST /api/visitor/sessions)")
+    try:
+        claims = verify_visitor(config.secrets.visitor_token, token)
+        last_seq = int_query(request, "last_seq")
+    except InvalidToken as exc:
+        return error_response(401, "unauthorized", str(exc))
+    except BadQuery as exc:
+        return error_response(400, "bad_request", str(exc))
+
+    ws = websocket(config)
+    await ws.prepare(request)
+    request.config_dict[SOCKETS].add(ws)
+    visitor = Visitor(claims.visitor_id, claims.customer_id)
+    conn = Connection(ws, max_queue=config.chat.send_queue_size, fetch=chat.fetch_frames,
+                      label=f"visitor:{visitor.visitor_id}")
+    session = Session(conn, chat.bus)
+    try:
+        await _welcome(chat, session, visitor, last_seq)
+        bucket = TokenBucket(config.chat.visitor_rate, config.chat.visitor_burst)
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                try:
+                    await _handle(chat, session, visitor, bucket, msg.data)
+                except FrameError as exc:
+                    conn.send(error_frame(exc.code, exc.message, exc.ref))
+            elif msg.type == WSMsgType.BINARY:
+                conn.send(error_frame("bad_frame", "binary frames are not accepted; send JSON text"))
+    finally:
+        await session.close()
+    return ws
+
+
+async def _welcome(chat: ChatRuntime, session: Session, visitor: Visitor, last_seq: int | None) -> None:
+    """Tell the visitor where they stand, then replay what they missed of their conversation."""
+    service = chat.service
+    session.listen(customer_topic(visitor.customer_id))
+    live_id = service.live_by_customer.get(visitor.customer_id)
+    state = service.live.get(live_id) if live_id is not None else None
+    view = state.view() if state else await service.repo.latest_conversation(visitor.customer_id)
+    session.conn.send(
+        frame(
+            {
+                "type": "welcome",
+                "visitor_id": visitor.visitor_id,
+                "conversation_id": view.id if view else None,
+                "status": view.status if view else None,
+                "last_seq": view.last_seq if view else 0,
+            }
+        )
+    )
+    if view is None:
+        return
+    await session.resume(view.id, last_seq or 0)
+    position = service.dispatcher.position(view.id)
+    if position is not None:
+        team, place = position
+        session.conn.send(frame({"type": "queue", "conversation_id": view.id, "team": team, "position": place}))
+
+
+async def _handle(chat: ChatRuntime, session: Session, visitor: Visitor, bucket: TokenBucket, text: str) -> None:
+    data = parse(text, VISITOR_FRAMES)
+    kind = data["type"]
+    if kind == "send":
+        await _send(chat, session, visitor, bucket, data)
+    elif kind == "ping":
+        session.conn.send(frame({"type": "pong", "at": time.time()}))
+    else:
+        cid = chat.service.live_by_customer.get(visitor.customer_id)
+        if cid is None:
+            raise FrameError("no_conversation", "there is no open conversation yet; send a message first")
+        if kind == "typing":
+            chat.bus.publish(conversation_topic(cid), frame({"type": "typing", "conversation_id": cid, "from": "visitor"}))
+        elif kind == "read":
+            seq = int_field(data, "seq")
+            chat.bus.publish(
+                conversation_topic(cid), frame({"type": "read", "conversation_id": cid, "seq": seq, "by": "visitor"})
+            )
+        elif kind == "close":
+            await chat.service.close(cid, "visitor")
+
+
+async def _send(chat: ChatRuntime, session: Session, visitor: Visitor, bucket: TokenBucket, data: dict) -> None:
+    client_msg_id = text_field(data, "client_msg_id", max_len=MAX_CLIENT_MSG_ID)
+    body = text_field(data, "body", max_len=MAX_BODY_CHARS)
+    assert client_msg_id is not None and body is not None
+    wait = bucket.take()
+    if wait:
+        raise FrameError("rate_limited", f"too many messages; retry in {wait:.1f}s", client_msg_id)
+    try:
+        appended, state, opened = await chat.service.store_visitor_message(visitor, client_msg_id, body)
+    except StoreUnavailable:
+        raise FrameError("store_unavailable", "the message was not stored; send it again", client_msg_id) from None
+    message = appended.message
+    session.conn.send(
+        frame(
+            {
+                "type": "ack",
+                "client_msg_id": client_msg_id,
+                "conversation_id": message.conversation_id,
+                "id": message.id,
+                "seq": message.seq,
+                "duplicate": appended.duplicate,
+            }
+        )
+    )
+    if not appended.duplicate:
+        await chat.service.after_visitor_message(state, message, opened)

@@ -1,0 +1,55 @@
+"""Customers: the people visitors are, known by the business user id or anonymous.
+
+Chat creates them when a visitor session starts; business events (see :mod:`kefu_host.events`) keep their profile.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kefu_host.store import Store
+from kefu_host.store.dialect import insert_ignore
+from kefu_host.store.models import Customer, utcnow
+
+#: Profile fields a verified visitor may fill in when the customer record has no value yet.
+VISITOR_PROFILE_FIELDS = ("name", "email", "phone", "avatar_url")
+
+
+async def create_anonymous(store: Store) -> int:
+    async def write(conn: AsyncConnection) -> int:
+        now = utcnow()
+        result = await conn.execute(
+            insert(Customer).values(uid=None, tags=[], attributes={}, field_times={}, created_at=now, updated_at=now)
+        )
+        return int(result.inserted_primary_key[0])
+
+    return await store.writer.transaction(write)  # type: ignore[no-any-return]
+
+
+async def ensure_identified(store: Store, uid: str, profile: dict[str, Any] | None = None) -> int:
+    """The id of the customer with business user id ``uid``, created if new; fills empty profile fields."""
+    profile = {k: v for k, v in (profile or {}).items() if k in VISITOR_PROFILE_FIELDS and isinstance(v, str) and v}
+
+    async def write(conn: AsyncConnection) -> int:
+        return await ensure_uid(conn, uid, profile)
+
+    return await store.writer.transaction(write)  # type: ignore[no-any-return]
+
+
+async def ensure_uid(conn: AsyncConnection, uid: str, profile: dict[str, Any] | None = None) -> int:
+    """Inside a write: the customer id for ``uid``, inserting the customer when concurrent writers race for it."""
+    now = utcnow()
+    await insert_ignore(
+        conn,
+        Customer,
+        {"uid": uid, "tags": [], "attributes": {}, "field_times": {}, "created_at": now, "updated_at": now},
+        ["uid"],
+    )
+    row = (await conn.execute(select(Customer).where(Customer.uid == uid))).one()
+    empty = {k: v for k, v in (profile or {}).items() if getattr(row, k) in (None, "")}
+    if empty:
+        await conn.execute(update(Customer).where(Customer.id == row.id).values(**empty, updated_at=now))
+    return int(row.id)

@@ -1,0 +1,144 @@
+"""Delivery: ordered, no gaps, slow sockets cut loose without slowing anyone, explicit resync, ephemeral frames."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+
+from kefu_host import hookimpl
+from kefu_host.keys import PLUGIN_MANAGER
+
+
+async def test_a_slow_tab_is_closed_with_4008_while_a_fast_tab_gets_everything(start_host: Callable[..., Any]) -> None:
+    host = await start_host(environ={"KEFU_CHAT__SEND_QUEUE_SIZE": "16", "KEFU_SERVER__MAX_FRAME_BYTES": "65536"})
+    agent = await host.agent(await host.add_agent("chatty"))
+    fast = await host.visitor()
+    cid = (await fast.say("hi"))["conversation_id"]
+    await agent.expect("assigned")
+    # a second tab of the same visitor, with a tiny receive buffer so the kernel cannot soak up what it does not read
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(socket_factory=_small_buffer_socket))
+    slow_ws = await session.ws_connect(host.client.make_url(f"/ws/visitor?token={fast.token}"))  # type: ignore[attr-defined]
+
+    body = "z" * 7000
+    sender = asyncio.create_task(_send_many(agent, cid, body, 900))
+    received = [await fast.expect("message", timeout=20) for _ in range(900)]
+    await sender
+    assert [m["seq"] for m in received] == list(range(2, 902))  # in order, none missing, none repeated
+
+    # the slow tab never read; once it does, it finds its socket was closed as too slow
+    seqs = []
+    while True:
+        msg = await slow_ws.receive(timeout=10)
+        if msg.type != aiohttp.WSMsgType.TEXT:
+            break
+        frame = json.loads(msg.data)
+        if frame["type"] == "message":
+            seqs.append(frame["seq"])
+    await session.close()
+    assert slow_ws.close_code == 4008
+    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) < 901
+
+    # it reconnects with what it has and gets exactly the rest
+    again = await host.visitor(token=fast.token, last_seq=seqs[-1])  # type: ignore[attr-defined]
+    rest = [await again.expect("message", timeout=10) for _ in range(901 - seqs[-1])]
+    assert [m["seq"] for m in rest] == list(range(seqs[-1] + 1, 902))
+
+
+def _small_buffer_socket(addr_info: Any) -> socket.socket:
+    family, kind, proto, _, _ = addr_info
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    return sock
+
+
+async def _send_many(agent: Any, cid: int, body: str, n: int) -> None:
+    for i in range(n):
+        await agent.say(cid, body, client_msg_id=f"bulk-{i}")
+
+
+async def test_a_resume_point_too_far_back_or_ahead_gets_resync(start_host: Callable[..., Any]) -> None:
+    host = await start_host(environ={"KEFU_CHAT__MAX_REPLAY": "5", "KEFU_CHAT__VISITOR_BURST": "50"})
+    visitor = await host.visitor()
+    for n in range(10):
+        await visitor.say(f"m{n}")
+    behind = await host.visitor(token=visitor.token, last_seq=2)  # type: ignore[attr-defined]
+    resync = await behind.expect("resync")
+    assert (resync["reason"], resync["from_seq"], resync["last_seq"]) == ("too_far_behind", 2, 10)
+    await visitor.say("after the resync")
+    assert (await behind.expect("message"))["seq"] == 11  # live delivery continues after the log's end
+
+    ahead = await host.visitor(token=visitor.token, last_seq=99)  # type: ignore[attr-defined]
+    assert (await ahead.expect("resync"))["reason"] == "ahead_of_log"
+
+    history = await host.client.get(f"/api/conversations/{resync['conversation_id']}/messages?after_seq=2&limit=3",
+                                    headers={"Authorization": f"Bearer {visitor.token}"})  # type: ignore[attr-defined]
+    assert [m["seq"] for m in (await history.json())["messages"]] == [3, 4, 5]
+
+
+async def test_typing_and_read_receipts_are_relayed_not_stored(start_host: Callable[..., Any]) -> None:
+    host = await start_host()
+    agent = await host.agent(await host.add_agent("a"))
+    visitor = await host.visitor()
+    cid = (await visitor.say("hi"))["conversation_id"]
+    await agent.expect("assigned")
+    await visitor.send({"type": "typing"})
+    assert (await agent.expect("typing"))["from"] == "visitor"
+    await agent.send({"type": "read", "conversation_id": cid, "seq": 1})
+    assert (await visitor.expect("read"))["by"] == "agent"
+    stored = await host.client.get(f"/api/conversations/{cid}/messages",
+                                   headers={"Authorization": f"Bearer {visitor.token}"})  # type: ignore[attr-defined]
+    assert len((await stored.json())["messages"]) == 1
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    @hookimpl
+    async def kefu_message_received(self, conversation: Any, message: Any) -> None:
+        self.events.append(("message", message.body))
+
+    @hookimpl
+    def kefu_conversation_assigned(self, conversation: Any, agent: Any) -> None:
+        self.events.append(("assigned", agent.name))
+
+    @hookimpl
+    def kefu_conversation_transferred(self, conversation: Any, from_team: str, to_team: str, reason: str) -> None:
+        self.events.append(("transferred", (from_team, to_team, reason)))
+
+    @hookimpl
+    def kefu_conversation_closed(self, conversation: Any, closed_by: str) -> None:
+        self.events.append(("closed", closed_by))
+
+
+async def test_plugins_hear_the_conversation_lifecycle(start_host: Callable[..., Any], tmp_path: Any) -> None:
+    plugin = tmp_path / "recorder.py"
+    plugin.write_text(
+        "from tests.chat.test_delivery import Recorder\n"
+        "def kefu_plugin(settings):\n    return Recorder()\n"
+    )
+    host = await start_host(plugins=[(str(plugin), {})])
+    recorder = host.app[PLUGIN_MANAGER].get_plugin("recorder")
+    agent = await host.agent(await host.add_agent("a", teams=("support", "vip")))
+    visitor = await host.visitor()
+    cid = (await visitor.say("hello"))["conversation_id"]
+    await agent.expect("assigned")
+    await agent.say(cid, "hi there")
+    await agent.send({"type": "transfer", "conversation_id": cid, "team": "vip"})
+    await agent.expect("assigned")
+    await agent.send({"type": "close", "conversation_id": cid})
+    await visitor.expect("closed")
+    await asyncio.sleep(0.05)
+    assert recorder.events == [
+        ("message", "hello"),
+        ("assigned", "a"),
+        ("message", "hi there"),
+        ("transferred", ("support", "vip", "agent")),
+        ("assigned", "a"),
+        ("closed", "agent"),
+    ]
