@@ -1,0 +1,333 @@
+"""Compiling a checked rule set into one Python function that evaluates every rule in order and folds
+the effects of those that fire.
+
+The generated source only ever contains names this module invents (``v0``, ``C3``, ...), operators and
+integers it computed; every value taken from rule text (field names, strings, numbers, regexes, word
+lists, rule ids) is passed by reference in the function's globals. So rule text can never become code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kefu_host.rules import nodes as n
+from kefu_host.rules.checker import CheckedSet
+from kefu_host.rules.decision import RuleActions
+from kefu_host.rules.facts import dynamic_contains, folded_list
+from kefu_host.rules.matcher import WordScanner, required_literals
+from kefu_host.rules.schema import Catalogue, FieldType
+
+#: What a run returns: fired rule ids, their actions, (team, rule, routing), priority, preferred agent,
+#: tags, auto replies and plugin actions, in evaluation order (the arguments of ``make_decision``).
+Outcome = tuple[list[str], list[Any], Any, Any, Any, list[str], list[str], list[Any]]
+Run = Callable[[Mapping[str, Any]], Outcome]
+_NUMBER_LITERALS = ("number", "duration")
+
+
+@dataclass(frozen=True)
+class Program:
+    """The compiled rule set: ``run(facts)`` evaluates the rules and folds the fired rules' effects."""
+
+    run: Run
+    #: Indices of the checked rules in evaluation order: priority descending, then file order.
+    order: tuple[int, ...]
+    #: Fact keys the conditions and action arguments read.
+    fields_used: frozenset[str]
+    #: For fields with a parameter or key, which ones are read (``{"queue.length": {"support"}}``).
+    field_params: Mapping[str, frozenset[str]]
+    #: The generated Python, kept for debugging.
+    source: str
+
+
+def compile_rules(checked: CheckedSet, catalogue: Catalogue, lists: Mapping[str, tuple[str, ...]]) -> Program:
+    """Compile rules that passed the checker; ``lists`` holds every named list's words."""
+    return _Compiler(catalogue, lists).build(checked)
+
+
+def _sub(value: Any, selector: str) -> Any:
+    return value.get(selector) if isinstance(value, Mapping) else None
+
+
+def _dyn_contains_any(value: Any, scanner: WordScanner, words: frozenset[str]) -> bool:
+    if type(value) is str:
+        return scanner.scan(value) != 0
+    folded = folded_list(value)
+    return folded is not None and not folded.isdisjoint(words)
+
+
+@dataclass
+class _Var:
+    """One field reference read by the rules, and which derived values the conditions need from it."""
+
+    index: int
+    ref: n.FieldRef
+    type: FieldType | None
+    flags: set[str]
+    scanner_lists: list[frozenset[str]]
+
+
+class _Compiler:
+    def __init__(self, catalogue: Catalogue, lists: Mapping[str, tuple[str, ...]]) -> None:
+        self.catalogue = catalogue
+        self.lists = lists
+        self.globals: dict[str, Any] = {
+            "_NUM": (int, float),
+            "_sub": _sub,
+            "_fold": folded_list,
+            "_dyn_contains": dynamic_contains,
+            "_dyn_contains_any": _dyn_contains_any,
+        }
+        self.constants: dict[tuple[Any, ...], str] = {}
+        self.vars: dict[str, _Var] = {}
+        self.action_fields: list[n.FieldRef] = []
+        self.seen_texts: set[tuple[str, str]] = set()
+        self.repeats = False
+        #: Text fields some rule scans with contains_any; regexes on them are pre-filtered by that scan.
+        self.scanned: set[str] = set()
+
+    def const(self, value: Any, prefix: str = "C") -> str:
+        # Keyed by type too, so 1, 1.0 and True stay distinct constants.
+        key = (prefix, type(value), value) if _hashable(value) else (prefix, id(value))
+        name = self.constants.get(key)
+        if name is None:
+            name = self.constants[key] = f"{prefix}{len(self.constants)}"
+            self.globals[name] = value
+        return name
+
+    def var(self, ref: n.FieldRef) -> _Var:
+        key = str(ref)
+        found = self.vars.get(key)
+        if found is None:
+            spec = self.catalogue.fields[ref.name]
+            ftype = None if ref.key is not None else spec.type
+            found = self.vars[key] = _Var(len(self.vars), ref, ftype, set(), [])
+        return found
+
+    # ---- conditions ----------------------------------------------------------------------------------
+    def cond(self, cond: n.Cond) -> str:
+        if isinstance(cond, n.Const):
+            return "True" if cond.value else "False"
+        if isinstance(cond, n.AllOf):
+            return "(" + " and ".join(self.cond(c) for c in cond.items) + ")"
+        if isinstance(cond, n.AnyOf):
+            return "(" + " or ".join(self.cond(c) for c in cond.items) + ")"
+        if isinstance(cond, n.Negation):
+            return f"(not {self.cond(cond.item)})"
+        var = self.var(cond.field)
+        v = f"v{var.index}"
+        if isinstance(cond, n.Present):
+            return f"({v} is None)" if cond.negated else f"({v} is not None)"
+        if isinstance(cond, n.Bare):
+            return f"({v} is True)"
+        if isinstance(cond, n.Compare):
+            flag = self.flag(var, cond.value.kind)
+            return f"({flag} and {v} {cond.op} {self.const(cond.value.value)})"
+        if isinstance(cond, n.InList):
+            kind = cond.values[0].kind if cond.values else "string"
+            flag = self.flag(var, kind)
+            words = self.const(frozenset(lit.value for lit in cond.values))
+            return f"({flag} and {v} {'not in' if cond.negated else 'in'} {words})"
+        if isinstance(cond, n.Contains):
+            return self.contains(var, self.const(str(cond.value.value).casefold()))
+        if isinstance(cond, n.ContainsAny):
+            return self.contains_any(var, self.list_words(cond))
+        if isinstance(cond, n.Matches):
+            regex = self.const(re.compile(str(cond.pattern.value)), "R")
+            test = f"{self.flag(var, 'string')} and {regex}.search({v}) is not None"
+            literals = required_literals(str(cond.pattern.value)) if str(cond.field) in self.scanned else ()
+            if literals and var.type is FieldType.STRING:
+                # The field is scanned anyway; a regex runs only when its fixed text is in the message.
+                need = sum(self.bit(var, frozenset({literal.casefold()})) for literal in literals)
+                return f"({self.mask(var)} & {need} == {need} and {test})"
+            return f"({test})"
+        raise AssertionError(f"no compiler for {type(cond).__name__}")
+
+    def flag(self, var: _Var, literal_kind: str) -> str:
+        """A local that is True when the variable holds a value of the literal's type."""
+        letter = "n" if literal_kind in _NUMBER_LITERALS else "s" if literal_kind == "string" else "b"
+        var.flags.add(letter)
+        return f"{letter}{var.index}"
+
+    def contains(self, var: _Var, word: str) -> str:
+        if var.type is FieldType.STRING:
+            var.flags.add("t")
+            return f"(t{var.index} is not None and {word} in t{var.index})"
+        if var.type is FieldType.STRING_LIST:
+            var.flags.add("l")
+            return f"(l{var.index} is not None and {word} in l{var.index})"
+        return f"_dyn_contains(v{var.index}, {word})"
+
+    def bit(self, var: _Var, words: frozenset[str]) -> int:
+        """The bit of ``words`` in the variable's scan result."""
+        if words not in var.scanner_lists:
+            var.scanner_lists.append(words)
+        return 1 << var.scanner_lists.index(words)
+
+    def mask(self, var: _Var) -> str:
+        """The variable's scan result, computed by the first condition that needs it."""
+        i = var.index
+        return f"(m{i} if m{i} is not None else (m{i} := S{i}(v{i})))"
+
+    def contains_any(self, var: _Var, words: frozenset[str]) -> str:
+        if var.type is FieldType.STRING:
+            return f"({self.mask(var)} & {self.bit(var, words)} != 0)"
+        folded = self.const(words)
+        if var.type is FieldType.STRING_LIST:
+            var.flags.add("l")
+            return f"(l{var.index} is not None and not l{var.index}.isdisjoint({folded}))"
+        scanner = self.const(WordScanner([words]), "W")
+        return f"_dyn_contains_any(v{var.index}, {scanner}, {folded})"
+
+    def list_words(self, cond: n.ContainsAny) -> frozenset[str]:
+        raw = (
+            self.lists.get(cond.list_name, ())
+            if cond.list_name is not None
+            else [w.value for w in cond.words or ()]
+        )
+        return frozenset(str(word).casefold() for word in raw if str(word))
+
+    # ---- the whole function --------------------------------------------------------------------------
+    def build(self, checked: CheckedSet) -> Program:
+        for rule in checked.rules:
+            self.scanned.update(
+                str(c.field)
+                for c in _predicates(rule.cond)
+                if isinstance(c, n.ContainsAny) and c.field.key is None
+            )
+        order = sorted(range(len(checked.rules)), key=lambda i: (-checked.rules[i].priority, i))
+        first_groups = {name for name, group in checked.groups.items() if group.mode == "first"}
+        group_flags = {name: f"g{i}" for i, name in enumerate(sorted(first_groups))}
+        body: list[str] = []
+        for index in order:
+            rule = checked.rules[index]
+            test = self.cond(rule.cond)
+            flag = group_flags.get(rule.group or "")
+            body.append(f"    if {'not ' + flag + ' and ' if flag else ''}{test}:")
+            body += self.fold(rule)
+            if flag:
+                body.append(f"        {flag} = True")
+            if any(action.name == "stop" for action in rule.actions):
+                body.append(f"        return {_OUTCOME}")
+        lines = [
+            "def run(facts):",
+            "    get = facts.get",
+            "    ids = []",
+            "    fire = ids.append",
+            "    acts = []",
+            "    team = priority = prefer = None",
+            "    tags = []",
+            "    replies = []",
+            "    plugin = []",
+        ]
+        lines += [f"    {flag} = False" for flag in group_flags.values()]
+        lines += self.prelude()
+        body.append(f"    return {_OUTCOME}")
+        if self.repeats:
+            # Some tag or reply appears in more than one place, so the lists may hold it twice.
+            body = [line.replace(_OUTCOME, _OUTCOME.replace("tags, replies", _DEDUPED)) for line in body]
+        source = "\n".join([*lines, *body, ""])
+        namespace = dict(self.globals)
+        # Safe to run: the source is built from generated names only (see the module docstring).
+        exec(compile(source, "<rules>", "exec"), namespace)
+        return Program(namespace["run"], tuple(order), *self.fields_read(), source)
+
+    def fold(self, rule: n.Rule) -> list[str]:
+        """Statements adding a fired rule's effect; a static effect adds only the parts it has."""
+        actions = RuleActions.of(rule)
+        lines = [f"        fire({self.const(rule.id)})"]
+        effect = actions.static
+        if effect is None:
+            self.repeats = True  # values read from facts may repeat anything
+            self.action_fields += [
+                a for action in rule.actions for a in action.args if isinstance(a, n.FieldRef)
+            ]
+            lines.append(f"        e = {self.const(actions.effect, 'D')}(facts)")
+            parts = {name: f"e.{name}" for name in _EFFECT_PARTS}
+        else:
+            for kind, values in (("tag", effect.tags), ("reply", effect.auto_replies)):
+                for value in values:
+                    self.repeats |= (kind, value) in self.seen_texts
+                    self.seen_texts.add((kind, value))
+            parts = {
+                name: self.const(value)
+                for name in _EFFECT_PARTS
+                if (value := getattr(effect, name)) not in (None, ())
+            }
+        for key, target in (
+            ("actions", "acts"),
+            ("tags", "tags"),
+            ("auto_replies", "replies"),
+            ("plugin_actions", "plugin"),
+        ):
+            if key in parts:
+                lines.append(f"        {target} += {parts[key]}")
+        for key, target in (("team", "team"), ("priority", "priority"), ("prefer_agent", "prefer")):
+            if key in parts:
+                lines.append(f"        if {target} is None:")
+                lines.append(f"            {target} = {parts[key]}")
+        return lines
+
+    def prelude(self) -> list[str]:
+        lines = []
+        for var in self.vars.values():
+            i, ref = var.index, var.ref
+            key = self.const(ref.name, "K")
+            selector = ref.param if ref.param is not None else ref.key
+            if selector is None:
+                lines.append(f"    v{i} = get({key})")
+            else:
+                lines.append(f"    v{i} = _sub(get({key}), {self.const(selector, 'P')})")
+            if "n" in var.flags:
+                lines.append(f"    n{i} = type(v{i}) in _NUM")
+            if "s" in var.flags:
+                lines.append(f"    s{i} = type(v{i}) is str")
+            if "b" in var.flags:
+                lines.append(f"    b{i} = type(v{i}) is bool")
+            if "t" in var.flags:
+                lines.append(f"    t{i} = v{i}.casefold() if type(v{i}) is str else None")
+            if "l" in var.flags:
+                lines.append(f"    l{i} = _fold(v{i})")
+            if var.scanner_lists:
+                # Scanned lazily, at most once per decision, by the first rule that needs it.
+                self.globals[f"S{i}"] = WordScanner(var.scanner_lists).scan
+                lines.append(f"    m{i} = None")
+        return lines
+
+    def fields_read(self) -> tuple[frozenset[str], dict[str, frozenset[str]]]:
+        refs = [var.ref for var in self.vars.values()] + self.action_fields
+        used = frozenset(ref.name for ref in refs)
+        params: dict[str, set[str]] = {}
+        for ref in refs:
+            selector = ref.param if ref.param is not None else ref.key
+            if selector is not None:
+                params.setdefault(ref.name, set()).add(selector)
+        return used, {name: frozenset(values) for name, values in params.items()}
+
+
+_OUTCOME = "ids, acts, team, priority, prefer, tags, replies, plugin"
+_DEDUPED = "list(dict.fromkeys(tags)), list(dict.fromkeys(replies))"
+_EFFECT_PARTS = ("actions", "team", "priority", "prefer_agent", "tags", "auto_replies", "plugin_actions")
+
+
+def _predicates(cond: n.Cond) -> list[n.Cond]:
+    """Every node of a condition; iterative, like the depth check that bounds it."""
+    out, stack = [], [cond]
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        if isinstance(node, n.AllOf | n.AnyOf):
+            stack.extend(node.items)
+        elif isinstance(node, n.Negation):
+            stack.append(node.item)
+    return out
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True

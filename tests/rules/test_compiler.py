@@ -1,0 +1,104 @@
+"""Compilation: rule text never becomes code, word lists are scanned at most once and only when needed."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from kefu_host.rules import Catalogue
+from kefu_host.rules.builder import parse_file
+from kefu_host.rules.checker import Checker
+from kefu_host.rules.compiler import Program, compile_rules
+from kefu_host.rules.matcher import WordScanner
+from kefu_host.rules.wordlists import resolve_lists
+
+
+def program(source: str) -> Program:
+    parsed = [parse_file(textwrap.dedent(source), "a.rule")]
+    lists, _, list_errors = resolve_lists(parsed, {}, "")
+    checker = Checker(Catalogue.core(), None, lists)
+    checked = checker.check(parsed)
+    assert not list_errors and not checker.errors
+    return compile_rules(checked, Catalogue.core(), lists)
+
+
+def fired(compiled: Program, facts: dict[str, object]) -> list[str]:
+    return compiled.run(facts)[0]
+
+
+def test_strings_from_rules_are_constants_never_code() -> None:
+    hostile = '\\"); __import__(\\"os\\")._exit(3); (\\"'
+    compiled = program(f'''\
+        rule r priority 1 when message.text == "{hostile}" or message.text contains "x') or True or ('"
+          then stop end
+        ''')
+    assert "__import__" not in compiled.source and "_exit" not in compiled.source
+    assert "or True" not in compiled.source
+    assert fired(compiled, {"message.text": "x"}) == []
+    assert fired(compiled, {"message.text": '"); __import__("os")._exit(3); ("'}) == ["r"]
+
+
+def test_the_generated_function_checks_rules_in_priority_order() -> None:
+    compiled = program("""\
+        rule low priority 1 when true then stop end
+        rule high priority 9 when true then tag "x" end
+        """)
+    assert compiled.order == (1, 0)
+    assert fired(compiled, {}) == ["high", "low"]
+
+
+@pytest.fixture
+def scan_calls(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    calls: list[object] = []
+    original = WordScanner.scan
+
+    def counting(self: WordScanner, text: object) -> int:
+        calls.append(text)
+        return original(self, text)
+
+    monkeypatch.setattr(WordScanner, "scan", counting)
+    return calls
+
+
+def test_a_field_is_scanned_once_per_decision_for_every_list_used_on_it(scan_calls: list[object]) -> None:
+    compiled = program("""\
+        list a = ["诈骗", "scam"]
+        list b = ["退款"]
+        rule r.one priority 3 when message.text contains_any $a then tag "a" end
+        rule r.two priority 2 when message.text contains_any $b or message.text contains_any $a
+          then tag "b" end
+        rule r.three priority 1 when message.text contains_any ["hello"] then tag "c" end
+        """)
+    assert fired(compiled, {"message.text": "hello 退款"}) == ["r.two", "r.three"]
+    assert scan_calls == ["hello 退款"]
+
+
+def test_a_scan_no_rule_reaches_is_never_done(scan_calls: list[object]) -> None:
+    compiled = program("""\
+        rule r.first priority 2 when true then stop end
+        rule r.words priority 1 when message.text contains_any ["x"] then tag "x" end
+        """)
+    assert fired(compiled, {"message.text": "x"}) == ["r.first"]
+    assert scan_calls == []
+
+
+def test_fields_used_and_params_come_from_conditions_and_actions() -> None:
+    compiled = program("""\
+        rule r when queue.length("support") > 1 or queue.length("vip") > 1
+          then prefer_agent customer.owner end
+        """)
+    assert compiled.fields_used == {"queue.length", "customer.owner"}
+    assert compiled.field_params == {"queue.length": {"support", "vip"}}
+
+
+def test_a_regex_on_a_scanned_field_runs_only_when_its_fixed_text_is_there(scan_calls: list[object]) -> None:
+    compiled = program("""\
+        rule r.words priority 2 when message.text contains_any ["退款"] then tag "w" end
+        rule r.order priority 1 when message.text matches "Order[- ]?(\\d+)" then tag "o" end
+        """)
+    assert "R" in compiled.source and "& 2 == 2 and" in compiled.source
+    assert fired(compiled, {"message.text": "order 12"}) == []
+    assert fired(compiled, {"message.text": "Order 12"}) == ["r.order"]
+    assert fired(compiled, {"message.text": "ORDER 12 退款"}) == ["r.words"]
+    assert len(scan_calls) == 3
