@@ -14,6 +14,8 @@ from aiohttp import web
 
 from kefu_host import api_plugins, health
 from kefu_host.chat import http_api as chat_http
+from kefu_host.routing import api as rules_api
+from kefu_host.routing.runtime import rules_ctx
 from kefu_host.config import DEV_SECRET_PREFIX, Config, database_url
 from kefu_host.health import Lifecycle
 from kefu_host.hookcall import Hooks
@@ -61,6 +63,8 @@ def create_app(
     _mount_plugin_routes(app)
 
     app.cleanup_ctx.append(_store_ctx)
+    app.cleanup_ctx.append(rules_ctx)
+    rules_api.setup(app)
     chat_http.setup(app)
     app.cleanup_ctx.append(_plugins_ctx)
     app.on_startup.append(_mark_ready)
@@ -111,7 +115,7 @@ async def _mark_ready(app: web.Application) -> None:
     secrets = app[CONFIG].secrets
     dev = [name for name, value in vars(secrets).items() if value.startswith(DEV_SECRET_PREFIX)]
     if dev:
-        log.warning("development secrets in use; set them from the environment", secrets=dev)
+        log.warning("development secrets in use; set them from the environment", keys=dev)
     app[LIFECYCLE].ready()
     log.info("ready", plugins=[r.name for r in app[PLUGINS].loaded()])
 

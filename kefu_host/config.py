@@ -71,7 +71,9 @@ class RulesConfig:
     directory: Path = Path("rules")
     #: Time zone for ``time.hour`` and ``time.weekday`` in rules.
     timezone: str = "UTC"
-    #: Seconds between content-hash rescans that back up the file watcher.
+    #: Reload when files change (else only on SIGHUP, POST /api/rules/reload and the rescan).
+    watch: bool = True
+    #: Seconds between content-hash rescans that back up the file watcher; 0 turns rescans off.
     rescan_interval: float = 10.0
     #: Seconds to wait for more file changes before reloading.
     debounce: float = 0.2

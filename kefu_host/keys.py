@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from kefu_host.health import Lifecycle
     from kefu_host.hookcall import Hooks
     from kefu_host.plugins import PluginRegistry
+    from kefu_host.routing.runtime import RulesRuntime
     from kefu_host.sockets import OpenSockets
     from kefu_host.store import Store
 
@@ -28,3 +29,4 @@ HOOKS: web.AppKey[Hooks] = web.AppKey("hooks", "Hooks")
 STORE: web.AppKey[Store] = web.AppKey("store", "Store")
 SOCKETS: web.AppKey[OpenSockets] = web.AppKey("sockets", "OpenSockets")
 CHAT: web.AppKey[ChatRuntime] = web.AppKey("chat", "ChatRuntime")
+RULES: web.AppKey[RulesRuntime] = web.AppKey("rules", "RulesRuntime")

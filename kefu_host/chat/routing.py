@@ -1,6 +1,7 @@
 """Where a conversation should go: the interface the chat core asks, and the answer it gets.
 
-The rules engine answers through :class:`Router`; without rules every conversation goes to ``chat.default_team``.
+The rules engine answers through :class:`Router` (:class:`kefu_host.routing.router.RulesRouter`); a decision that
+names no team leaves the conversation where it is, which for a new conversation is ``chat.default_team``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ PRIORITY_NORMAL = 50
 
 @dataclass(frozen=True)
 class RouteDecision:
-    team: str
-    priority: int = PRIORITY_NORMAL
+    #: None keeps the conversation's team
+    team: str | None
+    #: None keeps the conversation's priority
+    priority: int | None = None
     prefer_agent: str | None = None
     #: move the conversation even when it is already assigned (e.g. sensitive words mid-chat)
     transfer: bool = False
@@ -34,15 +37,3 @@ class Router(Protocol):
     async def decide(
         self, trigger: Trigger, conversation: ConversationView, customer: CustomerView, message: MessageView | None
     ) -> RouteDecision: ...
-
-
-class DefaultRouter:
-    """Routes everything to one team at normal priority."""
-
-    def __init__(self, team: str) -> None:
-        self.team = team
-
-    async def decide(
-        self, trigger: Trigger, conversation: ConversationView, customer: CustomerView, message: MessageView | None
-    ) -> RouteDecision:
-        return RouteDecision(team=self.team)

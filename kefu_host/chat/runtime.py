@@ -12,11 +12,12 @@ from kefu_host.chat.bus import Bus, LocalBus
 from kefu_host.chat.connection import ResyncNeeded
 from kefu_host.chat.presence import PresenceKeeper
 from kefu_host.chat.protocol import Frame, frame
-from kefu_host.chat.routing import DefaultRouter
+from kefu_host.chat.assignment import Dispatcher
 from kefu_host.chat.service import ChatService
 from kefu_host.chat.tokens import AgentTokenCache
 from kefu_host.config import Config
-from kefu_host.keys import CHAT, CONFIG, HOOKS, STORE
+from kefu_host.keys import CHAT, CONFIG, HOOKS, RULES, STORE
+from kefu_host.routing.router import RulesRouter
 
 
 @dataclass
@@ -47,7 +48,9 @@ async def chat_ctx(app: web.Application) -> AsyncIterator[None]:
     config, store = app[CONFIG], app[STORE]
     await ensure_teams(store, config.chat.teams)
     bus = LocalBus()
-    service = ChatService(config.chat, store, bus, app[HOOKS], DefaultRouter(config.chat.default_team))
+    dispatcher = Dispatcher()
+    router = RulesRouter(app[RULES].holder, app[RULES].catalogue, app[HOOKS], dispatcher, config.rules.timezone)
+    service = ChatService(config.chat, store, bus, app[HOOKS], router, dispatcher)
     presence = PresenceKeeper(service)
     await presence.start()
     app[CHAT] = ChatRuntime(config, bus, service, presence, AgentTokenCache())

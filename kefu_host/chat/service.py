@@ -44,13 +44,15 @@ class Visitor:
 
 
 class ChatService:
-    def __init__(self, config: ChatConfig, store: Store, bus: Bus, hooks: Hooks, router: Router) -> None:
+    def __init__(
+        self, config: ChatConfig, store: Store, bus: Bus, hooks: Hooks, router: Router, dispatcher: Dispatcher
+    ) -> None:
         self.config = config
         self.repo = ChatRepo(store, on_stored=self.on_stored)
         self.bus = bus
         self.hooks = hooks
         self.router = router
-        self.dispatcher = Dispatcher()
+        self.dispatcher = dispatcher
         self.live: dict[int, ConvState] = {}
         self.live_by_customer: dict[int, int] = {}
         self.customers: dict[int, CustomerView] = {}
@@ -140,38 +142,38 @@ class ChatService:
         if new_tags:
             state.tags = [*state.tags, *new_tags]
             changes["tags"] = state.tags
-        reprioritised = decision.priority != state.priority
+        reprioritised = decision.priority is not None and decision.priority != state.priority
         if reprioritised:
             state.priority = changes["priority"] = decision.priority
-        outcome = "kept"
+        team = decision.team or state.team
+        outcome, assignment, old_team = "kept", None, state.team
         if state.status == "queued" and (
-            trigger != "message" or decision.team != state.team or reprioritised or decision.transfer
+            trigger != "message" or team != state.team or reprioritised or decision.transfer
         ):
-            old_team, state.team = state.team, decision.team
-            changes["team"] = state.team
+            state.team = changes["team"] = team
             assignment = self.dispatcher.place(
                 state.id, state.team, state.priority, state.queued_at, prefer=self._preferred(state, decision)
             )
             outcome = "assigned" if assignment else "queued"
-            await self.repo.update_conversation(state.id, **changes)
-            if assignment:
-                await self._assigned([assignment])
-            self._announce_positions(old_team, state.team)
-        elif state.status == "assigned" and decision.transfer and decision.team != state.team:
-            if changes:
-                await self.repo.update_conversation(state.id, **changes)
-            await self._transfer(state, decision.team, None, f"rule:{decision.team_rule}")
+        elif state.status == "assigned" and decision.transfer and team != state.team:
             outcome = "transferred"
-        elif changes:
+        if changes:
             await self.repo.update_conversation(state.id, **changes)
-        if decision.auto_replies and outcome != "kept":
-            for text in decision.auto_replies:
-                await self.repo.append(NewMessage(state.id, "system", "auto_reply", None, text))
         if trigger != "message" or outcome != "kept" or decision.fired != state.last_fired:
             state.last_fired = decision.fired
             await self.repo.record_decision(
-                state.id, trigger, decision.revision, decision.fired, decision.actions, decision.team, outcome
+                state.id, trigger, decision.revision, decision.fired, decision.actions, team, outcome
             )
+        # the decision is on record; now act on it and tell people
+        if assignment:
+            await self._assigned([assignment])
+        if outcome in ("assigned", "queued"):
+            self._announce_positions(old_team, state.team)
+        elif outcome == "transferred":
+            await self._transfer(state, team, None, f"rule:{decision.team_rule}")
+        if decision.auto_replies and outcome != "kept":
+            for text in decision.auto_replies:
+                await self.repo.append(NewMessage(state.id, "system", "auto_reply", None, text))
 
     def _preferred(self, state: ConvState, decision: RouteDecision) -> str | None:
         if decision.prefer_agent:

@@ -142,3 +142,13 @@ def fail_on_config_error() -> Iterator[None]:
     except ConfigError as exc:
         print(f"kefu-host: {exc}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
+
+
+def load_host_plugins(args: argparse.Namespace, config: Config) -> tuple[Any, Any]:
+    """The plugin manager and registry the host would build from this config and these flags."""
+    from kefu_host.app import BUILTIN_PLUGINS
+    from kefu_host.plugins import discover, load_plugins, new_plugin_manager
+
+    sources = discover(config, [(r.path, r.settings) for r in plugin_requests(args)], builtins=BUILTIN_PLUGINS)
+    pm = new_plugin_manager()
+    return pm, load_plugins(pm, config, sources, blocked_plugins(args))

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from kefu_host.app import BUILTIN_PLUGINS
-from kefu_host.cli.common import EXIT_FAILURE, EXIT_OK, blocked_plugins, load_config_from_args, plugin_requests
-from kefu_host.plugins import PluginLoadError, discover, load_plugins, new_plugin_manager
+from kefu_host.cli.common import EXIT_FAILURE, EXIT_OK, load_config_from_args, load_host_plugins
+from kefu_host.plugins import PluginLoadError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -18,9 +17,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
 
 def run(args: argparse.Namespace) -> int:
     config = load_config_from_args(args)
-    sources = discover(config, [(r.path, r.settings) for r in plugin_requests(args)], builtins=BUILTIN_PLUGINS)
     try:
-        registry = load_plugins(new_plugin_manager(), config, sources, blocked_plugins(args))
+        _, registry = load_host_plugins(args, config)
     except PluginLoadError as exc:
         print(f"kefu-host: {exc}")
         return EXIT_FAILURE

@@ -14,7 +14,17 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any, TextIO
 
-from kefu_host.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, config_path, load_config_from_args
+from kefu_host.cli.common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    config_path,
+    load_config_from_args,
+    load_host_plugins,
+    plugin_requests,
+)
+from kefu_host.hookcall import Hooks
+from kefu_host.routing.catalogue import build_catalogue
 from kefu_host.config import resolve_path
 from kefu_host.rules import Catalogue, RuleSet, RuleSetError, facts_from_json, load_rules
 from kefu_host.rules.explain import MISSING, Explanation, NodeResult
@@ -47,7 +57,7 @@ def register(
 def run_check(args: argparse.Namespace) -> int:
     directory, teams = _target(args)
     try:
-        ruleset = load_rules(directory, _catalogue(), teams)
+        ruleset = load_rules(directory, _catalogue(args), teams)
     except RuleSetError as exc:
         _print_errors(exc, sys.stderr)
         return EXIT_FAILURE
@@ -62,7 +72,7 @@ def run_check(args: argparse.Namespace) -> int:
 def run_test(args: argparse.Namespace) -> int:
     directory, teams = _target(args)
     try:
-        ruleset = load_rules(directory, _catalogue(), teams, run_inline_tests=False)
+        ruleset = load_rules(directory, _catalogue(args), teams, run_inline_tests=False)
     except RuleSetError as exc:
         _print_errors(exc, sys.stderr)
         return EXIT_FAILURE
@@ -90,7 +100,7 @@ def run_explain(args: argparse.Namespace) -> int:
         print(f"kefu-host: --facts: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        ruleset = load_rules(directory, _catalogue(), teams, run_inline_tests=False)
+        ruleset = load_rules(directory, _catalogue(args), teams, run_inline_tests=False)
     except RuleSetError as exc:
         _print_errors(exc, sys.stderr)
         return EXIT_FAILURE
@@ -156,9 +166,12 @@ def _target(args: argparse.Namespace) -> tuple[Path, Collection[str] | None]:
     return _shorter(directory), teams if teams is not None else config.chat.teams
 
 
-def _catalogue() -> Catalogue:
-    # Plugin fields and actions are not loaded here yet: rules using them need the host's plugin catalogue.
-    return Catalogue.core()
+def _catalogue(args: argparse.Namespace) -> Catalogue:
+    """The core catalogue plus the fields and actions of the plugins the host would load with this config."""
+    if config_path(args) is None and not plugin_requests(args):
+        return Catalogue.core()
+    pm, registry = load_host_plugins(args, load_config_from_args(args))
+    return build_catalogue(Hooks(pm, registry)).catalogue
 
 
 def _read_facts(value: str) -> Any:

@@ -17,11 +17,12 @@ import structlog
 from aiohttp import web
 
 from kefu_host.app import RUNNER_OPTIONS, create_app
-from kefu_host.cli.common import EXIT_FAILURE, EXIT_OK, blocked_plugins, load_config_from_args, plugin_requests
+from kefu_host.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, blocked_plugins, load_config_from_args, plugin_requests
 from kefu_host.config import Config
 from kefu_host.keys import LIFECYCLE
 from kefu_host.logs import configure_logging
 from kefu_host.plugins import PluginLoadError
+from kefu_host.routing.runtime import RulesStartupError
 
 log = structlog.get_logger("kefu_host.serve")
 
@@ -67,6 +68,10 @@ async def serve(app: web.Application, config: Config) -> int:
     )
     try:
         await runner.setup()
+    except RulesStartupError as exc:
+        print(f"kefu-host: {exc}", flush=True, file=sys.stderr)
+        await runner.cleanup()
+        return EXIT_USAGE
     except Exception as exc:
         log.exception("startup failed")
         print(f"kefu-host: startup failed: {type(exc).__name__}: {exc}", flush=True, file=sys.stderr)

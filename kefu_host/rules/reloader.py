@@ -220,7 +220,8 @@ class RulesReloader:
         async with asyncio.TaskGroup() as tasks:
             if self.watch:
                 tasks.create_task(self._watch_loop())
-            tasks.create_task(self._rescan_loop())
+            if self.rescan_interval > 0:
+                tasks.create_task(self._rescan_loop())
 
     async def _rescan_loop(self) -> None:
         while True:

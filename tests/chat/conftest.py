@@ -23,10 +23,14 @@ class Host:
     async def add_agent(self, name: str, teams: tuple[str, ...] = ("support",), capacity: int = 3) -> str:
         return await add_agent(self.app[STORE], name, list(teams), capacity)
 
-    async def visitor_token(self, **body: Any) -> str:
+    async def visitor_session(self, **body: Any) -> dict[str, Any]:
+        """POST /api/visitor/sessions: the token, visitor id and customer id."""
         response = await self.client.post("/api/visitor/sessions", json=body or None)
         assert response.status == 201, await response.text()
-        return str((await response.json())["token"])
+        return dict(await response.json())
+
+    async def visitor_token(self, **body: Any) -> str:
+        return str((await self.visitor_session(**body))["token"])
 
     async def visitor(self, token: str | None = None, last_seq: int | None = None, **body: Any) -> VisitorClient:
         token = token or await self.visitor_token(**body)

@@ -1,0 +1,79 @@
+"""Rules over HTTP (admin token): the active set, a manual reload, and dry-run explanations."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from kefu_host.http import admin_only, error_response, json_response, read_json
+from kefu_host.keys import CONFIG, RULES
+from kefu_host.rules import RuleError, RuleSetError, facts_from_json
+from kefu_host.rules.loader import build_ruleset, read_snapshot
+
+
+def _error_list(errors: tuple[RuleError, ...] | list[RuleError]) -> list[dict[str, Any]]:
+    return [{"location": e.location, "message": e.message, "text": str(e)} for e in errors]
+
+
+@admin_only
+async def rules_status(request: web.Request) -> web.Response:
+    """Revision, load time, last error, and every rule of the active set."""
+    rules = request.app[RULES]
+    current = rules.holder.current
+    return json_response({**rules.holder.status(), "set": current.summary() if current else None})
+
+
+@admin_only
+async def reload_rules(request: web.Request) -> web.Response:
+    """``{"force": true}`` skips the guard. 200 when loaded or unchanged; 422 with the errors otherwise."""
+    body = await read_json(request, max_bytes=4096) if request.can_read_body else {}
+    force = bool(body.get("force")) if isinstance(body, dict) else False
+    outcome = await request.app[RULES].reloader.reload(force=force, trigger="api")
+    return json_response(
+        {"status": outcome.status, "revision": outcome.revision, "previous_revision": outcome.previous_revision,
+         "message": outcome.message, "errors": _error_list(outcome.errors)},
+        status=200 if outcome.status in ("loaded", "unchanged") else 422,
+    )
+
+
+@admin_only
+async def explain(request: web.Request) -> web.Response:
+    """Dry run: ``{"facts": {...}}`` against the active set, or with ``"files": {"x.rule": "..."}`` against a
+    candidate (the active directory with those files replaced or added). Nothing is stored or swapped."""
+    body = await read_json(request, max_bytes=1024 * 1024)
+    if not isinstance(body, dict):
+        return error_response(422, "invalid_body", "body must be a JSON object")
+    try:
+        facts = facts_from_json(body.get("facts", {}))
+    except ValueError as exc:
+        return error_response(422, "invalid_facts", str(exc), field="facts")
+    rules = request.app[RULES]
+    candidate = body.get("files")
+    if candidate is None:
+        ruleset = rules.holder.current
+        if ruleset is None:
+            return error_response(503, "no_rules", "no rule set is loaded")
+    else:
+        if not isinstance(candidate, dict) or not all(isinstance(v, str) for v in candidate.values()):
+            return error_response(422, "invalid_body", "files must map relative paths to file contents",
+                                  field="files")
+        config = request.app[CONFIG]
+        try:
+            ruleset = await asyncio.to_thread(_candidate, rules.reloader.directory, candidate, rules, config)
+        except RuleSetError as exc:
+            return error_response(422, "invalid_rules", f"{len(exc.errors)} error(s)", errors=_error_list(exc.errors))
+    return json_response(ruleset.explain(facts).to_dict())
+
+
+def _candidate(directory: Any, candidate: dict[str, str], rules: Any, config: Any) -> Any:
+    files = dict(read_snapshot(directory).files)
+    files.update({path: text.encode() for path, text in candidate.items()})
+    return build_ruleset(files, rules.catalogue.catalogue, config.chat.teams)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/api/rules", rules_status)
+    app.router.add_post("/api/rules/reload", reload_rules)
+    app.router.add_post("/api/rules/explain", explain)

@@ -1,0 +1,82 @@
+"""The router the chat core asks: reads the active rule set once, gathers facts, decides, runs plugin actions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from kefu_host.chat.assignment import Dispatcher
+from kefu_host.chat.routing import RouteDecision, Trigger
+from kefu_host.chat.values import ConversationView, CustomerView, MessageView
+from kefu_host.hookcall import Hooks
+from kefu_host.routing.catalogue import HostCatalogue
+from kefu_host.routing.facts import gather
+from kefu_host.rules import Decision, RuleSet, RuleSetHolder
+
+log = structlog.get_logger("kefu_host.rules")
+
+
+class RulesRouter:
+    def __init__(
+        self, holder: RuleSetHolder, catalogue: HostCatalogue, hooks: Hooks, dispatcher: Dispatcher, timezone: str
+    ) -> None:
+        self.holder = holder
+        self.catalogue = catalogue
+        self.hooks = hooks
+        self.dispatcher = dispatcher
+        self.timezone = ZoneInfo(timezone)
+
+    async def decide(
+        self, trigger: Trigger, conversation: ConversationView, customer: CustomerView, message: MessageView | None
+    ) -> RouteDecision:
+        ruleset = self.holder.current  # read once: the whole decision sees one revision
+        if ruleset is None:
+            return RouteDecision(team=None)
+        extra = await self._plugin_facts(ruleset, conversation, customer)
+        facts = gather(ruleset, conversation, customer, message, self.dispatcher, self.timezone, extra)
+        decision = ruleset.decide(facts)
+        await self._plugin_actions(decision, conversation)
+        return route_decision(decision)
+
+    async def _plugin_facts(
+        self, ruleset: RuleSet, conversation: ConversationView, customer: CustomerView
+    ) -> Mapping[str, Any]:
+        owners = {self.catalogue.field_owner[f] for f in ruleset.fields_used if f in self.catalogue.field_owner}
+        facts: dict[str, Any] = {}
+        for plugin in owners:
+            for contribution in await self.hooks.call(
+                "kefu_conversation_facts", only=plugin, conversation=conversation, customer=customer
+            ):
+                for key, value in dict(contribution.value).items():
+                    if self.catalogue.field_owner.get(key) == plugin:
+                        facts[key] = value
+                    else:
+                        log.warning("plugin fact for a field it did not declare ignored", plugin=plugin, field=key)
+        return facts
+
+    async def _plugin_actions(self, decision: Decision, conversation: ConversationView) -> None:
+        for action in decision.plugin_actions:
+            plugin = self.catalogue.action_owner.get(action.name)
+            if plugin is not None:
+                await self.hooks.call(
+                    "kefu_rule_action", only=plugin, action=action.name, args=action.args, rule_id=action.rule_id,
+                    conversation=conversation,
+                )
+
+
+def route_decision(decision: Decision) -> RouteDecision:
+    return RouteDecision(
+        team=decision.team,
+        priority=decision.priority,
+        prefer_agent=decision.prefer_agent,
+        transfer=decision.is_transfer,
+        tags=decision.tags,
+        auto_replies=decision.auto_replies,
+        fired=decision.fired,
+        revision=decision.revision,
+        actions=tuple(a.to_dict() for a in decision.actions),
+        team_rule=decision.team_rule,
+    )

@@ -1,0 +1,73 @@
+"""The rules feature while the app runs: the holder, the reloader and its watcher, SIGHUP, startup load."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+
+from kefu_host.config import resolve_path
+from kefu_host.keys import CONFIG, HOOKS, RULES
+from kefu_host.routing.catalogue import HostCatalogue, build_catalogue
+from kefu_host.rules import RuleSetHolder, RulesReloader
+
+log = structlog.get_logger("kefu_host.rules")
+
+
+class RulesStartupError(Exception):
+    """The rule set is invalid at startup, when there is no last good set to keep."""
+
+
+@dataclass
+class RulesRuntime:
+    holder: RuleSetHolder
+    reloader: RulesReloader
+    catalogue: HostCatalogue
+
+
+async def rules_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    catalogue = build_catalogue(app[HOOKS])
+    holder = RuleSetHolder()
+    reloader = RulesReloader(
+        holder,
+        resolve_path(config, config.rules.directory),
+        catalogue.catalogue,
+        teams=config.chat.teams,
+        debounce=config.rules.debounce,
+        rescan_interval=config.rules.rescan_interval,
+        watch=config.rules.watch,
+    )
+    outcome = await reloader.reload(trigger="startup")
+    if holder.current is None:
+        details = "\n".join(str(e) for e in outcome.errors) or outcome.message
+        raise RulesStartupError(f"the rules in {config.rules.directory} do not load:\n{details}")
+    app[RULES] = RulesRuntime(holder, reloader, catalogue)
+    watcher = asyncio.create_task(reloader.run(), name="kefu-rules-watcher")
+    sighup = _on_sighup(reloader)
+    yield
+    if sighup:
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+    watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher
+
+
+def _on_sighup(reloader: RulesReloader) -> bool:
+    """``kill -HUP`` reloads the rules (only possible when the app runs in the main thread)."""
+    loop = asyncio.get_running_loop()
+
+    def reload() -> None:
+        task = loop.create_task(reloader.reload(trigger="sighup"))
+        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, reload)
+    except (NotImplementedError, RuntimeError, ValueError):
+        return False
+    return True

@@ -1,0 +1,83 @@
+"""The rules HTTP API: status, manual reload that keeps the last good set, dry-run explanations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tests.conftest import admin_headers
+
+
+async def test_status_lists_the_active_set(start_host: Callable[..., Any], write_rules: Callable[..., Any]) -> None:
+    write_rules()
+    host = await start_host()
+    assert (await host.client.get("/api/rules")).status == 401
+    body = await (await host.client.get("/api/rules", headers=admin_headers())).json()
+    assert body["rules"] == 3 and body["last_error"] is None and len(body["revision"]) == 64
+    assert [r["id"] for r in body["set"]["rules"]] == ["risk.words", "vip.ltv", "default.support"]
+
+
+async def test_a_bad_reload_keeps_the_last_good_set_and_says_where(
+    start_host: Callable[..., Any], write_rules: Callable[..., Any]
+) -> None:
+    write_rules()
+    host = await start_host()
+    before = (await (await host.client.get("/api/rules", headers=admin_headers())).json())["revision"]
+    write_rules("rule broken.one priority 1\n  when customer.ltvv > 1\n  then tag \"x\"\nend\n", name="broken.rule")
+    response = await host.client.post("/api/rules/reload", headers=admin_headers())
+    assert response.status == 422
+    body = await response.json()
+    assert body["status"] == "failed"
+    assert body["errors"][0]["location"].endswith("broken.rule:2:8")
+    assert "did you mean customer.ltv?" in body["errors"][0]["message"]
+    status = await (await host.client.get("/api/rules", headers=admin_headers())).json()
+    assert status["revision"] == before and "customer.ltvv" in status["last_error"]
+
+
+async def test_the_guard_refuses_losing_the_default_rule_unless_forced(
+    start_host: Callable[..., Any], write_rules: Callable[..., Any]
+) -> None:
+    write_rules()
+    host = await start_host()
+    write_rules(
+        """
+        group routing match first
+        rule risk.words priority 900 in group routing
+          when message.text contains "scam"
+          then transfer "risk-control"
+        end
+        rule vip.ltv priority 500 in group routing
+          when customer.ltv >= 10000
+          then assign_team "vip"
+        end
+        """
+    )
+    refused = await host.client.post("/api/rules/reload", headers=admin_headers())
+    assert refused.status == 422 and (await refused.json())["status"] == "refused"
+    forced = await host.client.post("/api/rules/reload", headers=admin_headers(), json={"force": True})
+    assert forced.status == 200 and (await forced.json())["status"] == "loaded"
+
+
+async def test_explain_against_the_active_set_and_a_candidate(
+    start_host: Callable[..., Any], write_rules: Callable[..., Any]
+) -> None:
+    write_rules()
+    host = await start_host()
+    facts = {"customer": {"ltv": 20000}, "message": {"text": "hello"}}
+    active = await (await host.client.post("/api/rules/explain", headers=admin_headers(), json={"facts": facts})).json()
+    assert active["decision"]["team"] == "vip" and active["decision"]["fired"] == ["vip.ltv"]
+    vip_rule = next(r for r in active["rules"] if r["rule"] == "vip.ltv")
+    assert vip_rule["fired"] is True
+
+    candidate = {"routing.rule": "group routing match first\nrule default.all priority 1 in group routing\n"
+                                 "  when true\n  then assign_team \"backup\"\nend\n"}
+    dry = await (await host.client.post("/api/rules/explain", headers=admin_headers(),
+                                        json={"facts": facts, "files": candidate})).json()
+    assert dry["decision"]["team"] == "backup"
+    still = await (await host.client.get("/api/rules", headers=admin_headers())).json()
+    assert still["rules"] == 3  # a dry run swaps nothing
+
+    broken = await host.client.post("/api/rules/explain", headers=admin_headers(),
+                                    json={"facts": facts, "files": {"routing.rule": "rule x priority 1\n  when\n"}})
+    assert broken.status == 422
+    assert (await broken.json())["error"]["errors"][0]["location"].startswith("routing.rule:")

@@ -1,0 +1,92 @@
+"""Editing the rules while the host routes: no failed request, every decision from exactly one revision,
+and the new revision active within a second of the write."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from kefu_host.keys import CHAT
+from tests.conftest import admin_headers
+
+RULES = """
+group routing match first
+rule default.route priority -1000 in group routing
+  desc "{team}"
+  when true
+  then assign_team "{team}"
+end
+"""
+
+
+def write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+async def test_rules_rewritten_under_load(
+    start_host: Callable[..., Any], write_rules: Callable[..., Path], rules_dir: Path
+) -> None:
+    path = write_rules(RULES.format(team="support"))
+    host = await start_host()
+    revision_of: dict[str, str] = {}
+
+    async def active_revision() -> str:
+        body = await (await host.client.get("/api/rules", headers=admin_headers())).json()
+        return str(body["revision"])
+
+    revision_of[await active_revision()] = "support"
+    results: list[tuple[int, str | None, str | None]] = []
+    conversations: list[int] = []
+    stop = asyncio.Event()
+
+    async def explainer() -> None:
+        while not stop.is_set():
+            response = await host.client.post("/api/rules/explain", headers=admin_headers(),
+                                              json={"facts": {"message": {"text": "hi"}}})
+            body = await response.json()
+            results.append((response.status, body.get("revision"), body.get("decision", {}).get("team")))
+
+    async def visitors() -> None:
+        while not stop.is_set():
+            visitor = await host.visitor()
+            ack = await visitor.say("hello")
+            conversations.append(ack["conversation_id"])
+            await visitor.close()
+
+    workers = [asyncio.create_task(explainer()) for _ in range(3)] + [asyncio.create_task(visitors()) for _ in range(4)]
+    try:
+        for team, write in (("backup", write_atomically), ("vip", Path.write_text), ("support", write_atomically)):
+            await asyncio.sleep(0.3)
+            old = await active_revision()
+            written_at = time.monotonic()
+            write(path, RULES.format(team=team))
+            while (new := await active_revision()) == old:
+                assert time.monotonic() - written_at < 1.0, f"revision for {team} not active within 1 s"
+                await asyncio.sleep(0.02)
+            revision_of[new] = team
+        await asyncio.sleep(0.3)
+    finally:
+        stop.set()
+        await asyncio.gather(*workers)
+
+    assert len(results) > 50 and len(conversations) > 5
+    assert all(status == 200 for status, _, _ in results), "a routing request failed during reload"
+    for _, revision, team in results:
+        assert revision in revision_of, "a decision named a revision that was never active"
+        assert team == revision_of[revision], "a decision mixed two revisions"
+    assert len({revision for _, revision, _ in results}) >= 3  # requests ran across the swaps
+
+    repo = host.app[CHAT].service.repo
+    routed_by = set()
+    for cid in conversations:
+        opened = (await repo.decisions(cid))[-1]
+        assert opened["trigger"] == "open"
+        assert opened["team"] == revision_of[opened["revision"]]
+        routed_by.add(opened["revision"])
+    assert len(routed_by) >= 2  # real conversations were routed by more than one revision
