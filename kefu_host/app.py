@@ -14,15 +14,17 @@ from aiohttp import web
 
 from kefu_host import api_plugins, health
 from kefu_host.chat import http_api as chat_http
-from kefu_host.routing import api as rules_api
-from kefu_host.routing.runtime import rules_ctx
 from kefu_host.config import DEV_SECRET_PREFIX, Config, database_url
+from kefu_host.events import http_api as events_http
+from kefu_host.events.runtime import events_ctx
 from kefu_host.health import Lifecycle
 from kefu_host.hookcall import Hooks
 from kefu_host.http import request_context
-from kefu_host.logs import AccessLogger
 from kefu_host.keys import CONFIG, HOOKS, LIFECYCLE, PLUGIN_MANAGER, PLUGINS, SOCKETS, STORE
+from kefu_host.logs import AccessLogger
 from kefu_host.plugins import discover, load_plugins, new_plugin_manager
+from kefu_host.routing import api as rules_api
+from kefu_host.routing.runtime import rules_ctx
 from kefu_host.sockets import OpenSockets
 from kefu_host.store import Store, open_store
 
@@ -32,7 +34,7 @@ log = structlog.get_logger("kefu_host.app")
 RUNNER_OPTIONS: dict[str, Any] = {"access_log_class": AccessLogger}
 
 #: The host's own features that are plain plugins (they implement hooks like any other).
-BUILTIN_PLUGINS: tuple[str, ...] = ()
+BUILTIN_PLUGINS: tuple[str, ...] = ("kefu_host.webhooks",)
 
 
 def create_app(
@@ -46,7 +48,7 @@ def create_app(
 
     Raises :class:`~kefu_host.plugins.PluginLoadError` when a ``required`` plugin cannot load.
     """
-    app = web.Application(middlewares=[request_context], client_max_size=1024**2)
+    app = web.Application(middlewares=[request_context], client_max_size=max(1024**2, config.events.max_body_bytes + 1))
     app[CONFIG] = config
     app[LIFECYCLE] = Lifecycle()
     app[SOCKETS] = OpenSockets()
@@ -66,6 +68,8 @@ def create_app(
     app.cleanup_ctx.append(rules_ctx)
     rules_api.setup(app)
     chat_http.setup(app)
+    events_http.setup(app)
+    app.cleanup_ctx.append(events_ctx)
     app.cleanup_ctx.append(_plugins_ctx)
     app.on_startup.append(_mark_ready)
     app.on_shutdown.append(_mark_draining)
@@ -91,6 +95,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         migrate=config.database.migrate_on_start,
         pool_size=config.database.pool_size,
         sqlite_synchronous=config.database.sqlite_synchronous,
+        sqlite_busy_timeout=config.database.sqlite_busy_timeout,
         max_batch=config.database.max_batch,
     ) as store:
         app[STORE] = store

@@ -7,6 +7,7 @@ message names the file (or environment variable) and the dotted key, e.g.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import os
 import tomllib
@@ -61,6 +62,8 @@ class DatabaseConfig:
     migrate_on_start: bool = True
     #: SQLite ``synchronous`` pragma. "full" survives power loss; "normal" only process crashes.
     sqlite_synchronous: Literal["full", "normal"] = "full"
+    #: Seconds a SQLite statement waits for a lock before the store reports itself unavailable.
+    sqlite_busy_timeout: float = 10.0
     pool_size: int = 5
     #: Most rows the group-commit writer puts in one transaction.
     max_batch: int = 2000
@@ -107,6 +110,64 @@ class ChatConfig:
 
 
 @dataclass(frozen=True)
+class EventSource:
+    """A business system allowed to send events, with the secrets it may sign with (several during rotation)."""
+
+    secrets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RedisEventSource:
+    """Events read from a Redis Stream with a consumer group (empty ``url`` turns it off)."""
+
+    url: str = ""
+    stream: str = "kefu:events"
+    group: str = "kefu-host"
+    #: This process's consumer name; empty means host name and process id.
+    consumer: str = ""
+    #: Name under which these events are de-duplicated (as if they came from this source).
+    source: str = "broker"
+    #: Seconds an entry may stay unacknowledged before another consumer takes it over.
+    claim_idle: float = 30.0
+    #: Deliveries after which a failing entry is moved to ``<stream>:dead`` and acknowledged.
+    max_deliveries: int = 5
+
+
+@dataclass(frozen=True)
+class EventsConfig:
+    #: Largest request body accepted on /api/events and /api/events/batch (413 above).
+    max_body_bytes: int = 1024 * 1024
+    #: Most events in one batch request.
+    max_batch: int = 500
+    #: Seconds a signature timestamp may differ from now.
+    tolerance: int = 300
+    #: Currency of customer LTV; amounts in other currencies are converted with ``exchange_rates``.
+    currency: str = "CNY"
+    exchange_rates: Mapping[str, float] = field(default_factory=dict)
+    sources: Mapping[str, EventSource] = field(default_factory=dict)
+    redis: RedisEventSource = RedisEventSource()
+
+
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    url: str = ""
+    secret: str = ""
+    #: Event types to send (``conversation.created``, ...); ``*`` for all.
+    events: tuple[str, ...] = ("*",)
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class WebhooksConfig:
+    #: Attempts before a delivery is dead-lettered (12 spans about three hours with the default backoff).
+    max_attempts: int = 12
+    #: Seconds before the first retry; doubles each attempt (with jitter) up to ``backoff_max``.
+    backoff_base: float = 5.0
+    backoff_max: float = 3600.0
+    endpoints: Mapping[str, WebhookEndpoint] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class PluginOptions:
     """One ``[plugins.NAME]`` table: the host's keys plus the plugin's own settings."""
 
@@ -137,6 +198,8 @@ class Config:
     rules: RulesConfig = RulesConfig()
     secrets: SecretsConfig = SecretsConfig()
     chat: ChatConfig = ChatConfig()
+    events: EventsConfig = EventsConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
     plugins: PluginsConfig = PluginsConfig()
     #: Where the configuration came from; relative paths resolve against its directory.
     source: Path | None = None
@@ -147,7 +210,10 @@ class Config:
 
     def secret_values(self) -> frozenset[str]:
         """Every configured secret, so the log pipeline can redact them wherever they appear."""
-        return frozenset(v for v in dataclasses.asdict(self.secrets).values() if v)
+        values = {v for v in dataclasses.asdict(self.secrets).values() if v}
+        values |= {s for source in self.events.sources.values() for s in source.secrets}
+        values |= {e.secret for e in self.webhooks.endpoints.values() if e.secret}
+        return frozenset(values)
 
 
 _SECTIONS: dict[str, type] = {
@@ -300,6 +366,15 @@ def _coerce(value: Any, hint: Any, key: str, fail: typing.Callable[..., typing.N
         if value not in choices:
             fail(key, f"expected one of {', '.join(map(repr, choices))}, got {_describe(value)}")
         return value
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            fail(key, f"expected a table, got {_describe(value)}")
+        return _build_dataclass(hint, value, key, fail)
+    if origin in (Mapping, dict, collections.abc.Mapping):
+        if not isinstance(value, dict):
+            fail(key, f"expected a table, got {_describe(value)}")
+        inner = typing.get_args(hint)[1]
+        return {str(k): _coerce(v, inner, f"{key}.{k}", fail) for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             fail(key, f"expected a list of strings, got {_describe(value)}")
@@ -357,6 +432,28 @@ def _check_semantics(config: Config, origin: str, origins: Mapping[str, str]) ->
         fail("chat.teams", "must name at least one team")
     if config.chat.default_team not in config.chat.teams:
         fail("chat.default_team", f"{config.chat.default_team!r} is not in chat.teams")
+    for name, source in config.events.sources.items():
+        if not source.secrets:
+            fail(f"events.sources.{name}.secrets", "needs at least one secret")
+    for currency, rate in config.events.exchange_rates.items():
+        if rate <= 0:
+            fail(f"events.exchange_rates.{currency}", "must be greater than 0")
+    if config.events.max_batch < 1:
+        fail("events.max_batch", "must be at least 1")
+    for name, endpoint in config.webhooks.endpoints.items():
+        if not endpoint.url.startswith(("http://", "https://")):
+            fail(f"webhooks.endpoints.{name}.url", f"expected an http(s) URL, got {endpoint.url!r}")
+        if not endpoint.secret:
+            fail(f"webhooks.endpoints.{name}.secret", "must be set (receivers verify deliveries with it)")
+    if config.webhooks.max_attempts < 1:
+        fail("webhooks.max_attempts", "must be at least 1")
+    if config.webhooks.backoff_base <= 0:
+        fail("webhooks.backoff_base", "must be greater than 0")
+    if config.webhooks.backoff_max < config.webhooks.backoff_base:
+        fail("webhooks.backoff_max", "must be at least webhooks.backoff_base")
+    for name, endpoint in config.webhooks.endpoints.items():
+        if endpoint.timeout <= 0:
+            fail(f"webhooks.endpoints.{name}.timeout", "must be greater than 0")
     for n, entry in enumerate(config.plugins.load):
         if looks_like_path(entry) and not resolve_path(config, Path(entry)).exists():
             fail(f"plugins.load[{n}]", f"file not found: {resolve_path(config, Path(entry))}")

@@ -68,6 +68,11 @@ def kefu_routes() -> Sequence[web.AbstractRouteDef] | None:
 
 
 @hookspec
+def kefu_conversation_opened(conversation: ConversationView, reopened: bool) -> Awaitable[None] | None:
+    """A visitor's message opened a new conversation, or reopened their closed one; called before routing."""
+
+
+@hookspec
 def kefu_message_received(conversation: ConversationView, message: MessageView) -> Awaitable[None] | None:
     """A visitor or agent message was stored; called before the conversation is routed again."""
 

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from kefu_host.chat.runtime import ChatRuntime
     from kefu_host.config import Config
+    from kefu_host.events.runtime import EventsRuntime
     from kefu_host.health import Lifecycle
     from kefu_host.hookcall import Hooks
     from kefu_host.plugins import PluginRegistry
@@ -30,3 +31,4 @@ STORE: web.AppKey[Store] = web.AppKey("store", "Store")
 SOCKETS: web.AppKey[OpenSockets] = web.AppKey("sockets", "OpenSockets")
 CHAT: web.AppKey[ChatRuntime] = web.AppKey("chat", "ChatRuntime")
 RULES: web.AppKey[RulesRuntime] = web.AppKey("rules", "RulesRuntime")
+EVENTS: web.AppKey[EventsRuntime] = web.AppKey("events", "EventsRuntime")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import textwrap
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,21 @@ def pg_url() -> str:
 
     asyncio.run(reset())
     return POSTGRES_URL
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """A Redis database emptied for this test (FLUSHDB on the database in KEFU_TEST_REDIS_URL)."""
+    if not REDIS_URL:
+        if IN_CI:
+            pytest.fail("KEFU_TEST_REDIS_URL must be set in CI")
+        pytest.skip("KEFU_TEST_REDIS_URL not set")
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    client.close()
+    return REDIS_URL
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

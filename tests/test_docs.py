@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 
 from kefu_host.config import Config
@@ -11,11 +12,24 @@ from kefu_host.config import Config
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
+def _keys(prefix: str, cls: type) -> set[str]:
+    keys = set()
+    for name, hint in typing.get_type_hints(cls).items():
+        if name in ("options", "settings"):
+            continue
+        keys.add(f"{prefix}.{name}")
+        if dataclasses.is_dataclass(hint):
+            keys |= _keys(f"{prefix}.{name}", hint)
+        elif typing.get_origin(hint) in (Mapping, dict) and dataclasses.is_dataclass(typing.get_args(hint)[1]):
+            keys |= _keys(f"{prefix}.{name}.NAME", typing.get_args(hint)[1])
+    return keys
+
+
 def config_keys() -> set[str]:
     keys = set()
     for section, hint in typing.get_type_hints(Config).items():
         if dataclasses.is_dataclass(hint):
-            keys |= {f"{section}.{f.name}" for f in dataclasses.fields(hint) if f.name != "options"}
+            keys |= _keys(section, hint)
     return keys
 
 

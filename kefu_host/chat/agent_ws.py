@@ -4,12 +4,14 @@ against the conversations the agent holds.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 import structlog
 from aiohttp import WSMsgType, web
 
+from kefu_host.agent_actions import ActionContext, ActionError
 from kefu_host.chat.accounts import AgentRecord, get_agent
 from kefu_host.chat.bus import agent_topic, conversation_topic
 from kefu_host.chat.connection import Connection
@@ -32,7 +34,9 @@ from kefu_host.keys import CHAT, SOCKETS, STORE
 from kefu_host.store import StoreUnavailable
 
 log = structlog.get_logger("kefu_host.chat")
-AGENT_FRAMES = frozenset({"send", "typing", "read", "close", "transfer", "presence", "ping"})
+AGENT_FRAMES = frozenset({"send", "typing", "read", "close", "transfer", "presence", "action", "ping"})
+#: Actions one agent socket may have running at once.
+MAX_RUNNING_ACTIONS = 4
 
 
 async def authenticate_agent(request: web.Request, chat: ChatRuntime) -> AgentRecord | web.Response:
@@ -104,6 +108,7 @@ async def _welcome(chat: ChatRuntime, session: Session, record: AgentRecord, res
                 "agent": {"id": record.id, "name": record.name, "teams": list(record.teams),
                           "capacity": record.capacity},
                 "conversations": [s.view().to_dict() for s in held],
+                "actions": chat.actions.describe(),
             }
         )
     )
@@ -158,6 +163,8 @@ async def _handle(chat: ChatRuntime, session: Session, record: AgentRecord, text
                                                           "by": "agent"}))
     elif kind == "close":
         await service.close(_owned(chat, record, data), "agent")
+    elif kind == "action":
+        _start_action(chat, session, record, data)
     elif kind == "transfer":
         cid = _owned(chat, record, data)
         team, agent = data.get("team"), data.get("agent")
@@ -168,3 +175,34 @@ async def _handle(chat: ChatRuntime, session: Session, record: AgentRecord, text
         if team is None and agent is None:
             raise FrameError("bad_frame", "transfer needs 'team' or 'agent'")
         await service.transfer(cid, team=team, agent=agent, reason="agent")
+
+
+def _start_action(chat: ChatRuntime, session: Session, record: AgentRecord, data: dict[str, Any]) -> None:
+    """Run an agent action beside the socket's read loop, so a slow ERP never holds up the agent's messages."""
+    ref = text_field(data, "ref", max_len=100)
+    name = text_field(data, "action", max_len=100)
+    cid = data.get("conversation_id")
+    if cid is not None:
+        cid = _owned(chat, record, data)
+    running = session.tasks
+    if len(running) >= MAX_RUNNING_ACTIONS:
+        raise FrameError("busy", f"at most {MAX_RUNNING_ACTIONS} actions at once", ref)
+    state = chat.service.live.get(cid) if cid is not None else None
+    ctx = ActionContext(chat.service.agents[record.id], state.view() if state else None)
+
+    async def run() -> None:
+        try:
+            result = await chat.actions.call(name or "", data.get("args", {}), ctx)
+        except ActionError as exc:
+            session.conn.send(frame({"type": "action_result", "ref": ref, "ok": False,
+                                     "error": {"code": exc.code, "message": exc.message}}))
+            return
+        try:
+            session.conn.send(frame({"type": "action_result", "ref": ref, "ok": True, "result": result}))
+        except TypeError:
+            session.conn.send(frame({"type": "action_result", "ref": ref, "ok": False,
+                                     "error": {"code": "action_failed", "message": "result is not JSON"}}))
+
+    task = asyncio.get_running_loop().create_task(run())
+    running.add(task)
+    task.add_done_callback(running.discard)

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from kefu_host.agent_actions import ActionRegistry
 from kefu_host.chat.accounts import ensure_teams
+from kefu_host.chat.assignment import Dispatcher
 from kefu_host.chat.bus import Bus, LocalBus
 from kefu_host.chat.connection import ResyncNeeded
 from kefu_host.chat.presence import PresenceKeeper
 from kefu_host.chat.protocol import Frame, frame
-from kefu_host.chat.assignment import Dispatcher
 from kefu_host.chat.service import ChatService
 from kefu_host.chat.tokens import AgentTokenCache
 from kefu_host.config import Config
@@ -27,6 +28,7 @@ class ChatRuntime:
     service: ChatService
     presence: PresenceKeeper
     tokens: AgentTokenCache
+    actions: ActionRegistry
 
     async def fetch_frames(self, conversation_id: int, after_seq: int) -> Sequence[Frame]:
         """Stored messages after ``after_seq`` as frames, for resuming sockets; raises when it cannot serve them."""
@@ -53,6 +55,6 @@ async def chat_ctx(app: web.Application) -> AsyncIterator[None]:
     service = ChatService(config.chat, store, bus, app[HOOKS], router, dispatcher)
     presence = PresenceKeeper(service)
     await presence.start()
-    app[CHAT] = ChatRuntime(config, bus, service, presence, AgentTokenCache())
+    app[CHAT] = ChatRuntime(config, bus, service, presence, AgentTokenCache(), ActionRegistry(app[HOOKS]))
     yield
     await presence.stop()

@@ -83,6 +83,8 @@ class ChatService:
 
     async def after_visitor_message(self, state: ConvState, message: MessageView, opened: bool) -> None:
         """Plugins hear about the message, then the rules decide where the conversation belongs now."""
+        if opened:
+            await self.hooks.call("kefu_conversation_opened", conversation=state.view(), reopened=message.seq > 1)
         await self.hooks.call("kefu_message_received", conversation=state.view(), message=message)
         await self.route(state.id, "open" if opened else "message", message)
 

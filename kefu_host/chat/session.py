@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from kefu_host.chat.bus import Bus, conversation_topic
 from kefu_host.chat.connection import Connection
 from kefu_host.chat.protocol import Frame
@@ -10,12 +12,14 @@ from kefu_host.chat.protocol import Frame
 class Session:
     """Subscribes its connection to topics and obeys ``follow``/``unfollow`` frames (see :class:`Frame`)."""
 
-    __slots__ = ("conn", "bus", "topics")
+    __slots__ = ("conn", "bus", "topics", "tasks")
 
     def __init__(self, conn: Connection, bus: Bus) -> None:
         self.conn = conn
         self.bus = bus
         self.topics: set[str] = set()
+        #: work started for this client (agent actions); cancelled when the socket closes
+        self.tasks: set[asyncio.Task[None]] = set()
 
     def listen(self, topic: str) -> None:
         if topic not in self.topics:
@@ -51,6 +55,8 @@ class Session:
         return conversation_topic(conversation_id) in self.topics
 
     async def close(self) -> None:
+        for task in list(self.tasks):
+            task.cancel()
         for topic in self.topics:
             self.bus.unsubscribe(topic, self)
         self.topics.clear()

@@ -7,7 +7,14 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from kefu_host.chat.accounts import AccountError, add_agent, ensure_teams, list_agents, rotate_token, set_agent
+from kefu_host.chat.accounts import (
+    AccountError,
+    add_agent,
+    ensure_teams,
+    list_agents,
+    rotate_token,
+    set_agent,
+)
 from kefu_host.cli.common import EXIT_FAILURE, EXIT_OK, load_config_from_args
 from kefu_host.config import database_url
 from kefu_host.store import Store, open_store

@@ -23,9 +23,9 @@ from kefu_host.cli.common import (
     load_host_plugins,
     plugin_requests,
 )
+from kefu_host.config import resolve_path
 from kefu_host.hookcall import Hooks
 from kefu_host.routing.catalogue import build_catalogue
-from kefu_host.config import resolve_path
 from kefu_host.rules import Catalogue, RuleSet, RuleSetError, facts_from_json, load_rules
 from kefu_host.rules.explain import MISSING, Explanation, NodeResult
 from kefu_host.rules.inline_tests import run_tests, untested_rules

@@ -17,7 +17,14 @@ import structlog
 from aiohttp import web
 
 from kefu_host.app import RUNNER_OPTIONS, create_app
-from kefu_host.cli.common import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, blocked_plugins, load_config_from_args, plugin_requests
+from kefu_host.cli.common import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USAGE,
+    blocked_plugins,
+    load_config_from_args,
+    plugin_requests,
+)
 from kefu_host.config import Config
 from kefu_host.keys import LIFECYCLE
 from kefu_host.logs import configure_logging

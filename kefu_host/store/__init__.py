@@ -49,11 +49,14 @@ async def open_store(
     migrate: bool = True,
     pool_size: int = 5,
     sqlite_synchronous: str = "full",
+    sqlite_busy_timeout: float = 10.0,
     max_batch: int = 2000,
 ) -> AsyncIterator[Store]:
     """Open engines, migrate if asked, start the writer; on exit drain the writer and close everything."""
     ensure_sqlite_dir(url)
-    engines = create_engines(url, pool_size=pool_size, sqlite_synchronous=sqlite_synchronous)
+    engines = create_engines(
+        url, pool_size=pool_size, sqlite_synchronous=sqlite_synchronous, busy_timeout=sqlite_busy_timeout
+    )
     try:
         if migrate:
             await upgrade(engines.write)

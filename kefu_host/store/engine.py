@@ -40,26 +40,28 @@ def ensure_sqlite_dir(url: str) -> None:
         Path(url.split("///", 1)[1].split("?", 1)[0]).parent.mkdir(parents=True, exist_ok=True)
 
 
-def create_engines(url: str, *, pool_size: int = 5, sqlite_synchronous: str = "full") -> Engines:
+def create_engines(
+    url: str, *, pool_size: int = 5, sqlite_synchronous: str = "full", busy_timeout: float = 10.0
+) -> Engines:
     """Engines for ``url``; on SQLite the writer has a single connection of its own."""
     if not is_sqlite(url):
         engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         return Engines(read=engine, write=engine)
     read = create_async_engine(url, pool_size=pool_size, max_overflow=0)
     write = create_async_engine(url, pool_size=1, max_overflow=0)
-    _tune_sqlite(read, begin="BEGIN", synchronous=sqlite_synchronous)
-    _tune_sqlite(write, begin="BEGIN IMMEDIATE", synchronous=sqlite_synchronous)
+    _tune_sqlite(read, begin="BEGIN", synchronous=sqlite_synchronous, busy_timeout=busy_timeout)
+    _tune_sqlite(write, begin="BEGIN IMMEDIATE", synchronous=sqlite_synchronous, busy_timeout=busy_timeout)
     return Engines(read=read, write=write)
 
 
-def _tune_sqlite(engine: AsyncEngine, *, begin: str, synchronous: str) -> None:
+def _tune_sqlite(engine: AsyncEngine, *, begin: str, synchronous: str, busy_timeout: float) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.isolation_level = None  # let the "begin" listener below own transactions
         cursor = dbapi_connection.cursor()
         for pragma in (
             "journal_mode=WAL",
-            "busy_timeout=10000",
+            f"busy_timeout={int(busy_timeout * 1000)}",
             "foreign_keys=ON",
             f"synchronous={synchronous.upper()}",
         ):

@@ -56,7 +56,7 @@ class ProtocolClient:
         while True:
             try:
                 out.append(await self.receive(quiet))
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 return out
 
     def new_id(self) -> str:

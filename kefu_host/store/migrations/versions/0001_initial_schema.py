@@ -1,7 +1,8 @@
-"""initial schema
+"""Initial schema: customers, teams, agents, conversations, messages, processed events, routing decisions and
+webhook deliveries.
 
 Revision ID: 0001
-Revises: 
+Revises: (none)
 Create Date: 2026-11-26
 """
 

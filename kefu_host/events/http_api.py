@@ -1,0 +1,97 @@
+"""``POST /api/events`` and ``POST /api/events/batch``: signed business events over HTTP.
+
+Checks run in this order, each with its own answer: size (413), signature (401), JSON (400), envelope and schema
+(422 naming the field path), store (503, retry later). 200 only once every event is stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import structlog
+from aiohttp import web
+
+from kefu_host.events.signing import SignatureError, verify
+from kefu_host.events.validation import InvalidEvent
+from kefu_host.http import error_response, json_response
+from kefu_host.keys import CONFIG, EVENTS
+from kefu_host.store import StoreUnavailable
+
+log = structlog.get_logger("kefu_host.events")
+RETRY_AFTER = {"Retry-After": "5"}
+
+
+async def _signed_body(request: web.Request) -> tuple[bytes, str] | web.Response:
+    """The raw body and the source whose secret signed it, or the 413/401 answer."""
+    config = request.app[CONFIG].events
+    if request.content_length is not None and request.content_length > config.max_body_bytes:
+        return error_response(413, "too_large", f"body over {config.max_body_bytes} bytes")
+    body = await request.read()
+    if len(body) > config.max_body_bytes:
+        return error_response(413, "too_large", f"body over {config.max_body_bytes} bytes")
+    last_error = "no event sources are configured (events.sources)"
+    for name, source in config.sources.items():
+        try:
+            verify(request.headers, body, source.secrets, tolerance=config.tolerance)
+        except SignatureError as exc:
+            last_error = str(exc)
+            continue
+        return body, name
+    return error_response(401, "bad_signature", last_error)
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise web.HTTPBadRequest(
+            text=orjson.dumps({"error": {"code": "invalid_json", "message": f"body is not valid JSON: {exc}"}}).decode(),
+            content_type="application/json",
+        ) from None
+
+
+async def _accept(request: web.Request, source: str, envelopes: list[Any], batch: bool) -> web.Response:
+    ingestor = request.app[EVENTS].ingestor
+    try:
+        events = ingestor.parse(source, envelopes, batch=batch)
+        outcomes = await ingestor.ingest(events)
+    except InvalidEvent as exc:
+        return error_response(422, "invalid_event", str(exc), field=exc.field)
+    except StoreUnavailable as exc:
+        log.warning("events not stored; sender should retry", error=str(exc), source=source)
+        return json_response({"error": {"code": "store_unavailable", "message": "try again later"}}, status=503,
+                             headers=RETRY_AFTER)
+    if batch:
+        return json_response({"results": [o.to_dict() for o in outcomes]})
+    return json_response(outcomes[0].to_dict())
+
+
+async def post_event(request: web.Request) -> web.Response:
+    """One event: ``{"id", "type", "occurred_at", "data"}``."""
+    signed = await _signed_body(request)
+    if isinstance(signed, web.Response):
+        return signed
+    body, source = signed
+    return await _accept(request, source, [_json(body)], batch=False)
+
+
+async def post_batch(request: web.Request) -> web.Response:
+    """Up to ``events.max_batch`` events: ``{"events": [...]}``. All are validated before any is stored."""
+    signed = await _signed_body(request)
+    if isinstance(signed, web.Response):
+        return signed
+    body, source = signed
+    data = _json(body)
+    envelopes = data.get("events") if isinstance(data, dict) else None
+    if not isinstance(envelopes, list) or not envelopes:
+        return error_response(422, "invalid_event", "events: must be a non-empty list", field="events")
+    limit = request.app[CONFIG].events.max_batch
+    if len(envelopes) > limit:
+        return error_response(413, "too_many_events", f"events: at most {limit} per batch", field="events")
+    return await _accept(request, source, envelopes, batch=True)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post("/api/events", post_event)
+    app.router.add_post("/api/events/batch", post_batch)

@@ -1,0 +1,66 @@
+"""The events feature while the app runs: validators for every known type, the ingestor, the broker source."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import structlog
+from aiohttp import web
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from kefu_host.events.core_types import core_event_types
+from kefu_host.events.effects import Effects
+from kefu_host.events.ingest import Ingestor
+from kefu_host.events.redis_source import RedisStreamSource
+from kefu_host.events.types import EventType
+from kefu_host.events.validation import Validators
+from kefu_host.hookcall import Hooks
+from kefu_host.keys import CHAT, CONFIG, EVENTS, HOOKS, STORE
+
+log = structlog.get_logger("kefu_host.events")
+
+
+@dataclass
+class EventsRuntime:
+    ingestor: Ingestor
+    types: dict[str, EventType]
+
+
+def event_types(hooks: Hooks, core: list[EventType]) -> list[EventType]:
+    """Core types plus every plugin's; a plugin type with a taken name or a bad schema is that plugin's error."""
+    known = {t.name: t for t in core}
+    for contribution in hooks.call_sync("kefu_event_types"):
+        for event_type in contribution.value:
+            try:
+                if not isinstance(event_type, EventType):
+                    raise TypeError(f"expected EventType objects, got {type(event_type).__name__}")
+                if event_type.name in known:
+                    raise ValueError(f"event type {event_type.name} is already defined")
+                Draft202012Validator.check_schema(event_type.schema)
+            except (TypeError, ValueError, SchemaError) as exc:
+                hooks.registry.record_error(contribution.plugin, "kefu_event_types", exc)
+                log.error("plugin event type rejected", plugin=contribution.plugin, error=str(exc))
+                continue
+            known[event_type.name] = event_type
+    return list(known.values())
+
+
+async def events_ctx(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    types = event_types(app[HOOKS], core_event_types(config.events))
+    validators = Validators(types)
+    ingestor = Ingestor(app[STORE], validators, Effects(app[HOOKS], app[CHAT].service))
+    app[EVENTS] = EventsRuntime(ingestor, validators.types)
+    consumer_task = None
+    if config.events.redis.url:
+        consumer = RedisStreamSource(config.events.redis, ingestor)
+        consumer_task = asyncio.create_task(consumer.run(), name="kefu-redis-events")
+    yield
+    if consumer_task is not None:
+        consumer_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer_task

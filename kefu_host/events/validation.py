@@ -1,0 +1,85 @@
+"""Checking an envelope and its data, with errors that name the field path (``data.amount``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from kefu_host.events.types import EventType
+
+MAX_ID = 191
+
+
+class InvalidEvent(Exception):
+    """The event does not fit its envelope or its type's schema; ``field`` is the dotted path of the problem."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field, self.message = field, message
+
+
+class Validators:
+    """One compiled validator per event type."""
+
+    def __init__(self, types: Iterable[EventType]) -> None:
+        self.types: dict[str, EventType] = {}
+        self._validators: dict[str, Draft202012Validator] = {}
+        for event_type in types:
+            Draft202012Validator.check_schema(event_type.schema)
+            self.types[event_type.name] = event_type
+            self._validators[event_type.name] = Draft202012Validator(event_type.schema)
+
+    def check(self, envelope: Any, prefix: str = "") -> tuple[str, str, datetime, Mapping[str, Any]]:
+        """(id, type, occurred_at, data) of a valid envelope; raises :class:`InvalidEvent`."""
+        if not isinstance(envelope, dict):
+            raise InvalidEvent(prefix.rstrip(".") or "(body)", "must be a JSON object with id, type, occurred_at, data")
+        unknown = sorted(set(envelope) - {"id", "type", "occurred_at", "data"})
+        if unknown:
+            raise InvalidEvent(prefix + unknown[0], "unknown envelope field (expected id, type, occurred_at, data)")
+        event_id = envelope.get("id")
+        if not isinstance(event_id, str) or not 0 < len(event_id) <= MAX_ID:
+            raise InvalidEvent(prefix + "id", f"must be a string of 1 to {MAX_ID} characters")
+        kind = envelope.get("type")
+        if not isinstance(kind, str) or kind not in self.types:
+            raise InvalidEvent(prefix + "type", f"unknown event type {kind!r}; known: {', '.join(sorted(self.types))}")
+        occurred_at = _timestamp(envelope.get("occurred_at"), prefix + "occurred_at")
+        data = envelope.get("data")
+        if not isinstance(data, dict):
+            raise InvalidEvent(prefix + "data", "must be a JSON object")
+        errors = sorted(self._validators[kind].iter_errors(data), key=lambda e: list(e.absolute_path))
+        if errors:
+            error = errors[0]
+            raise InvalidEvent(_path(prefix + "data", error), error.message)
+        return event_id, kind, occurred_at, data
+
+
+def _path(base: str, error: ValidationError) -> str:
+    path = base
+    for part in error.absolute_path:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = next((p for p in error.validator_value if p not in error.instance), None)
+        if missing:
+            path += f".{missing}"
+    elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set(error.schema.get("properties", {}))
+        extra = next((p for p in error.instance if p not in allowed), None)
+        if extra:
+            path += f".{extra}"
+    return path
+
+
+def _timestamp(value: Any, field: str) -> datetime:
+    if not isinstance(value, str):
+        raise InvalidEvent(field, "must be an RFC 3339 timestamp string with a time zone")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidEvent(field, f"{value!r} is not an RFC 3339 timestamp") from None
+    if parsed.tzinfo is None:
+        raise InvalidEvent(field, f"{value!r} has no time zone (add Z or +08:00)")
+    return parsed
