@@ -42,10 +42,16 @@ class Hooks:
     def __init__(self, pm: pluggy.PluginManager, registry: PluginRegistry) -> None:
         self.pm = pm
         self.registry = registry
+        # plugins are all registered before the app starts, so each hook's call order is worked out once
+        self._order: dict[tuple[str, str | None], list[pluggy.HookImpl]] = {}
 
     def _impls(self, name: str, only: str | None) -> list[pluggy.HookImpl]:
-        caller = getattr(self.pm.hook, name)
-        return [i for i in reversed(caller.get_hookimpls()) if only is None or i.plugin_name == only]
+        impls = self._order.get((name, only))
+        if impls is None:
+            caller = getattr(self.pm.hook, name)
+            impls = [i for i in reversed(caller.get_hookimpls()) if only is None or i.plugin_name == only]
+            self._order[(name, only)] = impls
+        return impls
 
     @staticmethod
     def _args(impl: pluggy.HookImpl, kwargs: Mapping[str, Any]) -> list[Any]:
@@ -56,6 +62,8 @@ class Hooks:
         if name in SYNC_HOOKS:
             raise TypeError(f"{name} is a synchronous hook; use call_sync or call_first")
         impls = self._impls(name, only)
+        if not impls:
+            return []
         results: list[Any] = [None] * len(impls)
         pending: dict[int, Any] = {}
         for n, impl in enumerate(impls):
@@ -68,7 +76,10 @@ class Hooks:
                 pending[n] = value
             else:
                 results[n] = value
-        if pending:
+        if len(pending) == 1:  # the common case needs no gather
+            ((n, awaitable),) = pending.items()
+            results[n] = await self._await(impls[n], name, awaitable)
+        elif pending:
             outcomes = await asyncio.gather(*(self._await(impls[n], name, aw) for n, aw in pending.items()))
             for n, outcome in zip(pending, outcomes, strict=True):
                 results[n] = outcome
@@ -115,11 +126,6 @@ class Hooks:
 
     def call_first(self, name: str, /, **kwargs: Any) -> Any:
         """Call a ``firstresult`` hook: the first non-``None`` answer wins; a failing implementation is skipped."""
-        for contribution in self._first_iter(name, kwargs):
-            return contribution.value
-        return None
-
-    def _first_iter(self, name: str, kwargs: Mapping[str, Any]) -> Any:
         for impl in self._impls(name, None):
             try:
                 value = impl.function(*self._args(impl, kwargs))
@@ -127,7 +133,8 @@ class Hooks:
                 self._failed(impl, name, exc)
                 continue
             if value is not None:
-                yield Contribution(impl.plugin_name, value)
+                return value
+        return None
 
     def _failed(self, impl: pluggy.HookImpl, name: str, exc: BaseException) -> None:
         self.registry.record_error(impl.plugin_name, name, exc)

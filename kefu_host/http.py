@@ -56,7 +56,7 @@ def bearer_token(request: web.Request) -> str | None:
 
 def check_admin(request: web.Request) -> web.Response | None:
     """None when the request carries the admin token; otherwise the 401/403 answer to return."""
-    expected = request.app[CONFIG].secrets.admin_token
+    expected = request.config_dict[CONFIG].secrets.admin_token
     if not expected:
         return error_response(403, "admin_disabled", "the admin API is off: set secrets.admin_token")
     token = bearer_token(request)

@@ -1,43 +1,19 @@
-"""Reading and writing chat data. Every write goes through the group-commit writer.
-
-:class:`AppendMessages` is the hot path: per batch it reads the conversations' ``last_seq`` once, numbers the new
-messages, bumps ``last_seq`` with one ``executemany`` and inserts every message with another. A ``client_msg_id``
-already stored (or repeated within the batch) returns the stored message instead of a new one.
-"""
+"""Reading and writing chat data. Every write goes through the group-commit writer; messages through
+:class:`~kefu_host.chat.append.AppendMessages`."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kefu_host.chat.append import Appended, AppendMessages, NewMessage
 from kefu_host.chat.values import ConversationView, CustomerView, MessageView
 from kefu_host.store import Store
 from kefu_host.store.models import Agent, Conversation, Customer, Message, RoutingDecision, utcnow
-
-
-class UnknownConversation(Exception):
-    """A message for a conversation that does not exist."""
-
-
-@dataclass(frozen=True, slots=True)
-class NewMessage:
-    conversation_id: int
-    sender: str  # visitor | agent | system
-    sender_id: str | None
-    client_msg_id: str | None
-    body: str
-
-
-@dataclass(frozen=True, slots=True)
-class Appended:
-    message: MessageView
-    duplicate: bool
 
 
 def message_view(row: Any) -> MessageView:
@@ -96,104 +72,6 @@ _MESSAGE_COLUMNS = (
     Message.body,
     Message.created_at,
 )
-
-
-class AppendMessages:
-    """The batch kind that stores chat messages; ``on_stored`` sees each new message once it is durable."""
-
-    name = "append_messages"
-
-    def __init__(self, on_stored: Callable[[MessageView], None]) -> None:
-        self.on_stored = on_stored
-
-    async def apply(self, conn: AsyncConnection, items: Sequence[NewMessage]) -> list[Any]:
-        results: list[Any] = [None] * len(items)
-        same_as: dict[int, int] = {}  # item index -> index of an identical send earlier in this batch
-        await self._find_duplicates(conn, items, results, same_as)
-        fresh = [i for i, r in enumerate(results) if r is None and i not in same_as]
-        if fresh:
-            now = utcnow()
-            counts = Counter(items[i].conversation_id for i in fresh)
-            last = dict(
-                (
-                    await conn.execute(
-                        select(Conversation.id, Conversation.last_seq)
-                        .where(Conversation.id.in_(counts))
-                        .with_for_update()
-                    )
-                ).all()
-            )
-            rows, placed = [], []
-            for i in fresh:
-                item = items[i]
-                if item.conversation_id not in last:
-                    results[i] = UnknownConversation(f"conversation {item.conversation_id} does not exist")
-                    continue
-                last[item.conversation_id] += 1
-                rows.append(
-                    {
-                        "conversation_id": item.conversation_id,
-                        "seq": last[item.conversation_id],
-                        "sender": item.sender,
-                        "sender_id": item.sender_id,
-                        "client_msg_id": item.client_msg_id,
-                        "body": item.body,
-                        "kind": "text",
-                        "created_at": now,
-                    }
-                )
-                placed.append(i)
-            if rows:
-                await conn.execute(
-                    update(Conversation)
-                    .where(Conversation.id == bindparam("cid"))
-                    .values(last_seq=bindparam("seq"), last_message_at=now, updated_at=now),
-                    [{"cid": cid, "seq": seq} for cid, seq in last.items() if cid in counts],
-                )
-                ids = (
-                    await conn.execute(insert(Message).returning(Message.id, sort_by_parameter_order=True), rows)
-                ).scalars()
-                for i, row, new_id in zip(placed, rows, ids, strict=True):
-                    results[i] = Appended(MessageView(id=new_id, **_view_fields(row)), duplicate=False)
-        for i, first in same_as.items():
-            earlier = results[first]
-            results[i] = Appended(earlier.message, duplicate=True) if isinstance(earlier, Appended) else earlier
-        return results
-
-    @staticmethod
-    async def _find_duplicates(
-        conn: AsyncConnection, items: Sequence[NewMessage], results: list[Any], same_as: dict[int, int]
-    ) -> None:
-        first_seen: dict[tuple[int, str, str], int] = {}
-        for i, item in enumerate(items):
-            if item.client_msg_id is None:
-                continue
-            key = (item.conversation_id, item.sender, item.client_msg_id)
-            if key in first_seen:
-                same_as[i] = first_seen[key]
-            else:
-                first_seen[key] = i
-        if not first_seen:
-            return
-        stored = (
-            await conn.execute(
-                select(*_MESSAGE_COLUMNS).where(
-                    tuple_(Message.conversation_id, Message.sender, Message.client_msg_id).in_(list(first_seen))
-                )
-            )
-        ).all()
-        for row in stored:
-            i = first_seen[(row.conversation_id, row.sender, row.client_msg_id)]
-            results[i] = Appended(message_view(row), duplicate=True)
-
-    def committed(self, items: Sequence[NewMessage], results: Sequence[Any]) -> None:
-        for result in results:
-            if isinstance(result, Appended) and not result.duplicate:
-                self.on_stored(result.message)
-
-
-def _view_fields(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: row[k] for k in ("conversation_id", "seq", "sender", "sender_id", "client_msg_id", "body", "created_at")}
 
 
 class ChatRepo:

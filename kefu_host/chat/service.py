@@ -17,10 +17,11 @@ from typing import Any
 
 import structlog
 
+from kefu_host.chat.append import Appended, NewMessage
 from kefu_host.chat.assignment import Assignment, Dispatcher
 from kefu_host.chat.bus import Bus, agent_topic, conversation_topic, customer_topic
 from kefu_host.chat.protocol import frame
-from kefu_host.chat.repo import Appended, ChatRepo, NewMessage
+from kefu_host.chat.repo import ChatRepo
 from kefu_host.chat.routing import PRIORITY_NORMAL, RouteDecision, Router, Trigger
 from kefu_host.chat.state import ConvState, KeyedLocks
 from kefu_host.chat.values import AgentView, CustomerView, MessageView

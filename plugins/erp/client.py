@@ -1,0 +1,100 @@
+"""The ERP's HTTP API as local calls: one shared session, every failure turned into an error an agent reads.
+
+The contract (paths and JSON shapes) is in this package's README.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import structlog
+
+from kefu_host.agent_actions import ActionError
+
+from .settings import ErpSettings
+
+log = structlog.get_logger("kefu_plugin.erp")
+
+
+class ErpClient:
+    def __init__(self, settings: ErpSettings) -> None:
+        self.settings = settings
+        self.session: aiohttp.ClientSession | None = None
+
+    async def open(self) -> None:
+        headers = {"Accept": "application/json", "User-Agent": "kefu-host-erp-plugin"}
+        if self.settings.token:
+            headers["Authorization"] = f"Bearer {self.settings.token}"
+        # one session for the app's life: its connection pool keeps ERP connections alive between calls
+        self.session = aiohttp.ClientSession(
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
+            raise_for_status=False,
+        )
+
+    async def close(self) -> None:
+        if self.session is not None:
+            session, self.session = self.session, None
+            await session.close()
+
+    async def get(self, *segments: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """GET base_url/segment/... (each segment percent-encoded) and return the JSON object it answers."""
+        if self.session is None:
+            raise ActionError(
+                "erp_unavailable", "the ERP connection is not open (the host is starting or stopping)"
+            )
+        url = self.settings.base_url + "/" + "/".join(quote(s, safe="") for s in segments)
+        try:
+            async with self.session.get(url, params=params) as response:
+                status = response.status
+                body = await response.read()
+        except TimeoutError:
+            raise _unavailable(f"the ERP did not answer within {self.settings.timeout:g}s") from None
+        except aiohttp.ClientError as exc:
+            log.warning("ERP unreachable", url=url, error=str(exc))
+            raise _unavailable("the ERP cannot be reached right now") from None
+        return _answer(status, body, url)
+
+
+def _answer(status: int, body: bytes, url: str) -> dict[str, Any]:
+    data = _json(body)
+    message = _message(data)
+    if status == 404:
+        raise ActionError("not_found", message or "the ERP has no such record")
+    if status in (401, 403):
+        log.error("ERP refused the plugin's token", url=url, status=status)
+        raise _unavailable(f"the ERP refused the plugin's credentials (HTTP {status}); tell an administrator")
+    if status >= 500 or status == 429:
+        log.warning("ERP error", url=url, status=status)
+        raise _unavailable(f"the ERP answered HTTP {status}; try again")
+    if status >= 400:
+        raise ActionError("erp_error", message or f"the ERP refused the request (HTTP {status})")
+    if not isinstance(data, dict):
+        log.warning("ERP answered something that is not a JSON object", url=url, status=status)
+        raise _unavailable("the ERP gave an answer this plugin cannot read")
+    return data
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
+
+
+def _message(data: Any) -> str | None:
+    """The ERP's ``{"error": {"message": ...}}`` (or ``{"message": ...}``), if it sent one."""
+    if isinstance(data, dict):
+        error = data.get("error")
+        text = error.get("message") if isinstance(error, dict) else data.get("message")
+        if isinstance(text, str) and text:
+            return text[:500]
+    return None
+
+
+def _unavailable(message: str) -> ActionError:
+    return ActionError("erp_unavailable", message)

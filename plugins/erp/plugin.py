@@ -1,0 +1,112 @@
+"""The ERP plugin's hooks: stock and order lookups an agent calls from the console like local methods."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aiohttp import web
+
+from kefu_host import hookimpl
+from kefu_host.agent_actions import ActionContext, ActionError, AgentAction
+from kefu_host.keys import CHAT
+
+from .client import ErpClient
+from .settings import ErpSettings
+
+_ID = {"type": "string", "minLength": 1, "maxLength": 191}
+MAX_ORDERS = 50
+
+
+class ErpPlugin:
+    def __init__(self, settings: ErpSettings) -> None:
+        self.settings = settings
+        self.erp = ErpClient(settings)
+        self._chat: Any = None
+
+    @hookimpl
+    async def kefu_startup(self, app: web.Application) -> None:
+        self._chat = app[CHAT]
+        await (
+            self.erp.open()
+        )  # no request yet: an ERP that is down shows up as erp_unavailable answers, not here
+
+    @hookimpl
+    async def kefu_shutdown(self, app: web.Application) -> None:
+        await self.erp.close()
+
+    @hookimpl
+    def kefu_agent_actions(self) -> Sequence[AgentAction]:
+        return [
+            AgentAction(
+                "erp.stock",
+                self.stock,
+                {
+                    "type": "object",
+                    "required": ["sku"],
+                    "additionalProperties": False,
+                    "properties": {"sku": _ID},
+                },
+                "units available for a SKU, per warehouse when the ERP says",
+            ),
+            AgentAction(
+                "erp.order",
+                self.order,
+                {
+                    "type": "object",
+                    "required": ["order_id"],
+                    "additionalProperties": False,
+                    "properties": {"order_id": _ID},
+                },
+                "one order: status, items, total, shipping",
+            ),
+            AgentAction(
+                "erp.orders",
+                self.orders,
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "uid": _ID,
+                        "limit": {"type": "integer", "minimum": 1, "maximum": MAX_ORDERS},
+                    },
+                },
+                "a customer's recent orders (this conversation's customer unless uid is given)",
+            ),
+        ]
+
+    async def stock(self, ctx: ActionContext, sku: str) -> dict[str, Any]:
+        data = await self.erp.get("v1", "stock", sku)
+        _require(data, sku=str, available=int)
+        return data
+
+    async def order(self, ctx: ActionContext, order_id: str) -> dict[str, Any]:
+        data = await self.erp.get("v1", "orders", order_id)
+        _require(data, order_id=str, status=str)
+        return data
+
+    async def orders(self, ctx: ActionContext, uid: str | None = None, limit: int = 10) -> dict[str, Any]:
+        uid = uid or await self._customer_uid(ctx)
+        data = await self.erp.get("v1", "orders", params={"uid": uid, "limit": str(limit)})
+        found = data.get("orders")
+        if not isinstance(found, list) or not all(isinstance(o, dict) for o in found):
+            raise ActionError("erp_unavailable", "the ERP gave an answer this plugin cannot read")
+        return {"uid": uid, "orders": found[:limit]}
+
+    async def _customer_uid(self, ctx: ActionContext) -> str:
+        if ctx.conversation is None:
+            raise ActionError("no_customer", "give a uid, or call this from a conversation you hold")
+        customer = await self._chat.service.repo.customer(ctx.conversation.customer_id)
+        if customer is None or not customer.uid:
+            raise ActionError("no_customer", "this conversation's visitor is not identified; give a uid")
+        return str(customer.uid)
+
+
+def _require(data: dict[str, Any], **fields: type) -> None:
+    """The fields the contract promises; an ERP that breaks it is reported, not passed on half-read."""
+    for name, kind in fields.items():
+        value = data.get(name)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ActionError(
+                "erp_unavailable", f"the ERP's answer has no valid {name!r}; tell an administrator"
+            )

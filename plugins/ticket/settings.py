@@ -1,0 +1,138 @@
+"""The ticket plugin's settings, checked before the host registers the plugin.
+
+Two ways to name the database: ``dsn``, a SQLAlchemy async URL, or the Go driver's form the source article
+uses, ``{"mysql": {"dsn": "user:pass@tcp(127.0.0.1:3306)/db"}}``, translated to ``mysql+aiomysql://...``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+DEFAULT_DSN = "sqlite+aiosqlite:///data/tickets.db"
+#: Async drivers, with the package each one needs.
+DRIVERS: Mapping[str, str] = {
+    "sqlite+aiosqlite": "aiosqlite",
+    "mysql+aiomysql": "aiomysql",
+    "mariadb+aiomysql": "aiomysql",
+    "postgresql+asyncpg": "asyncpg",
+}
+KNOWN_SETTINGS = ("dsn", "mysql", "facts_ttl")
+#: Go driver parameters that mean the same to aiomysql; the others (parseTime, loc, ...) are Go-only.
+_KEPT_GO_PARAMS = ("charset",)
+
+
+@dataclass(frozen=True)
+class TicketSettings:
+    dsn: str
+    #: Seconds an open-ticket count is served from memory before it is read again (other processes may write).
+    facts_ttl: float = 5.0
+
+
+def parse_settings(raw: Mapping[str, Any]) -> TicketSettings:
+    """Validated settings; raises ValueError naming the setting that is wrong."""
+    for key in raw:
+        if key not in KNOWN_SETTINGS:
+            close = difflib.get_close_matches(key, KNOWN_SETTINGS, n=1)
+            hint = f", did you mean {close[0]!r}?" if close else f"; known: {', '.join(KNOWN_SETTINGS)}"
+            raise ValueError(f"unknown setting {key!r}{hint}")
+    if "dsn" in raw and "mysql" in raw:
+        raise ValueError(
+            "give either 'dsn' or 'mysql.dsn', not both (is one in kefu.toml, one on the command line?)"
+        )
+    if "mysql" in raw:
+        mysql = raw["mysql"]
+        if not isinstance(mysql, Mapping) or not isinstance(mysql.get("dsn"), str) or not mysql["dsn"]:
+            raise ValueError('mysql: expected a table like {"dsn": "user:pass@tcp(127.0.0.1:3306)/db"}')
+        unknown = sorted(set(mysql) - {"dsn"})
+        if unknown:
+            raise ValueError(f"mysql: unknown setting {unknown[0]!r}; only 'dsn' is read")
+        dsn = mysql["dsn"] if "://" in mysql["dsn"] else mysql_url_from_go_dsn(mysql["dsn"])
+        setting = "mysql.dsn"
+    else:
+        dsn = raw.get("dsn", DEFAULT_DSN)
+        setting = "dsn"
+    check_dsn(setting, dsn)
+    ttl = raw.get("facts_ttl", 5.0)
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl < 0:
+        raise ValueError(f"facts_ttl: expected a number of seconds >= 0, got {ttl!r}")
+    return TicketSettings(dsn=dsn, facts_ttl=float(ttl))
+
+
+def check_dsn(setting: str, dsn: Any) -> URL:
+    if not isinstance(dsn, str) or not dsn:
+        raise ValueError(f"{setting}: expected a SQLAlchemy URL string, got {dsn!r}")
+    try:
+        url = make_url(dsn)
+    except ArgumentError as exc:
+        raise ValueError(f"{setting}: not a database URL: {exc}") from None
+    package = DRIVERS.get(url.drivername)
+    if package is None:
+        raise ValueError(
+            f"{setting}: driver {url.drivername!r} is not supported; use one of {', '.join(DRIVERS)} "
+            "(the plugin needs an asyncio driver)"
+        )
+    if importlib.util.find_spec(package) is None:
+        raise ValueError(f"{setting}: {url.drivername} needs the {package!r} package (pip install {package})")
+    if url.drivername.startswith("sqlite") and not url.database:
+        raise ValueError(f"{setting}: a SQLite URL needs a file, like {DEFAULT_DSN}")
+    return url
+
+
+def mysql_url_from_go_dsn(dsn: str) -> str:
+    """``user:pass@tcp(host:port)/db?charset=utf8mb4`` (go-sql-driver/mysql) as ``mysql+aiomysql://...``.
+
+    Split like the Go driver does: the database name follows the last ``/``, the credentials precede the last
+    ``@`` before it, so a password may contain ``@`` or ``:``.
+    """
+    slash = dsn.rfind("/")
+    if slash < 0:
+        raise ValueError(f"mysql.dsn: missing '/dbname' in {_masked(dsn)!r}")
+    head, tail = dsn[:slash], dsn[slash + 1 :]
+    database, _, params = tail.partition("?")
+    at = head.rfind("@")
+    userinfo, address = (head[:at], head[at + 1 :]) if at >= 0 else ("", head)
+    user, _, password = userinfo.partition(":")
+    host, port, query = "127.0.0.1", 3306, {}
+    if address:
+        net, _, rest = address.partition("(")
+        if net not in ("tcp", "unix") or (rest and not rest.endswith(")")):
+            raise ValueError(f"mysql.dsn: expected tcp(host:port) or unix(/path) after '@', got {address!r}")
+        addr = rest[:-1]
+        if net == "unix":
+            query["unix_socket"] = addr or "/tmp/mysql.sock"
+            host = "localhost"
+        elif addr:
+            host, _, port_text = addr.rpartition(":") if ":" in addr else (addr, "", "")
+            host = host.strip("[]") or "127.0.0.1"
+            if port_text:
+                if not port_text.isdigit():
+                    raise ValueError(f"mysql.dsn: port {port_text!r} is not a number")
+                port = int(port_text)
+    for key, value in parse_qsl(params):
+        if key in _KEPT_GO_PARAMS:
+            query[key] = value
+    url = URL.create(
+        "mysql+aiomysql",
+        username=user or None,
+        password=password or None,
+        host=host,
+        port=port,
+        database=database or None,
+        query=query,
+    )
+    return url.render_as_string(hide_password=False)
+
+
+def _masked(dsn: str) -> str:
+    """The DSN without its password, for error messages that end up in logs."""
+    at = dsn.rfind("@")
+    user, sep, _ = dsn[:at].partition(":") if at >= 0 else ("", "", "")
+    return f"{user}:***{dsn[at:]}" if sep else dsn
