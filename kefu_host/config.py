@@ -49,6 +49,9 @@ class ServerConfig:
     #: permessage-deflate costs several times the memory per connection; off unless asked for.
     websocket_compression: bool = False
     max_frame_bytes: int = 16384
+    #: Kernel send buffer (SO_SNDBUF) of each WebSocket, in bytes; 0 keeps the OS default (which autotunes up to
+    #: megabytes per socket). A small one bounds memory per slow client and finds slow clients sooner.
+    socket_send_buffer: int = 0
     #: Log format: "auto" (console on a TTY, JSON lines otherwise), "console" or "json".
     log_format: Literal["auto", "console", "json"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -410,6 +413,8 @@ def _check_semantics(config: Config, origin: str, origins: Mapping[str, str]) ->
         fail("server.port", f"must be between 0 and 65535, got {config.server.port}")
     if config.server.shutdown_timeout <= 0:
         fail("server.shutdown_timeout", "must be greater than 0")
+    if config.server.socket_send_buffer < 0:
+        fail("server.socket_send_buffer", "must be 0 (the OS default) or a number of bytes")
     if config.server.max_frame_bytes < 256:
         fail("server.max_frame_bytes", "must be at least 256")
     url = config.database.url

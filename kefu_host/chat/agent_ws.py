@@ -15,11 +15,12 @@ from kefu_host.agent_actions import ActionContext, ActionError
 from kefu_host.chat.accounts import AgentRecord, get_agent
 from kefu_host.chat.bus import agent_topic, conversation_topic
 from kefu_host.chat.connection import Connection
-from kefu_host.chat.handshake import BadQuery, credential, origin_refused, resume_points, websocket
+from kefu_host.chat.handshake import BadQuery, credential, open_websocket, origin_refused, resume_points
 from kefu_host.chat.protocol import (
     MAX_BODY_CHARS,
     MAX_CLIENT_MSG_ID,
     FrameError,
+    ack_body,
     error_frame,
     frame,
     int_field,
@@ -70,8 +71,7 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
         return auth
     record = auth
 
-    ws = websocket(chat.config)
-    await ws.prepare(request)
+    ws = await open_websocket(request, chat.config)
     request.config_dict[SOCKETS].add(ws)
     conn = Connection(ws, max_queue=chat.config.chat.send_queue_size, fetch=chat.fetch_frames,
                       label=f"agent:{record.name}")
@@ -119,10 +119,11 @@ async def _welcome(chat: ChatRuntime, session: Session, record: AgentRecord, res
             session.follow(state.id, state.last_seq)
 
 
-def _owned(chat: ChatRuntime, record: AgentRecord, data: dict[str, Any]) -> int:
+def _owned(chat: ChatRuntime, session: Session, record: AgentRecord, data: dict[str, Any]) -> int:
+    """The conversation a frame names, if the agent holds it and this socket has been told so (``assigned``)."""
     cid = int_field(data, "conversation_id", minimum=1)
     assert cid is not None
-    if not chat.service.owns(record.id, cid):
+    if not chat.service.owns(record.id, cid) or not session.following(cid):
         raise FrameError("forbidden", f"conversation {cid} is not assigned to you")
     return cid
 
@@ -140,33 +141,33 @@ async def _handle(chat: ChatRuntime, session: Session, record: AgentRecord, text
         await chat.presence.set_presence(record.id, status)
         session.conn.send(frame({"type": "presence", "status": status}))
     elif kind == "send":
-        cid = _owned(chat, record, data)
+        cid = _owned(chat, session, record, data)
         client_msg_id = text_field(data, "client_msg_id", max_len=MAX_CLIENT_MSG_ID)
         body = text_field(data, "body", max_len=MAX_BODY_CHARS)
         assert body is not None
         try:
-            appended = await service.store_agent_message(record.id, cid, client_msg_id, body)
+            appended = await service.store_agent_message(record.id, cid, client_msg_id, body, origin=id(session))
         except StoreUnavailable:
             raise FrameError("store_unavailable", "the message was not stored; send it again", client_msg_id) from None
         m = appended.message
-        session.conn.send(frame({"type": "ack", "client_msg_id": client_msg_id, "conversation_id": cid, "id": m.id,
-                                 "seq": m.seq, "duplicate": appended.duplicate}))
+        if appended.duplicate or not session.following(cid):
+            session.conn.send(frame(ack_body(m, appended.duplicate)))  # else it came in the stream, in order
         if not appended.duplicate:
             await service.after_agent_message(cid, m)
     elif kind == "typing":
-        cid = _owned(chat, record, data)
+        cid = _owned(chat, session, record, data)
         chat.bus.publish(conversation_topic(cid), frame({"type": "typing", "conversation_id": cid, "from": "agent"}))
     elif kind == "read":
-        cid = _owned(chat, record, data)
+        cid = _owned(chat, session, record, data)
         seq = int_field(data, "seq")
         chat.bus.publish(conversation_topic(cid), frame({"type": "read", "conversation_id": cid, "seq": seq,
                                                           "by": "agent"}))
     elif kind == "close":
-        await service.close(_owned(chat, record, data), "agent")
+        await service.close(_owned(chat, session, record, data), "agent")
     elif kind == "action":
         _start_action(chat, session, record, data)
     elif kind == "transfer":
-        cid = _owned(chat, record, data)
+        cid = _owned(chat, session, record, data)
         team, agent = data.get("team"), data.get("agent")
         if team is not None and team not in chat.config.chat.teams:
             raise FrameError("unknown_team", f"unknown team {team!r}")
@@ -183,7 +184,7 @@ def _start_action(chat: ChatRuntime, session: Session, record: AgentRecord, data
     name = text_field(data, "action", max_len=100)
     cid = data.get("conversation_id")
     if cid is not None:
-        cid = _owned(chat, record, data)
+        cid = _owned(chat, session, record, data)
     running = session.tasks
     if len(running) >= MAX_RUNNING_ACTIONS:
         raise FrameError("busy", f"at most {MAX_RUNNING_ACTIONS} actions at once", ref)

@@ -5,18 +5,20 @@ Per batch, whatever its size: one query for ``client_msg_id``s already stored, o
 ``last_seq`` under the write lock, so seqs rise by one with no gaps; a ``client_msg_id`` already stored (or repeated
 within the batch) returns the stored message instead of a new one.
 
-On SQLite the statements go straight to the driver connection under SQLAlchemy's open transaction: building and
-compiling SQLAlchemy statements costs more than SQLite takes to run them, and the write lock lets the batch number
-its rows itself. Elsewhere portable SQLAlchemy Core runs the same four steps.
+On SQLite the whole batch runs as one call on the driver's own thread, under SQLAlchemy's open transaction: each
+separate statement would cost a thread hop and a loop wake-up, and building SQLAlchemy statements costs more than
+SQLite takes to run them. The write lock also lets the batch number its rows itself. Elsewhere portable SQLAlchemy
+Core runs the same steps. :class:`_Plan` holds the logic both share.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Integer, String, and_, bindparam, column, insert, select, update, values
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -25,6 +27,7 @@ from kefu_host.chat.values import MessageView
 from kefu_host.store.models import Conversation, Message, utcnow
 
 Key = tuple[int, str, str]
+Row = tuple[int, int, str, str | None, str | None, str]  # conversation_id, seq, sender, sender_id, cmid, body
 
 
 class UnknownConversation(Exception):
@@ -38,6 +41,8 @@ class NewMessage:
     sender_id: str | None
     client_msg_id: str | None
     body: str
+    #: the session that sent it (it gets the ack, not the message)
+    origin: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,70 +51,94 @@ class Appended:
     duplicate: bool
 
 
-class _Ops(Protocol):
-    async def stored(self, keys: list[Key]) -> Iterable[tuple[Any, ...]]: ...
-
-    async def last_seqs(self, conversation_ids: Iterable[int]) -> dict[int, int]: ...
-
-    async def write(self, rows: list[tuple[Any, ...]], seqs: dict[int, int], now: datetime) -> list[int]: ...
-
-
 class AppendMessages:
     """The batch kind that stores chat messages; ``on_stored`` sees each new message once it is durable."""
 
     name = "append_messages"
 
-    def __init__(self, on_stored: Callable[[MessageView], None]) -> None:
+    def __init__(self, on_stored: Callable[[MessageView, int | None], None]) -> None:
         self.on_stored = on_stored
 
     async def apply(self, conn: AsyncConnection, items: Sequence[NewMessage]) -> list[Any]:
-        ops: _Ops = await _SqliteOps.open(conn) if conn.dialect.name == "sqlite" else _CoreOps(conn)
-        results: list[Any] = [None] * len(items)
-        same_as: dict[int, int] = {}  # item index -> index of the same send earlier in this batch
-        first_seen: dict[Key, int] = {}
-        for i, item in enumerate(items):
-            if item.client_msg_id is not None:
-                key = (item.conversation_id, item.sender, item.client_msg_id)
-                if key in first_seen:
-                    same_as[i] = first_seen[key]
-                else:
-                    first_seen[key] = i
-        if first_seen:
-            for row in await ops.stored(list(first_seen)):
-                view = _view(row)
-                key = (view.conversation_id, view.sender, view.client_msg_id or "")
-                results[first_seen[key]] = Appended(view, duplicate=True)
-        fresh = [i for i, r in enumerate(results) if r is None and i not in same_as]
-        if fresh:
-            now = utcnow()
-            last = await ops.last_seqs(Counter(items[i].conversation_id for i in fresh))
-            touched: dict[int, int] = {}
-            rows, placed = [], []
-            for i in fresh:
-                item = items[i]
-                if item.conversation_id not in last:
-                    results[i] = UnknownConversation(f"conversation {item.conversation_id} does not exist")
-                    continue
-                seq = last[item.conversation_id] = touched[item.conversation_id] = last[item.conversation_id] + 1
-                rows.append((item.conversation_id, seq, item.sender, item.sender_id, item.client_msg_id, item.body))
-                placed.append(i)
-            if rows:
-                ids = await ops.write(rows, touched, now)
-                for i, row, new_id in zip(placed, rows, ids, strict=True):
-                    results[i] = Appended(MessageView(new_id, *row, created_at=now), duplicate=False)
-        for i, first in same_as.items():
-            earlier = results[first]
-            results[i] = Appended(earlier.message, duplicate=True) if isinstance(earlier, Appended) else earlier
-        return results
+        plan = _Plan(items, utcnow())
+        if conn.dialect.name == "sqlite":
+            driver = (await conn.get_raw_connection()).driver_connection  # aiosqlite.Connection
+            # aiosqlite runs every call on the connection's one thread; this runs the batch there in one go
+            await driver._execute(_apply_sqlite, driver._conn, plan)
+        else:
+            await _apply_core(conn, plan)
+        return plan.finish()
 
     def committed(self, items: Sequence[NewMessage], results: Sequence[Any]) -> None:
-        for result in results:
+        for item, result in zip(items, results, strict=True):
             if isinstance(result, Appended) and not result.duplicate:
-                self.on_stored(result.message)
+                self.on_stored(result.message, item.origin)
 
 
-def _view(row: Any) -> MessageView:
-    """A stored message from (id, conversation_id, seq, sender, sender_id, client_msg_id, body, created_at)."""
+@dataclass
+class _Plan:
+    """One batch's bookkeeping: which sends repeat earlier ones, the seqs new messages get, the results."""
+
+    items: Sequence[NewMessage]
+    now: datetime
+    results: list[Any] = field(init=False)
+    same_as: dict[int, int] = field(init=False, default_factory=dict)  # item -> the same send earlier in the batch
+    first_seen: dict[Key, int] = field(init=False, default_factory=dict)
+    placed: list[int] = field(init=False, default_factory=list)
+    rows: list[Row] = field(init=False, default_factory=list)
+    last_seqs: dict[int, int] = field(init=False, default_factory=dict)  # conversation -> its new last_seq
+
+    def __post_init__(self) -> None:
+        self.results = [None] * len(self.items)
+        for i, item in enumerate(self.items):
+            if item.client_msg_id is not None:
+                key = (item.conversation_id, item.sender, item.client_msg_id)
+                if key in self.first_seen:
+                    self.same_as[i] = self.first_seen[key]
+                else:
+                    self.first_seen[key] = i
+
+    def keys(self) -> list[Key]:
+        return list(self.first_seen)
+
+    def take_stored(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Rows (id, conversation_id, seq, sender, sender_id, client_msg_id, body, created_at) already stored."""
+        for row in rows:
+            view = _view(row)
+            self.results[self.first_seen[(view.conversation_id, view.sender, view.client_msg_id or "")]] = Appended(
+                view, duplicate=True
+            )
+
+    def conversations(self) -> list[int]:
+        """Conversations that get new messages in this batch."""
+        return list(Counter(self.items[i].conversation_id for i in self._fresh()))
+
+    def number(self, last: dict[int, int]) -> None:
+        """Give each new message the next seq of its conversation, from the conversations' stored ``last_seq``."""
+        for i in self._fresh():
+            item = self.items[i]
+            if item.conversation_id not in last:
+                self.results[i] = UnknownConversation(f"conversation {item.conversation_id} does not exist")
+                continue
+            seq = last[item.conversation_id] = self.last_seqs[item.conversation_id] = last[item.conversation_id] + 1
+            self.rows.append((item.conversation_id, seq, item.sender, item.sender_id, item.client_msg_id, item.body))
+            self.placed.append(i)
+
+    def stored_with_ids(self, ids: Sequence[int]) -> None:
+        for i, row, new_id in zip(self.placed, self.rows, ids, strict=True):
+            self.results[i] = Appended(MessageView(new_id, *row, created_at=self.now), duplicate=False)
+
+    def finish(self) -> list[Any]:
+        for i, first in self.same_as.items():
+            earlier = self.results[first]
+            self.results[i] = Appended(earlier.message, duplicate=True) if isinstance(earlier, Appended) else earlier
+        return self.results
+
+    def _fresh(self) -> list[int]:
+        return [i for i, r in enumerate(self.results) if r is None and i not in self.same_as]
+
+
+def _view(row: Sequence[Any]) -> MessageView:
     created = row[7]
     if isinstance(created, str):
         created = datetime.fromisoformat(created)
@@ -118,87 +147,68 @@ def _view(row: Any) -> MessageView:
     return MessageView(row[0], row[1], row[2], row[3], row[4], row[5], row[6], created)
 
 
-class _CoreOps:
-    """Portable SQLAlchemy Core (PostgreSQL); rows are locked with FOR UPDATE while the batch numbers them."""
+def _apply_sqlite(db: sqlite3.Connection, plan: _Plan) -> None:
+    """The batch on the SQLite thread. BEGIN IMMEDIATE was issued: nobody else writes until the commit."""
+    keys = plan.keys()
+    if keys:
+        plan.take_stored(
+            db.execute(
+                f"WITH keys(c, s, k) AS (VALUES {','.join('(?,?,?)' for _ in keys)}) "
+                "SELECT m.id, m.conversation_id, m.seq, m.sender, m.sender_id, m.client_msg_id, m.body, m.created_at "
+                "FROM keys JOIN messages AS m ON m.conversation_id = keys.c AND m.sender = keys.s "
+                "AND m.client_msg_id = keys.k",
+                [v for key in keys for v in key],
+            ).fetchall()
+        )
+    conversations = plan.conversations()
+    if not conversations:
+        return
+    placeholders = ",".join("?" * len(conversations))
+    rows = db.execute(f"SELECT id, last_seq FROM conversations WHERE id IN ({placeholders})", conversations)
+    plan.number({row[0]: row[1] for row in rows})
+    if not plan.rows:
+        return
+    stamp = plan.now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # what SQLAlchemy's DateTime stores
+    db.executemany(
+        "UPDATE conversations SET last_seq = ?, last_message_at = ?, updated_at = ? WHERE id = ?",
+        [(seq, stamp, stamp, cid) for cid, seq in plan.last_seqs.items()],
+    )
+    # under the write lock nobody else inserts: this batch's rows take the next ids, in order
+    first = db.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0] + 1
+    db.executemany(
+        "INSERT INTO messages (id, conversation_id, seq, sender, sender_id, client_msg_id, kind, body, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, 'text', ?, ?)",
+        [(first + n, *row, stamp) for n, row in enumerate(plan.rows)],
+    )
+    plan.stored_with_ids(range(first, first + len(plan.rows)))
 
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
 
-    async def stored(self, keys: list[Key]) -> Iterable[tuple[Any, ...]]:
-        table = values(column("c", Integer), column("s", String), column("k", String), name="keys").data(keys)
-        cte = table.cte("keys")
-        m = Message
+async def _apply_core(conn: AsyncConnection, plan: _Plan) -> None:
+    """The same steps in portable SQLAlchemy Core; conversation rows are locked while the batch numbers them."""
+    m = Message
+    keys = plan.keys()
+    if keys:
+        cte = values(column("c", Integer), column("s", String), column("k", String), name="keys").data(keys).cte()
         query = (
             select(m.id, m.conversation_id, m.seq, m.sender, m.sender_id, m.client_msg_id, m.body, m.created_at)
             .select_from(cte)
             .join(m, and_(m.conversation_id == cte.c.c, m.sender == cte.c.s, m.client_msg_id == cte.c.k))
         )
-        return (await self.conn.execute(query)).all()  # type: ignore[return-value]
-
-    async def last_seqs(self, conversation_ids: Iterable[int]) -> dict[int, int]:
-        query = (
-            select(Conversation.id, Conversation.last_seq)
-            .where(Conversation.id.in_(list(conversation_ids)))
-            .with_for_update()
-        )
-        return dict((await self.conn.execute(query)).all())  # type: ignore[arg-type]
-
-    async def write(self, rows: list[tuple[Any, ...]], seqs: dict[int, int], now: datetime) -> list[int]:
-        await self.conn.execute(
-            update(Conversation)
-            .where(Conversation.id == bindparam("cid"))
-            .values(last_seq=bindparam("seq"), last_message_at=now, updated_at=now),
-            [{"cid": cid, "seq": seq} for cid, seq in seqs.items()],
-        )
-        keys = ("conversation_id", "seq", "sender", "sender_id", "client_msg_id", "body")
-        params = [{**dict(zip(keys, row, strict=True)), "kind": "text", "created_at": now} for row in rows]
-        result = await self.conn.execute(insert(Message).returning(Message.id, sort_by_parameter_order=True), params)
-        return list(result.scalars())
-
-
-class _SqliteOps:
-    """The driver connection under SQLAlchemy's transaction (BEGIN IMMEDIATE: the batch holds the write lock)."""
-
-    def __init__(self, driver: Any) -> None:
-        self.driver = driver  # aiosqlite.Connection
-
-    @classmethod
-    async def open(cls, conn: AsyncConnection) -> _SqliteOps:
-        raw = await conn.get_raw_connection()
-        return cls(raw.driver_connection)
-
-    async def stored(self, keys: list[Key]) -> Iterable[tuple[Any, ...]]:
-        placeholders = ",".join("(?,?,?)" for _ in keys)
-        sql = (
-            f"WITH keys(c, s, k) AS (VALUES {placeholders}) "
-            "SELECT m.id, m.conversation_id, m.seq, m.sender, m.sender_id, m.client_msg_id, m.body, m.created_at "
-            "FROM keys JOIN messages AS m ON m.conversation_id = keys.c AND m.sender = keys.s "
-            "AND m.client_msg_id = keys.k"
-        )
-        return await self.driver.execute_fetchall(sql, [v for key in keys for v in key])  # type: ignore[no-any-return]
-
-    async def last_seqs(self, conversation_ids: Iterable[int]) -> dict[int, int]:
-        ids = list(conversation_ids)
-        sql = f"SELECT id, last_seq FROM conversations WHERE id IN ({','.join('?' * len(ids))})"
-        return {row[0]: row[1] for row in await self.driver.execute_fetchall(sql, ids)}
-
-    async def write(self, rows: list[tuple[Any, ...]], seqs: dict[int, int], now: datetime) -> list[int]:
-        stamp = _sqlite_stamp(now)
-        await self.driver.executemany(
-            "UPDATE conversations SET last_seq = ?, last_message_at = ?, updated_at = ? WHERE id = ?",
-            [(seq, stamp, stamp, cid) for cid, seq in seqs.items()],
-        )
-        # under the write lock nobody else inserts: this batch's rows take the next ids, in order
-        (top,) = await self.driver.execute_fetchall("SELECT coalesce(max(id), 0) FROM messages")
-        first = top[0] + 1
-        await self.driver.executemany(
-            "INSERT INTO messages (id, conversation_id, seq, sender, sender_id, client_msg_id, kind, body, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'text', ?, ?)",
-            [(first + n, c, seq, s, sid, cmid, body, stamp) for n, (c, seq, s, sid, cmid, body) in enumerate(rows)],
-        )
-        return list(range(first, first + len(rows)))
-
-
-def _sqlite_stamp(moment: datetime) -> str:
-    """The text SQLAlchemy's SQLite DateTime stores (UTC, no offset), so both paths read back the same."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        plan.take_stored((await conn.execute(query)).all())
+    conversations = plan.conversations()
+    if not conversations:
+        return
+    locked = select(Conversation.id, Conversation.last_seq).where(Conversation.id.in_(conversations)).with_for_update()
+    plan.number({row[0]: row[1] for row in await conn.execute(locked)})
+    if not plan.rows:
+        return
+    await conn.execute(
+        update(Conversation)
+        .where(Conversation.id == bindparam("cid"))
+        .values(last_seq=bindparam("seq"), last_message_at=plan.now, updated_at=plan.now),
+        [{"cid": cid, "seq": seq} for cid, seq in plan.last_seqs.items()],
+    )
+    names = ("conversation_id", "seq", "sender", "sender_id", "client_msg_id", "body")
+    params = [{**dict(zip(names, row, strict=True)), "kind": "text", "created_at": plan.now} for row in plan.rows]
+    result = await conn.execute(insert(Message).returning(Message.id, sort_by_parameter_order=True), params)
+    plan.stored_with_ids(list(result.scalars()))

@@ -73,10 +73,13 @@ class Dispatcher:
         self._queued: set[int] = set()
         self._owner: dict[int, int] = {}  # conversation -> agent
         self._counter = itertools.count()
+        #: rises with every change to queues, assignments or agents, so readers can cache what they derive
+        self.version = 0
 
     # --- agents --------------------------------------------------------------------------------------------
 
     def upsert_agent(self, agent_id: int, name: str, teams: Iterable[str], capacity: int) -> AgentSlot:
+        self.version += 1
         slot = self.agents.get(agent_id)
         if slot is None:
             slot = self.agents[agent_id] = AgentSlot(agent_id, name, frozenset(teams), capacity)
@@ -86,6 +89,7 @@ class Dispatcher:
 
     def set_presence(self, agent_id: int, presence: Presence) -> list[Assignment]:
         """Change presence; an agent who becomes available drains the queues of their teams."""
+        self.version += 1
         slot = self.agents[agent_id]
         slot.presence = presence
         return self.drain_agent(agent_id) if slot.available else []
@@ -115,6 +119,7 @@ class Dispatcher:
         self, conversation_id: int, agent_id: int, team: str, priority: int, queued_at: datetime
     ) -> None:
         """Record an assignment that already exists in the store (at startup); capacity is not checked."""
+        self.version += 1
         self.release(conversation_id)
         self._tickets[conversation_id] = Waiting(-priority, queued_at, next(self._counter), conversation_id, team)
         self.agents[agent_id].active.add(conversation_id)
@@ -122,6 +127,7 @@ class Dispatcher:
 
     def release(self, conversation_id: int) -> int | None:
         """Forget the conversation (closed, or about to be placed again); returns the agent it had, if any."""
+        self.version += 1
         self._unqueue(conversation_id)
         self._tickets.pop(conversation_id, None)
         agent_id = self._owner.pop(conversation_id, None)
@@ -131,6 +137,7 @@ class Dispatcher:
 
     def requeue_agent(self, agent_id: int) -> list[int]:
         """Put an absent agent's conversations back in their queues, where their arrival time puts them."""
+        self.version += 1
         slot = self.agents[agent_id]
         moved = sorted(slot.active)
         for cid in moved:
@@ -187,10 +194,12 @@ class Dispatcher:
     # --- internals -----------------------------------------------------------------------------------------
 
     def _enqueue(self, ticket: Waiting) -> None:
+        self.version += 1
         bisect.insort(self.queues.setdefault(ticket.team, []), ticket)
         self._queued.add(ticket.conversation_id)
 
     def _unqueue(self, conversation_id: int) -> None:
+        self.version += 1
         if conversation_id in self._queued:
             self._queued.discard(conversation_id)
             ticket = self._tickets[conversation_id]
@@ -208,6 +217,7 @@ class Dispatcher:
         return min(candidates, key=lambda a: (len(a.active), a.last_assigned))
 
     def _assign(self, conversation_id: int, agent: AgentSlot, team: str) -> Assignment:
+        self.version += 1
         assert agent.free > 0, "capacity check and reservation must not be separated"
         agent.active.add(conversation_id)
         agent.last_assigned = time.monotonic()

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -119,12 +120,62 @@ class Connection:
             self.offer(frame)
 
     def _enqueue(self, text: str) -> None:
+        if self._sender is None and not self._queue and self._send_now(text):
+            return
         if len(self._queue) >= self.max_queue:
             self._too_slow()
             return
         self._queue.append(text)
         if self._sender is None:
             self._sender = asyncio.get_running_loop().create_task(self._drain())
+
+    def _send_now(self, text: str) -> bool:
+        """Write straight to the socket when nothing is waiting: no task per frame in the usual case.
+
+        ``send_str`` only suspends when the transport's buffer is full. It is stepped here by hand; if it does
+        suspend, a task takes over the rest (awaiting what it waits on, then the send itself) and later frames queue
+        behind it. Returns False only when the socket is closing.
+        """
+        if self.closed or self.ws.closed:
+            return False
+        send = self.ws.send_str(text)
+        try:
+            waiting_on = send.send(None)
+        except StopIteration:
+            return True
+        except (ConnectionError, RuntimeError):
+            self.closed = True
+            return True
+        self._sender = asyncio.get_running_loop().create_task(self._finish_send(send, waiting_on))
+        return True
+
+    async def _finish_send(self, send: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+        """Drive a send that suspended, the way a Task would: wait for what it waits on, then resume it."""
+        try:
+            while True:
+                if waiting_on is None:
+                    await asyncio.sleep(0)
+                else:
+                    waiting_on._asyncio_future_blocking = False  # a Task clears this before waiting, too
+                    with contextlib.suppress(Exception):
+                        await waiting_on  # its outcome reaches the send when resumed below
+                try:
+                    waiting_on = send.send(None)
+                except StopIteration:
+                    break
+        except (ConnectionError, RuntimeError):
+            self.closed = True
+            return
+        except asyncio.CancelledError:
+            send.close()
+            raise
+        finally:
+            self._sender = None
+        if self._queue:
+            self._sender = asyncio.get_running_loop().create_task(self._drain())
+        elif self._room is not None:
+            self._room.set()
+            self._room = None
 
     async def _enqueue_paced(self, text: str) -> None:
         while len(self._queue) >= self.max_queue // 2 and not self.closed:

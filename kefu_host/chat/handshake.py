@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 from aiohttp import web
 
 from kefu_host.config import Config
@@ -25,12 +27,19 @@ def credential(request: web.Request) -> str | None:
     return bearer_token(request) or request.query.get("token") or None
 
 
-def websocket(config: Config) -> web.WebSocketResponse:
-    return web.WebSocketResponse(
+async def open_websocket(request: web.Request, config: Config) -> web.WebSocketResponse:
+    """Upgrade the request; ``server.socket_send_buffer`` bounds what the kernel holds for a client not reading."""
+    ws = web.WebSocketResponse(
         max_msg_size=config.server.max_frame_bytes,
         compress=config.server.websocket_compression,
         heartbeat=30.0,
     )
+    await ws.prepare(request)
+    size = config.server.socket_send_buffer
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    if size and sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+    return ws
 
 
 class BadQuery(Exception):

@@ -5,8 +5,7 @@ docs/protocol.md is the reference for clients; keep the two in step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -29,13 +28,13 @@ class FrameError(Exception):
         self.code, self.message, self.ref = code, message, ref
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """An outbound frame, serialised once however many sockets it goes to.
+class Frame(NamedTuple):
+    """An outbound frame, serialised once however many sockets it goes to (a tuple: several are made per message).
 
     ``conversation_id`` and ``seq`` are set for stored messages, so each socket can drop what it already has.
     ``follow`` / ``unfollow`` tell a session receiving the frame to start (after the given seq) or stop following
-    a conversation; they travel with the frame so they work wherever the session's socket lives.
+    a conversation; they travel with the frame so they work wherever the session's socket lives. ``origin`` names the
+    session that sent the message, which gets ``ack`` (the ack frame's text) in the message's place in the stream.
     """
 
     text: str
@@ -43,6 +42,8 @@ class Frame:
     seq: int | None = None
     follow: tuple[int, int] | None = None
     unfollow: int | None = None
+    origin: int | None = None
+    ack: str | None = None
 
 
 def frame(
@@ -52,8 +53,23 @@ def frame(
     seq: int | None = None,
     follow: tuple[int, int] | None = None,
     unfollow: int | None = None,
+    origin: int | None = None,
+    ack: dict[str, Any] | None = None,
 ) -> Frame:
-    return Frame(orjson.dumps(data).decode(), conversation_id, seq, follow, unfollow)
+    ack_text = orjson.dumps(ack).decode() if ack is not None else None
+    return Frame(orjson.dumps(data).decode(), conversation_id, seq, follow, unfollow, origin, ack_text)
+
+
+def ack_body(message: Any, duplicate: bool) -> dict[str, Any]:
+    """The ``ack`` frame for a stored message (a :class:`~kefu_host.chat.values.MessageView`)."""
+    return {
+        "type": "ack",
+        "client_msg_id": message.client_msg_id,
+        "conversation_id": message.conversation_id,
+        "id": message.id,
+        "seq": message.seq,
+        "duplicate": duplicate,
+    }
 
 
 def error_frame(code: str, message: str, ref: str | None = None, **extra: Any) -> Frame:

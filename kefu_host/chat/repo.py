@@ -77,7 +77,7 @@ _MESSAGE_COLUMNS = (
 class ChatRepo:
     """Chat queries and writes against the store."""
 
-    def __init__(self, store: Store, on_stored: Callable[[MessageView], None]) -> None:
+    def __init__(self, store: Store, on_stored: Callable[[MessageView, int | None], None]) -> None:
         self.store = store
         self.appender = AppendMessages(on_stored)
 
@@ -170,7 +170,7 @@ class ChatRepo:
                     trigger=trigger,
                     revision=revision,
                     fired=list(fired),
-                    actions=list(actions),
+                    actions=[a.to_dict() if hasattr(a, "to_dict") else a for a in actions],
                     team=team,
                     outcome=outcome,
                     created_at=utcnow(),

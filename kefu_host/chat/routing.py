@@ -6,8 +6,7 @@ names no team leaves the conversation where it is, which for a new conversation 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 from kefu_host.chat.values import ConversationView, CustomerView, MessageView
 
@@ -15,8 +14,7 @@ Trigger = Literal["open", "message", "event", "requeue"]
 PRIORITY_NORMAL = 50
 
 
-@dataclass(frozen=True)
-class RouteDecision:
+class RouteDecision(NamedTuple):
     #: None keeps the conversation's team
     team: str | None
     #: None keeps the conversation's priority
@@ -28,7 +26,8 @@ class RouteDecision:
     auto_replies: tuple[str, ...] = ()
     fired: tuple[str, ...] = ()
     revision: str = "none"
-    actions: tuple[dict[str, Any], ...] = field(default=())
+    #: what the rules asked for; each has ``to_dict()`` (serialised only when the decision is stored)
+    actions: tuple[Any, ...] = ()
     #: the rule that chose the team, for explanations
     team_rule: str | None = None
 

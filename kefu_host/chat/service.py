@@ -20,7 +20,7 @@ import structlog
 from kefu_host.chat.append import Appended, NewMessage
 from kefu_host.chat.assignment import Assignment, Dispatcher
 from kefu_host.chat.bus import Bus, agent_topic, conversation_topic, customer_topic
-from kefu_host.chat.protocol import frame
+from kefu_host.chat.protocol import ack_body, frame
 from kefu_host.chat.repo import ChatRepo
 from kefu_host.chat.routing import PRIORITY_NORMAL, RouteDecision, Router, Trigger
 from kefu_host.chat.state import ConvState, KeyedLocks
@@ -62,24 +62,30 @@ class ChatService:
 
     # --- the commit hook: stored messages go out in commit order ---------------------------------------------
 
-    def on_stored(self, message: MessageView) -> None:
+    def on_stored(self, message: MessageView, origin: int | None = None) -> None:
         state = self.live.get(message.conversation_id)
         if state is not None:
             state.last_seq = message.seq
             state.last_activity = time.monotonic()
         self.bus.publish(
             conversation_topic(message.conversation_id),
-            frame(message.to_frame(), conversation_id=message.conversation_id, seq=message.seq),
+            frame(message.to_frame(), conversation_id=message.conversation_id, seq=message.seq, origin=origin,
+                  ack=ack_body(message, duplicate=False) if origin is not None else None),
         )
 
     # --- visitors ----------------------------------------------------------------------------------------------
 
     async def store_visitor_message(
-        self, visitor: Visitor, client_msg_id: str | None, body: str
+        self, visitor: Visitor, client_msg_id: str | None, body: str, origin: int | None = None
     ) -> tuple[Appended, ConvState, bool]:
-        """Store a visitor's message in their conversation (opening or reopening it); nothing is routed yet."""
+        """Store a visitor's message in their conversation (opening or reopening it); nothing is routed yet.
+
+        ``origin`` identifies the sending session, which gets an ack instead of the message itself.
+        """
         state, opened = await self._conversation_for(visitor)
-        appended = await self.repo.append(NewMessage(state.id, "visitor", visitor.visitor_id, client_msg_id, body))
+        appended = await self.repo.append(
+            NewMessage(state.id, "visitor", visitor.visitor_id, client_msg_id, body, origin)
+        )
         return appended, state, opened
 
     async def after_visitor_message(self, state: ConvState, message: MessageView, opened: bool) -> None:
@@ -318,10 +324,10 @@ class ChatService:
         return self.dispatcher.agent_of(conversation_id) == agent_id
 
     async def store_agent_message(
-        self, agent_id: int, conversation_id: int, client_msg_id: str | None, body: str
+        self, agent_id: int, conversation_id: int, client_msg_id: str | None, body: str, origin: int | None = None
     ) -> Appended:
         agent = self.agents[agent_id]
-        return await self.repo.append(NewMessage(conversation_id, "agent", agent.name, client_msg_id, body))
+        return await self.repo.append(NewMessage(conversation_id, "agent", agent.name, client_msg_id, body, origin))
 
     async def after_agent_message(self, conversation_id: int, message: MessageView) -> None:
         state = self.live.get(conversation_id)

@@ -31,6 +31,8 @@ class Session:
             self.follow(*frame.follow)
         if frame.unfollow is not None:
             self.unfollow(frame.unfollow)
+        if frame.origin == id(self) and frame.ack is not None:
+            frame = frame._replace(text=frame.ack)  # the sender gets its ack where the message would have been
         self.conn.offer(frame)
 
     def follow(self, conversation_id: int, after_seq: int) -> None:

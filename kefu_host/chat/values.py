@@ -1,10 +1,14 @@
-"""Read-only views of chat objects, as handed to plugins and put on the wire."""
+"""Read-only views of chat objects, as handed to plugins and put on the wire.
+
+Conversations and messages are named tuples: the message path makes several per message, and a tuple is built
+several times faster than a frozen dataclass.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +45,7 @@ class CustomerView:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class ConversationView:
+class ConversationView(NamedTuple):
     id: int
     customer_id: int
     status: str
@@ -71,8 +74,7 @@ class ConversationView:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class MessageView:
+class MessageView(NamedTuple):
     id: int
     conversation_id: int
     seq: int

@@ -12,11 +12,12 @@ from aiohttp import WSMsgType, web
 
 from kefu_host.chat.bus import conversation_topic, customer_topic
 from kefu_host.chat.connection import Connection
-from kefu_host.chat.handshake import BadQuery, credential, int_query, origin_refused, websocket
+from kefu_host.chat.handshake import BadQuery, credential, int_query, open_websocket, origin_refused
 from kefu_host.chat.protocol import (
     MAX_BODY_CHARS,
     MAX_CLIENT_MSG_ID,
     FrameError,
+    ack_body,
     error_frame,
     frame,
     int_field,
@@ -53,8 +54,7 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
     except BadQuery as exc:
         return error_response(400, "bad_request", str(exc))
 
-    ws = websocket(config)
-    await ws.prepare(request)
+    ws = await open_websocket(request, config)
     request.config_dict[SOCKETS].add(ws)
     visitor = Visitor(claims.visitor_id, claims.customer_id)
     conn = Connection(ws, max_queue=config.chat.send_queue_size, fetch=chat.fetch_frames,
@@ -133,21 +133,13 @@ async def _send(chat: ChatRuntime, session: Session, visitor: Visitor, bucket: T
     if wait:
         raise FrameError("rate_limited", f"too many messages; retry in {wait:.1f}s", client_msg_id)
     try:
-        appended, state, opened = await chat.service.store_visitor_message(visitor, client_msg_id, body)
+        appended, state, opened = await chat.service.store_visitor_message(
+            visitor, client_msg_id, body, origin=id(session)
+        )
     except StoreUnavailable:
         raise FrameError("store_unavailable", "the message was not stored; send it again", client_msg_id) from None
     message = appended.message
-    session.conn.send(
-        frame(
-            {
-                "type": "ack",
-                "client_msg_id": client_msg_id,
-                "conversation_id": message.conversation_id,
-                "id": message.id,
-                "seq": message.seq,
-                "duplicate": appended.duplicate,
-            }
-        )
-    )
+    if appended.duplicate or not session.following(message.conversation_id):
+        session.conn.send(frame(ack_body(message, appended.duplicate)))  # else it came in the stream, in order
     if not appended.duplicate:
         await chat.service.after_visitor_message(state, message, opened)

@@ -13,7 +13,7 @@ from kefu_host.chat.routing import RouteDecision, Trigger
 from kefu_host.chat.values import ConversationView, CustomerView, MessageView
 from kefu_host.hookcall import Hooks
 from kefu_host.routing.catalogue import HostCatalogue
-from kefu_host.routing.facts import gather
+from kefu_host.routing.facts import QueueFacts, customer_facts, gather
 from kefu_host.rules import Decision, RuleSet, RuleSetHolder
 
 log = structlog.get_logger("kefu_host.rules")
@@ -26,8 +26,10 @@ class RulesRouter:
         self.holder = holder
         self.catalogue = catalogue
         self.hooks = hooks
-        self.dispatcher = dispatcher
+        self.queues = QueueFacts(dispatcher)
         self.timezone = ZoneInfo(timezone)
+        # customer views are immutable (a change makes a new one), so their facts are worked out once per view
+        self._customers: dict[int, tuple[CustomerView, dict[str, Any]]] = {}
 
     async def decide(
         self, trigger: Trigger, conversation: ConversationView, customer: CustomerView, message: MessageView | None
@@ -36,10 +38,21 @@ class RulesRouter:
         if ruleset is None:
             return RouteDecision(team=None)
         extra = await self._plugin_facts(ruleset, conversation, customer)
-        facts = gather(ruleset, conversation, customer, message, self.dispatcher, self.timezone, extra)
+        facts = gather(ruleset, conversation, self._customer_facts(customer), message, self.queues, self.timezone,
+                       extra)
         decision = ruleset.decide(facts)
         await self._plugin_actions(decision, conversation)
         return route_decision(decision)
+
+    def _customer_facts(self, customer: CustomerView) -> dict[str, Any]:
+        cached = self._customers.get(customer.id)
+        if cached is not None and cached[0] is customer:
+            return cached[1]
+        if len(self._customers) > 50_000:  # customers of live conversations; a bound in case that is not true
+            self._customers.clear()
+        facts = customer_facts(customer)
+        self._customers[customer.id] = (customer, facts)
+        return facts
 
     async def _plugin_facts(
         self, ruleset: RuleSet, conversation: ConversationView, customer: CustomerView
@@ -77,6 +90,6 @@ def route_decision(decision: Decision) -> RouteDecision:
         auto_replies=decision.auto_replies,
         fired=decision.fired,
         revision=decision.revision,
-        actions=tuple(a.to_dict() for a in decision.actions),
+        actions=decision.actions,
         team_rule=decision.team_rule,
     )

@@ -101,6 +101,8 @@ class GroupWriter:
         self._queue: asyncio.Queue[_Job[Any]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        #: the writer keeps one connection: checking one out of the pool per batch costs round trips
+        self._conn: AsyncConnection | None = None
 
     @property
     def running(self) -> bool:
@@ -118,6 +120,7 @@ class GroupWriter:
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+        await self._drop_connection()
 
     async def submit(self, kind: BatchKind[T], item: T) -> Any:
         """Queue ``item`` and wait until it is committed; returns the kind's result for it."""
@@ -128,7 +131,8 @@ class GroupWriter:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve)  # an abandoned caller's failure is logged here, not as "never retrieved"
         self._queue.put_nowait(_Job(kind, item, future))
-        return await asyncio.shield(future)  # a caller that goes away does not cancel a write already queued
+        # a caller that goes away cancels only its wait: the write stays queued and the writer skips the answer
+        return await future
 
     async def transaction(self, fn: Callable[[AsyncConnection], Awaitable[R]]) -> R:
         """Run ``fn(conn)`` inside the next batch, in a savepoint of its own; return its result or raise its error."""
@@ -187,16 +191,27 @@ class GroupWriter:
     async def _apply(self, jobs: list[_Job[Any]]) -> list[Any]:
         """Apply every job in one transaction, grouped by kind; results come back in job order."""
         results: list[Any] = [None] * len(jobs)
-        async with self.engine.connect() as conn:
-            async with conn.begin():
+        if self._conn is None:
+            self._conn = await self.engine.connect()
+        try:
+            async with self._conn.begin():
                 for indexes in _by_kind(jobs):
                     kind = jobs[indexes[0]].kind
-                    out = await kind.apply(conn, [jobs[i].item for i in indexes])
+                    out = await kind.apply(self._conn, [jobs[i].item for i in indexes])
                     if len(out) != len(indexes):
                         raise RuntimeError(f"batch kind {kind.name} returned {len(out)} results for {len(indexes)}")
                     for i, value in zip(indexes, out, strict=True):
                         results[i] = value
+        except Exception:
+            await self._drop_connection()  # the next batch starts on a fresh connection
+            raise
         return results
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
 
 
 def _by_kind(jobs: Sequence[_Job[Any]]) -> list[list[int]]:

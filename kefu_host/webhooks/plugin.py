@@ -7,7 +7,7 @@ type, nothing is written: ``message.created`` runs for every chat message and mu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import structlog
@@ -61,41 +61,48 @@ class WebhooksPlugin:
             await self.worker.stop()
             self.worker = None
 
-    async def emit(self, event_type: str, data: Callable[[], dict[str, Any]]) -> list[str]:
-        """Record ``event_type`` for its subscribers; returns the delivery ids. ``data`` is built only if wanted."""
+    def emit(self, event_type: str, data: Callable[[], dict[str, Any]]) -> Awaitable[list[str]] | None:
+        """Record ``event_type`` for its subscribers; ``data`` is built only if wanted.
+
+        A plain function returning the work to await, or None when no endpoint wants the event: the hooks run for
+        every chat message, and with nothing to do they cost the host no coroutine at all.
+        """
         targets = self.targets.get(event_type)
         if not targets or self.store is None or self.worker is None:
-            return []
-        event = events.new_event(event_type, utcnow(), data())
+            return None
+        return self._record(events.new_event(event_type, utcnow(), data()), targets)
+
+    async def _record(self, event: Any, targets: list[tuple[str, str]]) -> list[str]:
+        assert self.store is not None and self.worker is not None
         ids = await repo.record(self.store, event, targets)
         self.worker.wake()
         return ids
 
     @hookimpl
-    async def kefu_conversation_opened(self, conversation: ConversationView, reopened: bool) -> None:
+    def kefu_conversation_opened(self, conversation: ConversationView, reopened: bool) -> Awaitable[Any] | None:
         kind = events.CONVERSATION_REOPENED if reopened else events.CONVERSATION_CREATED
-        await self.emit(kind, lambda: events.conversation_data(conversation))
+        return self.emit(kind, lambda: events.conversation_data(conversation))
 
     @hookimpl
-    async def kefu_message_received(self, conversation: ConversationView, message: MessageView) -> None:
-        await self.emit(events.MESSAGE_CREATED, lambda: events.message_data(conversation, message))
+    def kefu_message_received(self, conversation: ConversationView, message: MessageView) -> Awaitable[Any] | None:
+        return self.emit(events.MESSAGE_CREATED, lambda: events.message_data(conversation, message))
 
     @hookimpl
-    async def kefu_conversation_assigned(self, conversation: ConversationView, agent: AgentView) -> None:
-        await self.emit(events.CONVERSATION_ASSIGNED, lambda: events.assigned_data(conversation, agent))
+    def kefu_conversation_assigned(self, conversation: ConversationView, agent: AgentView) -> Awaitable[Any] | None:
+        return self.emit(events.CONVERSATION_ASSIGNED, lambda: events.assigned_data(conversation, agent))
 
     @hookimpl
-    async def kefu_conversation_transferred(
+    def kefu_conversation_transferred(
         self, conversation: ConversationView, from_team: str | None, to_team: str, reason: str
-    ) -> None:
-        await self.emit(
+    ) -> Awaitable[Any] | None:
+        return self.emit(
             events.CONVERSATION_TRANSFERRED,
             lambda: events.transferred_data(conversation, from_team, to_team, reason),
         )
 
     @hookimpl
-    async def kefu_conversation_closed(self, conversation: ConversationView, closed_by: str) -> None:
-        await self.emit(events.CONVERSATION_CLOSED, lambda: events.closed_data(conversation, closed_by))
+    def kefu_conversation_closed(self, conversation: ConversationView, closed_by: str) -> Awaitable[Any] | None:
+        return self.emit(events.CONVERSATION_CLOSED, lambda: events.closed_data(conversation, closed_by))
 
 
 def worker_options(settings: Mapping[str, Any]) -> WorkerOptions:

@@ -17,7 +17,7 @@ from kefu_host.store.models import Conversation, Message
 async def test_batches_number_messages_without_gaps_and_deduplicate(db_url: str) -> None:
     published = []
     async with open_store(db_url) as store:
-        repo = ChatRepo(store, on_stored=published.append)
+        repo = ChatRepo(store, on_stored=lambda message, origin: published.append(message))
         convs = [await repo.create_conversation(await create_anonymous(store), f"v{n}", "support", 50) for n in range(3)]
 
         def msg(c: int, cmid: str | None, body: str = "hi") -> NewMessage:
@@ -55,12 +55,12 @@ async def test_batches_number_messages_without_gaps_and_deduplicate(db_url: str)
 @pytest.mark.parametrize("count", [1, 200])
 async def test_a_resend_after_a_restart_is_still_a_duplicate(db_url: str, count: int) -> None:
     async with open_store(db_url) as store:
-        repo = ChatRepo(store, on_stored=lambda m: None)
+        repo = ChatRepo(store, on_stored=lambda m, o: None)
         conv = await repo.create_conversation(await create_anonymous(store), "v", "support", 50)
         originals = await asyncio.gather(*(repo.append(NewMessage(conv.id, "agent", "a", f"k{n}", "x"))
                                            for n in range(count)))
     async with open_store(db_url) as store:
-        repo = ChatRepo(store, on_stored=lambda m: None)
+        repo = ChatRepo(store, on_stored=lambda m, o: None)
         again = await asyncio.gather(*(repo.append(NewMessage(conv.id, "agent", "a", f"k{n}", "x"))
                                        for n in range(count)))
     assert all(a.duplicate for a in again)

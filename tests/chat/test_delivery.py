@@ -3,57 +3,107 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import socket
+import struct
 from collections.abc import Callable
 from typing import Any
-
-import aiohttp
 
 from kefu_host import hookimpl
 from kefu_host.keys import PLUGIN_MANAGER
 
 
+COUNT = 150
+
+
 async def test_a_slow_tab_is_closed_with_4008_while_a_fast_tab_gets_everything(start_host: Callable[..., Any]) -> None:
-    host = await start_host(environ={"KEFU_CHAT__SEND_QUEUE_SIZE": "16", "KEFU_SERVER__MAX_FRAME_BYTES": "65536"})
+    host = await start_host(environ={"KEFU_CHAT__SEND_QUEUE_SIZE": "16", "KEFU_SERVER__MAX_FRAME_BYTES": "65536",
+                                     "KEFU_SERVER__SOCKET_SEND_BUFFER": "65536"})
     agent = await host.agent(await host.add_agent("chatty"))
     fast = await host.visitor()
     cid = (await fast.say("hi"))["conversation_id"]
     await agent.expect("assigned")
-    # a second tab of the same visitor, with a tiny receive buffer so the kernel cannot soak up what it does not read
-    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(socket_factory=_small_buffer_socket))
-    slow_ws = await session.ws_connect(host.client.make_url(f"/ws/visitor?token={fast.token}"))  # type: ignore[attr-defined]
+    # a second tab of the same visitor that stops reading after the handshake, with a tiny receive buffer so the
+    # kernel cannot soak up what it does not read
+    slow = await RawSocket.connect(host.client.port, f"/ws/visitor?token={fast.token}")  # type: ignore[attr-defined]
 
-    body = "z" * 7000
-    sender = asyncio.create_task(_send_many(agent, cid, body, 900))
-    received = [await fast.expect("message", timeout=20) for _ in range(900)]
+    # more than the slow socket's kernel send buffer, the host's transport buffer and its send queue can hold
+    sender = asyncio.create_task(_send_many(agent, cid, "z" * 7000, COUNT))
+    received = [await fast.expect("message", timeout=20) for _ in range(COUNT)]
     await sender
-    assert [m["seq"] for m in received] == list(range(2, 902))  # in order, none missing, none repeated
+    assert [m["seq"] for m in received] == list(range(2, COUNT + 2))  # in order, none missing, none repeated
 
-    # the slow tab never read; once it does, it finds its socket was closed as too slow
-    seqs = []
-    while True:
-        msg = await slow_ws.receive(timeout=10)
-        if msg.type != aiohttp.WSMsgType.TEXT:
-            break
-        frame = json.loads(msg.data)
-        if frame["type"] == "message":
-            seqs.append(frame["seq"])
-    await session.close()
-    assert slow_ws.close_code == 4008
-    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) < 901
+    # the slow tab reads now: what the host had sent before giving up on it, then close code 4008
+    frames, code = await slow.read_to_close()
+    seqs = [f["seq"] for f in frames if f["type"] == "message"]
+    assert code == 4008
+    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) < COUNT + 1
 
     # it reconnects with what it has and gets exactly the rest
     again = await host.visitor(token=fast.token, last_seq=seqs[-1])  # type: ignore[attr-defined]
-    rest = [await again.expect("message", timeout=10) for _ in range(901 - seqs[-1])]
-    assert [m["seq"] for m in rest] == list(range(seqs[-1] + 1, 902))
+    rest = [await again.expect("message", timeout=10) for _ in range(COUNT + 1 - seqs[-1])]
+    assert [m["seq"] for m in rest] == list(range(seqs[-1] + 1, COUNT + 2))
 
 
-def _small_buffer_socket(addr_info: Any) -> socket.socket:
-    family, kind, proto, _, _ = addr_info
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    return sock
+class RawSocket:
+    """A WebSocket client on a bare socket: after the handshake it reads nothing until asked to, unlike aiohttp's
+    client, whose reader keeps draining the socket in the background."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    @classmethod
+    async def connect(cls, port: int, path: str) -> RawSocket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connecting, so the window stays small
+        sock.connect(("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += await asyncio.to_thread(sock.recv, 1)  # byte by byte: not one byte of the frames after it
+        assert head.startswith(b"HTTP/1.1 101"), head
+        return cls(sock)
+
+    async def read_to_close(self) -> tuple[list[dict[str, Any]], int]:
+        """Every text frame until the close frame, and the close code."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        self.sock.settimeout(10)
+        frames = []
+        try:
+            while True:
+                opcode, payload = await asyncio.to_thread(self._frame)
+                if opcode == 0x8:
+                    return frames, struct.unpack("!H", payload[:2])[0]
+                if opcode == 0x1:
+                    frames.append(json.loads(payload))
+        finally:
+            self.sock.close()
+
+    def _frame(self) -> tuple[int, bytes]:
+        first, second = self._exactly(2)
+        length = second & 0x7F
+        if length == 126:
+            (length,) = struct.unpack("!H", self._exactly(2))
+        elif length == 127:
+            (length,) = struct.unpack("!Q", self._exactly(8))
+        return first & 0x0F, self._exactly(length)
+
+    def _exactly(self, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            # acknowledge at once: with the small window, delayed ACKs would make catching up take minutes
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("closed without a close frame")
+            data += chunk
+        return data
 
 
 async def _send_many(agent: Any, cid: int, body: str, n: int) -> None:

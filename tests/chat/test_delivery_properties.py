@@ -69,7 +69,10 @@ class Client:
 
     def __init__(self, host: LiveHost, path: str, headers: dict[str, str] | None = None) -> None:
         self.host, self.path, self.headers = host, path, headers or {}
+        #: the conversation as this socket sees it: others' messages, and its own as their acks (in their place)
         self.view: list[dict[str, Any]] = []
+        self.bodies: dict[str, str] = {}
+        self.assigned = asyncio.Event()
         self.acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self.reader: asyncio.Task[None] | None = None
@@ -89,7 +92,10 @@ class Client:
                 self.view.append(frame)
             elif frame["type"] == "assigned":
                 self.view.extend(m for m in frame["messages"] if not self.view or m["seq"] > self.view[-1]["seq"])
+                self.assigned.set()
             elif frame["type"] == "ack":
+                if not frame["duplicate"]:
+                    self.view.append({**frame, "body": self.bodies[frame["client_msg_id"]]})
                 future = self.acks.pop(frame["client_msg_id"], None)
                 if future is not None and not future.done():
                     future.set_result(frame)
@@ -98,6 +104,7 @@ class Client:
 
     async def send(self, data: dict[str, Any]) -> dict[str, Any]:
         assert self.ws is not None
+        self.bodies[data["client_msg_id"]] = data["body"]
         future = self.acks[data["client_msg_id"]] = asyncio.get_running_loop().create_future()
         await self.ws.send_str(orjson.dumps(data).decode())
         return await asyncio.wait_for(future, 5)
@@ -133,6 +140,7 @@ class DeliveryMachine(RuleBasedStateMachine):
             host.run(tab.connect(f"token={visitor_token}&last_seq=0"))
         host.run(self.agent.connect("presence=online"))
         first = host.run(self.tabs[0].send({"type": "send", "client_msg_id": "first", "body": "hello"}))
+        host.run(asyncio.wait_for(self.agent.assigned.wait(), 5))  # an agent speaks once it is told it may
         self.conversation_id = first["conversation_id"]
         self.acked: dict[tuple[str, str], tuple[int, int]] = {("visitor", "first"): (first["id"], first["seq"])}
         self.counter = itertools.count()
