@@ -6,6 +6,7 @@ secret-looking keys, every configured secret wherever it appears, and passwords 
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -30,16 +31,19 @@ class Redactor:
         self.secrets: tuple[str, ...] = tuple(sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True))
 
     def __call__(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        for key, value in list(event.items()):
-            if _SECRET_KEY.search(key) and value not in (None, "", 0):
-                event[key] = REDACTED
-            else:
+        # runs for every log line, the access log's included: the common cases (numbers, plain strings) stay cheap
+        for key, value in event.items():
+            if _secret_key(key):
+                if value not in (None, "", 0):
+                    event[key] = REDACTED
+            elif value is not None and value.__class__ not in _PLAIN:
                 event[key] = self._scrub(value)
         return event
 
     def _scrub(self, value: Any) -> Any:
         if isinstance(value, str):
-            value = _URL_PASSWORD.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
+            if "@" in value and "://" in value:
+                value = _URL_PASSWORD.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
             for secret in self.secrets:
                 if secret in value:
                     value = value.replace(secret, REDACTED)
@@ -49,6 +53,14 @@ class Redactor:
         if isinstance(value, list | tuple):
             return type(value)(self._scrub(v) for v in value)
         return value
+
+
+_PLAIN = (int, float, bool)
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    return bool(_SECRET_KEY.search(key))
 
 
 def configure_logging(
@@ -77,7 +89,7 @@ def configure_logging(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=True,  # a logger is bound once, not on every call (the access log runs per request)
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
@@ -104,11 +116,14 @@ def _dumps(obj: Any, **kw: Any) -> str:
     return orjson.dumps(obj, default=str).decode()
 
 
+_access = structlog.get_logger("kefu_host.access")
+
+
 class AccessLogger(AbstractAccessLogger):
     """aiohttp's access log as structured events (request id included through contextvars)."""
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        structlog.get_logger("kefu_host.access").info(
+        _access.info(
             "request",
             method=request.method,
             path=request.path,

@@ -69,6 +69,11 @@ class AppendMessages:
             await _apply_core(conn, plan)
         return plan.finish()
 
+    def apply_sqlite(self, db: sqlite3.Connection, items: Sequence[NewMessage]) -> list[Any]:
+        plan = _Plan(items, utcnow())
+        _apply_sqlite(db, plan)
+        return plan.finish()
+
     def committed(self, items: Sequence[NewMessage], results: Sequence[Any]) -> None:
         for item, result in zip(items, results, strict=True):
             if isinstance(result, Appended) and not result.duplicate:

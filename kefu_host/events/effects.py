@@ -7,6 +7,7 @@ import structlog
 from kefu_host.chat.bus import agent_topic
 from kefu_host.chat.protocol import frame
 from kefu_host.chat.service import ChatService
+from kefu_host.chat.values import CustomerView
 from kefu_host.events.types import Event
 from kefu_host.hookcall import Hooks
 
@@ -18,10 +19,10 @@ class Effects:
         self.hooks = hooks
         self.chat = chat
 
-    async def after(self, event: Event, customer_id: int | None, changed: frozenset[str]) -> None:
-        customer = await self.chat.repo.customer(customer_id) if customer_id is not None else None
-        live_id = self.chat.live_by_customer.get(customer_id) if customer_id is not None else None
-        if customer is not None and (live_id is not None or customer_id in self.chat.customers):
+    async def after(self, event: Event, customer: CustomerView | None, changed: frozenset[str]) -> None:
+        """``customer`` as the event left it (read in the transaction that recorded the event)."""
+        live_id = self.chat.live_by_customer.get(customer.id) if customer is not None else None
+        if customer is not None and (live_id is not None or customer.id in self.chat.customers):
             self.chat.customers[customer.id] = customer  # the copy routing reads
         await self.hooks.call("kefu_event_received", event=event, customer=customer)
         if live_id is None or customer is None:

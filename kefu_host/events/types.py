@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-#: Applies an event inside the transaction that records it; returns the customer fields it changed.
-Apply = Callable[[AsyncConnection, "Event", int | None], Awaitable[frozenset[str]]]
+if TYPE_CHECKING:
+    from kefu_host.events.changes import CustomerChange
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +31,14 @@ class EventType:
     """An event type the host accepts.
 
     ``schema`` is a JSON Schema (draft 2020-12) for ``data``. ``customer_field`` names the key of ``data`` holding the
-    customer's business user id (None when the event is not about one customer). ``apply`` runs in the same
-    transaction as the record that makes the event id unique, so its effect happens exactly once.
+    customer's business user id (None when the event is not about one customer). ``change`` says what the event does
+    to that customer (a pure function of the event, see :mod:`kefu_host.events.changes`); the host applies it in the
+    transaction that records the event id, so it happens exactly once. It may raise
+    :class:`~kefu_host.events.validation.InvalidEvent`, which refuses the event before anything is stored.
     """
 
     name: str
     schema: Mapping[str, Any]
     description: str = ""
     customer_field: str | None = "uid"
-    apply: Apply | None = field(default=None, compare=False)
+    change: Callable[[Event], CustomerChange] | None = field(default=None, compare=False)

@@ -14,7 +14,6 @@ from typing import Any
 from kefu_host import hookimpl
 from kefu_host.keys import PLUGIN_MANAGER
 
-
 COUNT = 150
 
 

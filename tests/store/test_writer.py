@@ -122,3 +122,37 @@ async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Any) -> None:
             busy = (await conn.exec_driver_sql("PRAGMA busy_timeout")).scalar_one()
     assert (mode, fks) == ("wal", 1)
     assert busy >= 1000
+
+
+class RawEvents:
+    """A kind with a plain-sqlite3 path, as the hot paths have; a payload of "boom" breaks its batch."""
+
+    name = "raw_events"
+
+    async def apply(self, conn: AsyncConnection, items: Sequence[dict[str, Any]]) -> list[Any]:
+        raise AssertionError("on SQLite a batch of raw kinds must run on the driver thread")
+
+    def apply_sqlite(self, db: Any, items: Sequence[dict[str, Any]]) -> list[Any]:
+        for item in items:
+            if item["payload"] == "boom":
+                raise ValueError("boom")
+            db.execute(
+                "INSERT INTO processed_events (source, event_id, type, occurred_at, received_at, payload) "
+                "VALUES ('raw', ?, 't', '2026-01-01 00:00:00.000000', '2026-01-01 00:00:00.000000', '{}')",
+                (item["id"],),
+            )
+        return [item["id"] for item in items]
+
+
+async def test_a_raw_sqlite_batch_is_one_transaction_and_a_bad_item_still_fails_alone(tmp_path: Any) -> None:
+    async with open_store(f"sqlite+aiosqlite:///{tmp_path}/raw.db") as store:
+        kind = RawEvents()
+        outcomes = await asyncio.gather(
+            *(store.writer.submit(kind, {"id": f"r{n}", "payload": "boom" if n == 3 else "ok"}) for n in range(6)),
+            return_exceptions=True,
+        )
+        assert [o if isinstance(o, str) else type(o).__name__ for o in outcomes] == [
+            "r0", "r1", "r2", "ValueError", "r4", "r5"
+        ]
+        assert await count(store) == 5
+        assert store.writer.stats.failed_batches >= 1  # the first, shared attempt was rolled back whole

@@ -1,0 +1,159 @@
+"""Recording events: the id, and the event's change to its customer, in one transaction, in batches.
+
+Each event gets a savepoint of its own inside the writer's batch, so one failing event fails alone. Its
+``(source, id)`` row in ``processed_events`` is inserted only if absent: a repeat (also a concurrent copy, on any
+process) finds it and changes nothing. The customer is created on first sight of its ``uid``.
+
+On SQLite the batch runs as one call on the driver's thread (as the chat messages do, see
+:mod:`kefu_host.chat.append`); elsewhere each event runs through portable SQLAlchemy Core.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from kefu_host.chat.values import CustomerView
+from kefu_host.events.changes import CustomerChange, customer_view, merge
+from kefu_host.events.types import Event
+from kefu_host.store.dialect import insert_ignore
+from kefu_host.store.models import Customer, ProcessedEvent, utcnow
+
+_COLUMNS = ("id", "uid", "name", "email", "phone", "avatar_url", "vip_level", "ltv_cents", "tags", "attributes",
+            "owner", "last_ip", "last_user_agent", "last_login_at", "field_times")
+_JSON = ("tags", "attributes", "field_times")
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A valid event waiting to be recorded, with the customer it is about and what it changes."""
+
+    event: Event
+    uid: str | None
+    change: CustomerChange | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    id: str
+    status: Literal["accepted", "duplicate"]
+    customer: CustomerView | None = None
+    changed: frozenset[str] = frozenset()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "status": self.status}
+
+
+class RecordEvents:
+    """The batch kind for the group-commit writer."""
+
+    name = "record_events"
+
+    def apply_sqlite(self, db: sqlite3.Connection, items: Sequence[Pending]) -> list[Any]:
+        return _record_sqlite(db, items)
+
+    async def apply(self, conn: AsyncConnection, items: Sequence[Pending]) -> list[Any]:
+        if conn.dialect.name == "sqlite":
+            driver = (await conn.get_raw_connection()).driver_connection  # aiosqlite.Connection
+            return await driver._execute(_record_sqlite, driver._conn, items)  # type: ignore[no-any-return]
+        results: list[Any] = []
+        for pending in items:
+            try:
+                async with conn.begin_nested():
+                    results.append(await _record_core(conn, pending))
+            except Exception as exc:  # this event's own failure; the others in the batch go on
+                results.append(exc)
+        return results
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # what SQLAlchemy's DateTime stores on SQLite
+
+
+def _record_sqlite(db: sqlite3.Connection, items: Sequence[Pending]) -> list[Any]:
+    results: list[Any] = []
+    now = _stamp(utcnow())
+    for pending in items:
+        db.execute("SAVEPOINT kefu_event")
+        try:
+            results.append(_record_one_sqlite(db, pending, now))
+            db.execute("RELEASE kefu_event")
+        except Exception as exc:  # undo this event only
+            db.execute("ROLLBACK TO kefu_event")
+            db.execute("RELEASE kefu_event")
+            results.append(exc)
+    return results
+
+
+def _record_one_sqlite(db: sqlite3.Connection, pending: Pending, now: str) -> Outcome:
+    event = pending.event
+    fresh = db.execute(
+        "INSERT OR IGNORE INTO processed_events (source, event_id, type, occurred_at, received_at, customer_uid, "
+        "payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (event.source, event.id, event.type, _stamp(event.occurred_at), now, pending.uid,
+         orjson.dumps(event.to_dict()).decode()),
+    ).rowcount
+    if not fresh:
+        return Outcome(event.id, "duplicate")
+    if pending.uid is None:
+        return Outcome(event.id, "accepted")
+    db.execute(
+        "INSERT OR IGNORE INTO customers (uid, vip_level, ltv_cents, tags, attributes, field_times, created_at, "
+        "updated_at) VALUES (?, 0, 0, '[]', '{}', '{}', ?, ?)",
+        (pending.uid, now, now),
+    )
+    values = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM customers WHERE uid = ?", (pending.uid,)).fetchone()
+    row: dict[str, Any] = dict(zip(_COLUMNS, values, strict=True))
+    for name in _JSON:
+        row[name] = orjson.loads(row[name]) if row[name] else ([] if name == "tags" else {})
+    if row["last_login_at"]:
+        row["last_login_at"] = datetime.fromisoformat(row["last_login_at"]).replace(tzinfo=UTC)
+    changed: frozenset[str] = frozenset()
+    if pending.change is not None:
+        updates, changed = merge(row, pending.change, event.occurred_at)
+        if updates:
+            stored = {k: orjson.dumps(v).decode() if k in _JSON else _stamp(v) if isinstance(v, datetime) else v
+                      for k, v in updates.items()}
+            assignments = ", ".join(f"{k} = ?" for k in stored)
+            db.execute(f"UPDATE customers SET {assignments}, updated_at = ? WHERE id = ?",
+                       (*stored.values(), now, row["id"]))
+            row.update(updates)
+    return Outcome(event.id, "accepted", customer_view(row), changed)
+
+
+async def _record_core(conn: AsyncConnection, pending: Pending) -> Outcome:
+    event = pending.event
+    fresh = await insert_ignore(
+        conn,
+        ProcessedEvent,
+        {"source": event.source, "event_id": event.id, "type": event.type, "occurred_at": event.occurred_at,
+         "received_at": utcnow(), "customer_uid": pending.uid, "payload": event.to_dict()},
+        ["source", "event_id"],
+    )
+    if not fresh:
+        return Outcome(event.id, "duplicate")
+    if pending.uid is None:
+        return Outcome(event.id, "accepted")
+    now = utcnow()
+    await insert_ignore(
+        conn,
+        Customer,
+        {"uid": pending.uid, "tags": [], "attributes": {}, "field_times": {}, "created_at": now, "updated_at": now},
+        ["uid"],
+    )
+    query = select(*(getattr(Customer, c) for c in _COLUMNS)).where(Customer.uid == pending.uid).with_for_update()
+    row: dict[str, Any] = dict((await conn.execute(query)).one()._mapping)
+    changed: frozenset[str] = frozenset()
+    if pending.change is not None:
+        updates, changed = merge(row, pending.change, event.occurred_at)
+        if updates:
+            await conn.execute(update(Customer).where(Customer.id == row["id"]).values(**updates, updated_at=now))
+            row.update(updates)
+    return Outcome(event.id, "accepted", customer_view(row), changed)

@@ -1,0 +1,75 @@
+"""Recording events gives the same results through the SQLite fast path and portable Core (PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from kefu_host.config import EventsConfig
+from kefu_host.events.changes import CustomerChange
+from kefu_host.events.core_types import core_event_types
+from kefu_host.events.record import Outcome, Pending, RecordEvents
+from kefu_host.events.types import Event
+from kefu_host.store import open_store
+from kefu_host.store.models import Customer, ProcessedEvent
+
+TYPES = {t.name: t for t in core_event_types(EventsConfig(exchange_rates={"USD": 7.0}))}
+T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+
+
+def pending(event_id: str, kind: str, data: dict, at: datetime = T0) -> Pending:
+    event = Event(event_id, kind, at, data, "shop")
+    return Pending(event, data.get("uid"), TYPES[kind].change(event))  # type: ignore[misc]
+
+
+async def test_events_apply_once_in_order_of_occurrence(db_url: str) -> None:
+    kind = RecordEvents()
+    async with open_store(db_url) as store:
+        first = await asyncio.gather(
+            store.writer.submit(kind, pending("e1", "user.profile_updated",
+                                              {"uid": "u1", "name": "new", "attributes": {"tier": "gold"}},
+                                              T0 + timedelta(minutes=5))),
+            store.writer.submit(kind, pending("e2", "user.profile_updated",
+                                              {"uid": "u1", "name": "old", "email": "a@example.com",
+                                               "attributes": {"tier": "silver", "city": "杭州"}})),
+            store.writer.submit(kind, pending("e3", "order.paid",
+                                              {"uid": "u1", "order_id": "o", "amount": "10.50", "currency": "USD"})),
+            store.writer.submit(kind, pending("e4", "user.login", {"uid": "u1", "ip": "10.0.0.1",
+                                                                   "extra": {"vip_level": 2}})),
+            store.writer.submit(kind, pending("e1", "user.profile_updated", {"uid": "u1", "name": "again"})),
+        )
+        assert [o.status for o in first] == ["accepted"] * 4 + ["duplicate"]
+        assert isinstance(first[0], Outcome) and first[0].changed == {"name", "attributes.tier"}
+        assert first[1].changed == {"email", "attributes.city"}  # older: only the fields nobody set later
+        assert first[2].changed == {"ltv"} and first[2].customer.ltv_cents == 7350
+        last = first[3].customer
+        assert (last.name, last.email, last.vip_level, last.ltv_cents) == ("new", "a@example.com", 2, 7350)
+        assert last.attributes == {"tier": "gold", "city": "杭州"}
+
+        again = await store.writer.submit(kind, pending("e3", "order.paid",
+                                                        {"uid": "u1", "order_id": "o", "amount": 1, "currency": "USD"}))
+        assert again.status == "duplicate"
+        async with store.read() as conn:
+            row = (await conn.execute(select(Customer).where(Customer.uid == "u1"))).one()
+            count = (await conn.execute(select(func.count()).select_from(ProcessedEvent))).scalar_one()
+        assert (row.name, row.ltv_cents, row.vip_level, row.last_ip) == ("new", 7350, 2, "10.0.0.1")
+        assert row.last_login_at == T0
+        assert count == 4
+
+
+async def test_a_bad_event_fails_alone_in_its_batch(db_url: str) -> None:
+    kind = RecordEvents()
+    async with open_store(db_url) as store:
+        good = pending("g1", "user.login", {"uid": "ok"})
+        broken = CustomerChange(values={"no_such_column": 1})  # a change the database refuses
+        bad = Pending(Event("b1", "user.login", T0, {"uid": "bad"}, "shop"), "bad", broken)
+        outcomes = await asyncio.gather(store.writer.submit(kind, good), store.writer.submit(kind, bad),
+                                        return_exceptions=True)
+        assert outcomes[0].status == "accepted"
+        assert isinstance(outcomes[1], Exception)
+        async with store.read() as conn:
+            ids = set((await conn.execute(select(ProcessedEvent.event_id))).scalars())
+            uids = set((await conn.execute(select(Customer.uid))).scalars())
+        assert ids == {"g1"} and uids == {"ok"}  # the bad event left nothing behind, not even its id
