@@ -49,12 +49,13 @@ def create_engines(
         return Engines(read=engine, write=engine)
     read = create_async_engine(url, pool_size=pool_size, max_overflow=0)
     write = create_async_engine(url, pool_size=1, max_overflow=0)
-    _tune_sqlite(read, begin="BEGIN", synchronous=sqlite_synchronous, busy_timeout=busy_timeout)
-    _tune_sqlite(write, begin="BEGIN IMMEDIATE", synchronous=sqlite_synchronous, busy_timeout=busy_timeout)
+    tune_sqlite(read, begin="BEGIN", synchronous=sqlite_synchronous, busy_timeout=busy_timeout)
+    tune_sqlite(write, begin="BEGIN IMMEDIATE", synchronous=sqlite_synchronous, busy_timeout=busy_timeout)
     return Engines(read=read, write=write)
 
 
-def _tune_sqlite(engine: AsyncEngine, *, begin: str, synchronous: str, busy_timeout: float) -> None:
+def tune_sqlite(engine: AsyncEngine, *, begin: str, synchronous: str, busy_timeout: float) -> None:
+    """WAL, a busy timeout, foreign keys on, and ``begin`` as the statement that opens every transaction."""
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.isolation_level = None  # let the "begin" listener below own transactions

@@ -21,9 +21,9 @@ from kefu_host.agent_actions import ActionContext, ActionError, AgentAction
 from kefu_host.chat.values import CustomerView
 from kefu_host.events.types import Event, EventType
 from kefu_host.keys import CHAT, CONFIG
+from kefu_host.plugin_db import open_engine, resolve_url, utcnow
 from kefu_host.rules.schema import FieldSpec, FieldType
 
-from .database import open_engine, resolve_url, utcnow
 from .provider import ProviderClient
 from .settings import PaymentsSettings
 from .store import PaymentOutcome, PaymentsStore, Refund

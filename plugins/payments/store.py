@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .database import UtcDateTime, utcnow
+from kefu_host.plugin_db import UtcDateTime, utcnow
 
 #: Failures count towards ``payment.recent_failures`` for this long after they happened.
 FAILURE_WINDOW = timedelta(hours=24)

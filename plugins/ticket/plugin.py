@@ -17,10 +17,10 @@ from kefu_host.agent_actions import ActionContext, ActionError, AgentAction
 from kefu_host.chat.values import ConversationView, CustomerView
 from kefu_host.events.types import Event, EventType
 from kefu_host.keys import CHAT, CONFIG
+from kefu_host.plugin_db import open_engine, resolve_url, utcnow
 from kefu_host.rules.schema import FieldSpec, FieldType
 
 from . import routes
-from .database import open_engine, resolve_url, utcnow
 from .settings import TicketSettings
 from .store import STATUSES, NewTicket, TicketNotFound, TicketStore
 

@@ -1,4 +1,6 @@
-"""The plugin's own database: an engine for the configured URL, a timestamp type every dialect agrees on."""
+"""A database of a plugin's own (the ticket plugin's DSN, say): a URL resolved like the host's, an engine tuned
+like the host's, and a timestamp type every dialect agrees on. For plugins: ``from kefu_host.plugin_db import ...``.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +8,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, event
+from sqlalchemy import DateTime
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from kefu_host.store.engine import tune_sqlite
+from kefu_host.store.models import utcnow
+
+__all__ = ["UtcDateTime", "open_engine", "resolve_url", "utcnow"]
+
 
 class UtcDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in, aware UTC datetimes out.
 
-    SQLite and MySQL drop the time zone and MySQL's DATETIME drops microseconds unless asked; the order of
-    status changes compares these values, so they are stored as naive UTC with microseconds everywhere.
+    SQLite and MySQL drop the time zone and MySQL's DATETIME drops microseconds unless asked; ordering by these
+    values needs them whole, so they are stored as naive UTC with microseconds everywhere.
     """
 
     impl = DateTime
@@ -39,10 +46,6 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value is not None else None
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def resolve_url(dsn: str, base_dir: Path) -> URL:
     """The URL with a relative SQLite file resolved against ``base_dir`` (where the host's config is)."""
     url = make_url(dsn)
@@ -54,25 +57,12 @@ def resolve_url(dsn: str, base_dir: Path) -> URL:
 
 
 def open_engine(url: URL) -> AsyncEngine:
+    """An engine for ``url``: SQLite as the host runs it (WAL, busy timeout, BEGIN IMMEDIATE), servers with
+    pre-ping and recycling (a MySQL server drops idle connections after its wait_timeout)."""
     if not url.drivername.startswith("sqlite"):
-        # pre-ping: a MySQL server drops idle connections (wait_timeout); recycle before it does
         return create_async_engine(url, pool_pre_ping=True, pool_recycle=1800)
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)  # a fresh checkout has no data/ yet
     engine = create_async_engine(url)
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, record: Any) -> None:
-        dbapi_connection.isolation_level = None  # SQLAlchemy's BEGIN (below) is what SQLite sees
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        # take the write lock up front: a read-then-write transaction cannot then fail to upgrade its lock
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-
+    tune_sqlite(engine, begin="BEGIN IMMEDIATE", synchronous="full", busy_timeout=10.0)
     return engine
