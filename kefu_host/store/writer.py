@@ -114,6 +114,7 @@ class GroupWriter:
         self._closing = False
         #: the writer keeps one connection: checking one out of the pool per batch costs round trips
         self._conn: AsyncConnection | None = None
+        self._driver: Any = None  # its aiosqlite connection, on SQLite
 
     @property
     def running(self) -> bool:
@@ -204,11 +205,13 @@ class GroupWriter:
         results: list[Any] = [None] * len(jobs)
         if self._conn is None:
             self._conn = await self.engine.connect()
+            if self._conn.dialect.name == "sqlite":
+                self._driver = (await self._conn.get_raw_connection()).driver_connection  # aiosqlite.Connection
         groups = _by_kind(jobs)
         work = [(jobs[indexes[0]].kind, [jobs[i].item for i in indexes]) for indexes in groups]
         try:
-            if self._conn.dialect.name == "sqlite" and all(hasattr(kind, "apply_sqlite") for kind, _ in work):
-                driver = (await self._conn.get_raw_connection()).driver_connection  # aiosqlite.Connection
+            if self._driver is not None and all(hasattr(kind, "apply_sqlite") for kind, _ in work):
+                driver = self._driver
                 outs = await driver._execute(_sqlite_batch, driver._conn, work)  # on the driver's one thread
             else:
                 async with self._conn.begin():
@@ -224,7 +227,7 @@ class GroupWriter:
         return results
 
     async def _drop_connection(self) -> None:
-        conn, self._conn = self._conn, None
+        conn, self._conn, self._driver = self._conn, None, None
         if conn is not None:
             with contextlib.suppress(Exception):
                 await conn.close()
