@@ -48,6 +48,34 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     return response
 
 
+#: Paths a visitor's browser calls from the company's site (another origin) before and beside its WebSocket.
+CORS_PATHS = ("/api/visitor/", "/api/conversations/")
+
+
+@web.middleware
+async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Let pages from ``server.allowed_origins`` call the visitor API from the browser (preflight included)."""
+    origin = request.headers.get("Origin")
+    if not origin or not request.path.startswith(CORS_PATHS):
+        return await handler(request)
+    allowed = origin in request.config_dict[CONFIG].server.allowed_origins
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        if not allowed:
+            return error_response(403, "origin_not_allowed", f"origin {origin} is not in server.allowed_origins")
+        return web.Response(status=204, headers={
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Allow-Methods": "GET, POST",
+            "Access-Control-Allow-Headers": "Authorization, Content-Type",
+            "Access-Control-Max-Age": "600",
+            "Vary": "Origin",
+        })  # fmt: skip
+    response = await handler(request)
+    if allowed and not response.prepared:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+    return response
+
+
 def bearer_token(request: web.Request) -> str | None:
     auth = request.headers.get("Authorization", "")
     scheme, _, token = auth.partition(" ")

@@ -148,3 +148,21 @@ async def test_an_identified_customer_sees_their_history_on_another_device(start
     assert replayed["body"] == "from my laptop"
     stranger = await host.visitor()
     assert [f for f in await stranger.drain() if f["type"] == "message"] == []
+
+
+async def test_the_visitor_api_answers_browsers_from_allowed_origins_only(start_host: Callable[..., Any]) -> None:
+    host = await start_host()
+    preflight = {"Origin": "http://visitor.example", "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "content-type"}
+    ok = await host.client.options("/api/visitor/sessions", headers=preflight)
+    assert ok.status == 204
+    assert ok.headers["Access-Control-Allow-Origin"] == "http://visitor.example"
+    assert "POST" in ok.headers["Access-Control-Allow-Methods"]
+    refused = await host.client.options("/api/visitor/sessions", headers={**preflight, "Origin": "https://evil.example"})
+    assert refused.status == 403
+    made = await host.client.post("/api/visitor/sessions", headers={"Origin": "http://visitor.example"})
+    assert made.status == 201 and made.headers["Access-Control-Allow-Origin"] == "http://visitor.example"
+    foreign = await host.client.post("/api/visitor/sessions", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in foreign.headers  # the browser will not hand the token to that page
+    admin = await host.client.get("/api/plugins", headers={"Origin": "http://visitor.example"})
+    assert "Access-Control-Allow-Origin" not in admin.headers  # only the visitor API is open to pages
