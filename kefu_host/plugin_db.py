@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, MetaData
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -17,7 +17,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from kefu_host.store.engine import tune_sqlite
 from kefu_host.store.models import utcnow
 
-__all__ = ["UtcDateTime", "open_engine", "resolve_url", "utcnow"]
+__all__ = ["PluginStore", "UtcDateTime", "open_engine", "open_store", "resolve_url", "utcnow"]
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -66,3 +66,33 @@ def open_engine(url: URL) -> AsyncEngine:
     engine = create_async_engine(url)
     tune_sqlite(engine, begin="BEGIN IMMEDIATE", synchronous="full", busy_timeout=10.0)
     return engine
+
+
+class PluginStore:
+    """Base for a plugin's store: its own tables (``metadata``) on its own engine."""
+
+    metadata: MetaData
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def create_tables(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(self.metadata.create_all)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+S = TypeVar("S", bound=PluginStore)
+
+
+async def open_store(store_class: type[S], url: URL) -> S:
+    """A plugin store on ``url`` with its tables created; nothing is left open when that fails."""
+    store = store_class(open_engine(url))
+    try:
+        await store.create_tables()
+    except BaseException:
+        await store.close()
+        raise
+    return store

@@ -21,7 +21,7 @@ from kefu_host.agent_actions import ActionContext, ActionError, AgentAction
 from kefu_host.chat.values import CustomerView
 from kefu_host.events.types import Event, EventType
 from kefu_host.keys import CHAT, CONFIG
-from kefu_host.plugin_db import open_engine, resolve_url, utcnow
+from kefu_host.plugin_db import open_store, resolve_url, utcnow
 from kefu_host.rules.schema import FieldSpec, FieldType
 
 from .provider import ProviderClient
@@ -135,13 +135,7 @@ class PaymentsPlugin:
     async def _open(self) -> PaymentsStore:
         async with self._opening:
             if self.store is None:
-                store = PaymentsStore(open_engine(resolve_url(self.settings.dsn, self._base_dir)))
-                try:
-                    await store.create_tables()
-                except BaseException:
-                    await store.close()
-                    raise
-                self.store = store
+                self.store = await open_store(PaymentsStore, resolve_url(self.settings.dsn, self._base_dir))
             return self.store
 
     async def _ready(self) -> PaymentsStore:

@@ -22,9 +22,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kefu_host.plugin_db import UtcDateTime, utcnow
+from kefu_host.plugin_db import PluginStore, UtcDateTime, utcnow
 
 #: Failures count towards ``payment.recent_failures`` for this long after they happened.
 FAILURE_WINDOW = timedelta(hours=24)
@@ -112,16 +111,8 @@ class Refund:
         return cls(**{name: getattr(row, name) for name in cls.__slots__})
 
 
-class PaymentsStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-
-    async def create_tables(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-
-    async def close(self) -> None:
-        await self.engine.dispose()
+class PaymentsStore(PluginStore):
+    metadata = metadata
 
     # --- payment outcomes -----------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from kefu_host.agent_actions import ActionContext, ActionError, AgentAction
 from kefu_host.chat.values import ConversationView, CustomerView
 from kefu_host.events.types import Event, EventType
 from kefu_host.keys import CHAT, CONFIG
-from kefu_host.plugin_db import open_engine, resolve_url, utcnow
+from kefu_host.plugin_db import open_store, resolve_url, utcnow
 from kefu_host.rules.schema import FieldSpec, FieldType
 
 from . import routes
@@ -103,13 +103,7 @@ class TicketPlugin:
     async def _open(self) -> TicketStore:
         async with self._opening:
             if self.store is None:
-                store = TicketStore(open_engine(resolve_url(self.settings.dsn, self._base_dir)))
-                try:
-                    await store.create_tables()
-                except BaseException:
-                    await store.close()
-                    raise
-                self.store = store
+                self.store = await open_store(TicketStore, resolve_url(self.settings.dsn, self._base_dir))
             return self.store
 
     async def _ready(self) -> TicketStore:

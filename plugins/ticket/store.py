@@ -26,9 +26,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kefu_host.plugin_db import UtcDateTime, utcnow
+from kefu_host.plugin_db import PluginStore, UtcDateTime, utcnow
 
 STATUSES = ("open", "pending", "solved", "closed")
 #: Statuses that count towards ``ticket.open_count``: the customer is still waiting for something.
@@ -134,16 +134,8 @@ class NewTicket:
     at: datetime
 
 
-class TicketStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-
-    async def create_tables(self) -> None:
-        async with self.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-
-    async def close(self) -> None:
-        await self.engine.dispose()
+class TicketStore(PluginStore):
+    metadata = metadata
 
     async def create(self, new: NewTicket) -> Ticket:
         async with self.engine.begin() as conn:
