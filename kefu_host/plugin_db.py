@@ -4,6 +4,8 @@ like the host's, and a timestamp type every dialect agrees on. For plugins: ``fr
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -11,13 +13,23 @@ from typing import Any, TypeVar
 from sqlalchemy import DateTime, MetaData
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from kefu_host.store.engine import tune_sqlite
 from kefu_host.store.models import utcnow
 
-__all__ = ["PluginStore", "UtcDateTime", "open_engine", "open_store", "resolve_url", "utcnow"]
+__all__ = [
+    "DRIVERS",
+    "PluginStore",
+    "UtcDateTime",
+    "check_dsn",
+    "open_engine",
+    "open_store",
+    "resolve_url",
+    "utcnow",
+]
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -44,6 +56,36 @@ class UtcDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         return value.replace(tzinfo=UTC) if value is not None else None
+
+
+#: The asyncio drivers a plugin database may use, with the package each one needs.
+DRIVERS: Mapping[str, str] = {
+    "sqlite+aiosqlite": "aiosqlite",
+    "mysql+aiomysql": "aiomysql",
+    "mariadb+aiomysql": "aiomysql",
+    "postgresql+asyncpg": "asyncpg",
+}
+
+
+def check_dsn(setting: str, dsn: Any, example: str) -> URL:
+    """A usable database URL from the setting ``setting``, or ValueError saying what is wrong with it."""
+    if not isinstance(dsn, str) or not dsn:
+        raise ValueError(f"{setting}: expected a SQLAlchemy URL string, got {dsn!r}")
+    try:
+        url = make_url(dsn)
+    except ArgumentError as exc:
+        raise ValueError(f"{setting}: not a database URL: {exc}") from None
+    package = DRIVERS.get(url.drivername)
+    if package is None:
+        raise ValueError(
+            f"{setting}: driver {url.drivername!r} is not supported; use one of {', '.join(DRIVERS)} "
+            "(the plugin needs an asyncio driver)"
+        )
+    if importlib.util.find_spec(package) is None:
+        raise ValueError(f"{setting}: {url.drivername} needs the {package!r} package (pip install {package})")
+    if url.drivername.startswith("sqlite") and not url.database:
+        raise ValueError(f"{setting}: a SQLite URL needs a file, like {example}")
+    return url
 
 
 def resolve_url(dsn: str, base_dir: Path) -> URL:

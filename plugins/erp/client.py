@@ -5,7 +5,6 @@ The contract (paths and JSON shapes) is in this package's README.md.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -14,6 +13,7 @@ import aiohttp
 import structlog
 
 from kefu_host.agent_actions import ActionError
+from kefu_host.plugin_http import error_message, json_body
 
 from .settings import ErpSettings
 
@@ -61,8 +61,8 @@ class ErpClient:
 
 
 def _answer(status: int, body: bytes, url: str) -> dict[str, Any]:
-    data = _json(body)
-    message = _message(data)
+    data = json_body(body)
+    message = error_message(data)
     if status == 404:
         raise ActionError("not_found", message or "the ERP has no such record")
     if status in (401, 403):
@@ -77,23 +77,6 @@ def _answer(status: int, body: bytes, url: str) -> dict[str, Any]:
         log.warning("ERP answered something that is not a JSON object", url=url, status=status)
         raise _unavailable("the ERP gave an answer this plugin cannot read")
     return data
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body) if body else None
-    except ValueError:
-        return None
-
-
-def _message(data: Any) -> str | None:
-    """The ERP's ``{"error": {"message": ...}}`` (or ``{"message": ...}``), if it sent one."""
-    if isinstance(data, dict):
-        error = data.get("error")
-        text = error.get("message") if isinstance(error, dict) else data.get("message")
-        if isinstance(text, str) and text:
-            return text[:500]
-    return None
 
 
 def _unavailable(message: str) -> ActionError:

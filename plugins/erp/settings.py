@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from yarl import URL
+from kefu_host.plugin_settings import http_url, reject_unknown, seconds, text
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8090"
 KNOWN_SETTINGS = ("base_url", "token", "timeout")
@@ -24,19 +23,9 @@ class ErpSettings:
 
 def parse_settings(raw: Mapping[str, Any]) -> ErpSettings:
     """Validated settings; raises ValueError naming the setting that is wrong."""
-    for key in raw:
-        if key not in KNOWN_SETTINGS:
-            close = difflib.get_close_matches(key, KNOWN_SETTINGS, n=1)
-            hint = f", did you mean {close[0]!r}?" if close else f"; known: {', '.join(KNOWN_SETTINGS)}"
-            raise ValueError(f"unknown setting {key!r}{hint}")
-    base_url = raw.get("base_url", DEFAULT_BASE_URL)
-    url = URL(base_url) if isinstance(base_url, str) else None
-    if url is None or url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(f"base_url: expected an http(s) URL like {DEFAULT_BASE_URL}, got {base_url!r}")
-    token = raw.get("token", "")
-    if not isinstance(token, str):
-        raise ValueError("token: expected a string")  # noqa: TRY004 - every bad setting is a ValueError
-    timeout = raw.get("timeout", 3.0)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 300:
-        raise ValueError(f"timeout: expected seconds between 0 and 300, got {timeout!r}")
-    return ErpSettings(base_url=base_url.rstrip("/"), token=token, timeout=float(timeout))
+    reject_unknown(raw, KNOWN_SETTINGS)
+    return ErpSettings(
+        base_url=http_url(raw, "base_url", DEFAULT_BASE_URL),
+        token=text(raw, "token"),
+        timeout=seconds(raw, "timeout", 3.0, at_most=300),
+    )

@@ -5,7 +5,6 @@ The contract (path, headers, JSON shapes) is in this package's README.md.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +12,7 @@ import aiohttp
 import structlog
 
 from kefu_host.agent_actions import ActionError
+from kefu_host.plugin_http import error_message, json_body
 
 from .settings import PaymentsSettings
 
@@ -66,7 +66,7 @@ class ProviderClient:
         except aiohttp.ClientError as exc:
             log.warning("payment provider unreachable", url=url, error=str(exc))
             raise _unavailable("the payment provider cannot be reached right now") from None
-        data = _json(raw)
+        data = json_body(raw)
         if status in (200, 201):
             refund_id, refund_status = (
                 (data.get("id"), data.get("status")) if isinstance(data, dict) else (None, None)
@@ -79,7 +79,7 @@ class ProviderClient:
 
 
 def _error(status: int, data: Any) -> ActionError:
-    message = _message(data)
+    message = error_message(data)
     if status == 404:
         return ActionError("not_found", message or "the payment provider does not know this order")
     if status in (401, 403):
@@ -93,22 +93,6 @@ def _error(status: int, data: Any) -> ActionError:
         )
     log.warning("payment provider error", status=status)
     return _unavailable(f"the payment provider answered HTTP {status}; try again")
-
-
-def _json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw) if raw else None
-    except ValueError:
-        return None
-
-
-def _message(data: Any) -> str | None:
-    if isinstance(data, dict):
-        error = data.get("error")
-        text = error.get("message") if isinstance(error, dict) else data.get("message")
-        if isinstance(text, str) and text:
-            return text[:500]
-    return None
 
 
 def _unavailable(message: str) -> ActionError:

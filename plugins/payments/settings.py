@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import difflib
-import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
-from yarl import URL
+from kefu_host.plugin_db import check_dsn
+from kefu_host.plugin_settings import http_url, reject_unknown, seconds, text
 
 DEFAULT_PROVIDER_URL = "http://127.0.0.1:8091"
 DEFAULT_DSN = "sqlite+aiosqlite:///data/payments.db"
 KNOWN_SETTINGS = ("provider_url", "api_key", "timeout", "dsn", "facts_ttl")
-#: Async drivers, with the package each one needs.
-DRIVERS: Mapping[str, str] = {
-    "sqlite+aiosqlite": "aiosqlite",
-    "mysql+aiomysql": "aiomysql",
-    "mariadb+aiomysql": "aiomysql",
-    "postgresql+asyncpg": "asyncpg",
-}
 
 
 @dataclass(frozen=True)
@@ -38,48 +28,13 @@ class PaymentsSettings:
 
 def parse_settings(raw: Mapping[str, Any]) -> PaymentsSettings:
     """Validated settings; raises ValueError naming the setting that is wrong."""
-    for key in raw:
-        if key not in KNOWN_SETTINGS:
-            close = difflib.get_close_matches(key, KNOWN_SETTINGS, n=1)
-            hint = f", did you mean {close[0]!r}?" if close else f"; known: {', '.join(KNOWN_SETTINGS)}"
-            raise ValueError(f"unknown setting {key!r}{hint}")
-    provider_url = raw.get("provider_url", DEFAULT_PROVIDER_URL)
-    url = URL(provider_url) if isinstance(provider_url, str) else None
-    if url is None or url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(
-            f"provider_url: expected an http(s) URL like {DEFAULT_PROVIDER_URL}, got {provider_url!r}"
-        )
-    api_key = raw.get("api_key", "")
-    if not isinstance(api_key, str):
-        raise ValueError("api_key: expected a string")  # noqa: TRY004 - every bad setting is a ValueError
-    timeout = raw.get("timeout", 4.0)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 300:
-        raise ValueError(f"timeout: expected seconds between 0 and 300, got {timeout!r}")
-    ttl = raw.get("facts_ttl", 5.0)
-    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl < 0:
-        raise ValueError(f"facts_ttl: expected a number of seconds >= 0, got {ttl!r}")
+    reject_unknown(raw, KNOWN_SETTINGS)
     dsn = raw.get("dsn", DEFAULT_DSN)
-    _check_dsn(dsn)
+    check_dsn("dsn", dsn, DEFAULT_DSN)
     return PaymentsSettings(
-        provider_url=provider_url.rstrip("/"),
-        api_key=api_key,
-        timeout=float(timeout),
+        provider_url=http_url(raw, "provider_url", DEFAULT_PROVIDER_URL),
+        api_key=text(raw, "api_key"),
+        timeout=seconds(raw, "timeout", 4.0, at_most=300),
         dsn=dsn,
-        facts_ttl=float(ttl),
+        facts_ttl=seconds(raw, "facts_ttl", 5.0),
     )
-
-
-def _check_dsn(dsn: Any) -> None:
-    if not isinstance(dsn, str) or not dsn:
-        raise ValueError(f"dsn: expected a SQLAlchemy URL string, got {dsn!r}")
-    try:
-        url = make_url(dsn)
-    except ArgumentError as exc:
-        raise ValueError(f"dsn: not a database URL: {exc}") from None
-    package = DRIVERS.get(url.drivername)
-    if package is None:
-        raise ValueError(f"dsn: driver {url.drivername!r} is not supported; use one of {', '.join(DRIVERS)}")
-    if importlib.util.find_spec(package) is None:
-        raise ValueError(f"dsn: {url.drivername} needs the {package!r} package (pip install {package})")
-    if url.drivername.startswith("sqlite") and not url.database:
-        raise ValueError(f"dsn: a SQLite URL needs a file, like {DEFAULT_DSN}")

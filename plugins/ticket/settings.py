@@ -6,24 +6,17 @@ uses, ``{"mysql": {"dsn": "user:pass@tcp(127.0.0.1:3306)/db"}}``, translated to 
 
 from __future__ import annotations
 
-import difflib
-import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.engine import URL
+
+from kefu_host.plugin_db import check_dsn
+from kefu_host.plugin_settings import reject_unknown, seconds
 
 DEFAULT_DSN = "sqlite+aiosqlite:///data/tickets.db"
-#: Async drivers, with the package each one needs.
-DRIVERS: Mapping[str, str] = {
-    "sqlite+aiosqlite": "aiosqlite",
-    "mysql+aiomysql": "aiomysql",
-    "mariadb+aiomysql": "aiomysql",
-    "postgresql+asyncpg": "asyncpg",
-}
 KNOWN_SETTINGS = ("dsn", "mysql", "facts_ttl")
 #: Go driver parameters that mean the same to aiomysql; the others (parseTime, loc, ...) are Go-only.
 _KEPT_GO_PARAMS = ("charset",)
@@ -38,11 +31,7 @@ class TicketSettings:
 
 def parse_settings(raw: Mapping[str, Any]) -> TicketSettings:
     """Validated settings; raises ValueError naming the setting that is wrong."""
-    for key in raw:
-        if key not in KNOWN_SETTINGS:
-            close = difflib.get_close_matches(key, KNOWN_SETTINGS, n=1)
-            hint = f", did you mean {close[0]!r}?" if close else f"; known: {', '.join(KNOWN_SETTINGS)}"
-            raise ValueError(f"unknown setting {key!r}{hint}")
+    reject_unknown(raw, KNOWN_SETTINGS)
     if "dsn" in raw and "mysql" in raw:
         raise ValueError(
             "give either 'dsn' or 'mysql.dsn', not both (is one in kefu.toml, one on the command line?)"
@@ -59,31 +48,8 @@ def parse_settings(raw: Mapping[str, Any]) -> TicketSettings:
     else:
         dsn = raw.get("dsn", DEFAULT_DSN)
         setting = "dsn"
-    check_dsn(setting, dsn)
-    ttl = raw.get("facts_ttl", 5.0)
-    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or ttl < 0:
-        raise ValueError(f"facts_ttl: expected a number of seconds >= 0, got {ttl!r}")
-    return TicketSettings(dsn=dsn, facts_ttl=float(ttl))
-
-
-def check_dsn(setting: str, dsn: Any) -> URL:
-    if not isinstance(dsn, str) or not dsn:
-        raise ValueError(f"{setting}: expected a SQLAlchemy URL string, got {dsn!r}")
-    try:
-        url = make_url(dsn)
-    except ArgumentError as exc:
-        raise ValueError(f"{setting}: not a database URL: {exc}") from None
-    package = DRIVERS.get(url.drivername)
-    if package is None:
-        raise ValueError(
-            f"{setting}: driver {url.drivername!r} is not supported; use one of {', '.join(DRIVERS)} "
-            "(the plugin needs an asyncio driver)"
-        )
-    if importlib.util.find_spec(package) is None:
-        raise ValueError(f"{setting}: {url.drivername} needs the {package!r} package (pip install {package})")
-    if url.drivername.startswith("sqlite") and not url.database:
-        raise ValueError(f"{setting}: a SQLite URL needs a file, like {DEFAULT_DSN}")
-    return url
+    check_dsn(setting, dsn, DEFAULT_DSN)
+    return TicketSettings(dsn=dsn, facts_ttl=seconds(raw, "facts_ttl", 5.0))
 
 
 def mysql_url_from_go_dsn(dsn: str) -> str:
