@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import signal
 import sys
 import time
@@ -88,6 +89,10 @@ async def serve(app: web.Application, config: Config) -> int:
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else config.server.port
     log.info("listening", host=config.server.host, port=port, url=f"http://{config.server.host}:{port}/")
+    # What startup built (modules, models, compiled rules, plugins) lives until exit. Left to the collector, every
+    # full collection walks it again: 80-100 ms pauses every couple of seconds under load. Frozen, it is skipped.
+    gc.collect()
+    gc.freeze()
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
