@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
 import structlog
 
 from kefu_host.logs import REDACTED, Redactor, configure_logging
@@ -49,12 +50,51 @@ def test_off_a_tty_every_line_is_json() -> None:
     assert "topsecret" not in stream.getvalue()
 
 
-async def test_access_log_carries_the_request_id(start_app: Callable[..., Any], caplog: Any) -> None:
+@pytest.fixture
+def log_stream() -> Iterator[Callable[[str], io.StringIO]]:
+    """Send the host's logs to a string in a given format for one test, then back to the suite's setup."""
+
+    def configure(fmt: str) -> io.StringIO:
+        stream = io.StringIO()
+        configure_logging(fmt=fmt, level="info", secrets=[ADMIN_TOKEN], stream=stream)  # type: ignore[arg-type]
+        return stream
+
+    yield configure
+    configure_logging(fmt="json", level="info", secrets=[ADMIN_TOKEN, "test-visitor-secret", "test-identity-secret"])
+
+
+async def test_access_log_carries_the_request_id(start_app: Callable[..., Any], log_stream: Any) -> None:
+    stream = log_stream("json")
     client = await start_app()
     response = await client.get("/api/plugins", headers={**admin_headers(), "X-Request-Id": "req-abc-123"})
     assert response.headers["X-Request-Id"] == "req-abc-123"
     generated = await client.get("/livez")
     assert len(generated.headers["X-Request-Id"]) == 16
-    access = [r.msg for r in caplog.records if r.name == "kefu_host.access"]
-    assert any(r["path"] == "/api/plugins" and r["request_id"] == "req-abc-123" and r["status"] == 200 for r in access)
-    assert ADMIN_TOKEN not in caplog.text
+    access = [json.loads(line) for line in stream.getvalue().splitlines() if '"kefu_host.access"' in line]
+    mine = [r for r in access if r["path"] == "/api/plugins"]
+    assert len(mine) == 1
+    assert list(mine[0]) == ["method", "path", "status", "duration_ms", "remote", "request_id", "event", "level",
+                             "logger", "timestamp"]  # the shape of every other line: fields, then the standard keys
+    assert mine[0]["request_id"] == "req-abc-123" and mine[0]["status"] == 200 and mine[0]["method"] == "GET"
+    assert mine[0]["timestamp"].endswith("Z") and mine[0]["level"] == "info"
+    assert any(r["path"] == "/livez" and r["request_id"] == generated.headers["X-Request-Id"] for r in access)
+    assert ADMIN_TOKEN not in stream.getvalue()
+
+
+async def test_access_lines_are_redacted(start_app: Callable[..., Any], log_stream: Any) -> None:
+    stream = log_stream("json")
+    client = await start_app()
+    await client.get(f"/api/no-such-thing/{ADMIN_TOKEN}")
+    line = next(json.loads(x) for x in stream.getvalue().splitlines() if "/api/no-such-thing/" in x)
+    assert line["path"] == f"/api/no-such-thing/{REDACTED}" and line["status"] == 404
+    assert ADMIN_TOKEN not in stream.getvalue()
+
+
+async def test_console_access_lines_go_through_the_structlog_pipeline(
+    start_app: Callable[..., Any], log_stream: Any
+) -> None:
+    stream = log_stream("console")
+    client = await start_app()
+    await client.get("/livez", headers={"X-Request-Id": "req-console-1"})
+    line = next(x for x in stream.getvalue().splitlines() if "req-console-1" in x)
+    assert "request" in line and "path=/livez" in line and "status=200" in line

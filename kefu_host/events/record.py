@@ -1,11 +1,12 @@
 """Recording events: the id, and the event's change to its customer, in one transaction, in batches.
 
-Each event gets a savepoint of its own inside the writer's batch, so one failing event fails alone. Its
-``(source, id)`` row in ``processed_events`` is inserted only if absent: a repeat (also a concurrent copy, on any
-process) finds it and changes nothing. The customer is created on first sight of its ``uid``.
+An event's ``(source, id)`` row in ``processed_events`` is inserted only if absent: a repeat (also a concurrent copy,
+on any process) finds it and changes nothing. The customer is created on first sight of its ``uid``.
 
 On SQLite the batch runs as one call on the driver's thread (as the chat messages do, see
-:mod:`kefu_host.chat.append`); elsewhere each event runs through portable SQLAlchemy Core.
+:mod:`kefu_host.chat.append`), without a savepoint per event: an event that fails aborts the batch, and the writer
+then retries every item of it in a transaction of its own, so the failure stays that event's. Elsewhere each event
+runs through portable SQLAlchemy Core, in a savepoint of its own.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from kefu_host.store.models import Customer, ProcessedEvent, utcnow
 _COLUMNS = ("id", "uid", "name", "email", "phone", "avatar_url", "vip_level", "ltv_cents", "tags", "attributes",
             "owner", "last_ip", "last_user_agent", "last_login_at", "field_times")
 _JSON = ("tags", "attributes", "field_times")
+_SELECT_CUSTOMER = f"SELECT {', '.join(_COLUMNS)} FROM customers WHERE uid = ?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,18 +80,10 @@ def _stamp(moment: datetime) -> str:
 
 
 def _record_sqlite(db: sqlite3.Connection, items: Sequence[Pending]) -> list[Any]:
-    results: list[Any] = []
+    # Savepoints would cost two statements per event for a failure that does not happen in practice; the writer's
+    # retry of a failed batch, one item per transaction, gives the same isolation when it does.
     now = _stamp(utcnow())
-    for pending in items:
-        db.execute("SAVEPOINT kefu_event")
-        try:
-            results.append(_record_one_sqlite(db, pending, now))
-            db.execute("RELEASE kefu_event")
-        except Exception as exc:  # undo this event only
-            db.execute("ROLLBACK TO kefu_event")
-            db.execute("RELEASE kefu_event")
-            results.append(exc)
-    return results
+    return [_record_one_sqlite(db, pending, now) for pending in items]
 
 
 def _record_one_sqlite(db: sqlite3.Connection, pending: Pending, now: str) -> Outcome:
@@ -104,12 +98,14 @@ def _record_one_sqlite(db: sqlite3.Connection, pending: Pending, now: str) -> Ou
         return Outcome(event.id, "duplicate")
     if pending.uid is None:
         return Outcome(event.id, "accepted")
-    db.execute(
-        "INSERT OR IGNORE INTO customers (uid, vip_level, ltv_cents, tags, attributes, field_times, created_at, "
-        "updated_at) VALUES (?, 0, 0, '[]', '{}', '{}', ?, ?)",
-        (pending.uid, now, now),
-    )
-    values = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM customers WHERE uid = ?", (pending.uid,)).fetchone()
+    values = db.execute(_SELECT_CUSTOMER, (pending.uid,)).fetchone()
+    if values is None:  # first sight of this customer
+        db.execute(
+            "INSERT OR IGNORE INTO customers (uid, vip_level, ltv_cents, tags, attributes, field_times, created_at, "
+            "updated_at) VALUES (?, 0, 0, '[]', '{}', '{}', ?, ?)",
+            (pending.uid, now, now),
+        )
+        values = db.execute(_SELECT_CUSTOMER, (pending.uid,)).fetchone()
     row: dict[str, Any] = dict(zip(_COLUMNS, values, strict=True))
     for name in _JSON:
         row[name] = orjson.loads(row[name]) if row[name] else ([] if name == "tags" else {})
