@@ -75,6 +75,7 @@ class _Compiler:
         self.lists = lists
         self.globals: dict[str, Any] = {
             "_NUM": (int, float),
+            "_NAN": float("nan"),
             "_sub": _sub,
             "_fold": folded_list,
             "_dyn_contains": dynamic_contains,
@@ -111,9 +112,9 @@ class _Compiler:
         if isinstance(cond, n.Const):
             return "True" if cond.value else "False"
         if isinstance(cond, n.AllOf):
-            return "(" + " and ".join(self.cond(c) for c in cond.items) + ")"
+            return "(" + " and ".join(self.cond(c) for c in _cheapest_first(cond.items)) + ")"
         if isinstance(cond, n.AnyOf):
-            return "(" + " or ".join(self.cond(c) for c in cond.items) + ")"
+            return "(" + " or ".join(self.cond(c) for c in _cheapest_first(cond.items)) + ")"
         if isinstance(cond, n.Negation):
             return f"(not {self.cond(cond.item)})"
         var = self.var(cond.field)
@@ -123,6 +124,10 @@ class _Compiler:
         if isinstance(cond, n.Bare):
             return f"({v} is True)"
         if isinstance(cond, n.Compare):
+            if cond.value.kind in _NUMBER_LITERALS and cond.op != "!=":
+                # NaN stands in for a missing number: every one of these comparisons with it is false
+                var.flags.add("x")
+                return f"(x{var.index} {cond.op} {self.const(cond.value.value)})"
             flag = self.flag(var, cond.value.kind)
             return f"({flag} and {v} {cond.op} {self.const(cond.value.value)})"
         if isinstance(cond, n.InList):
@@ -279,7 +284,12 @@ class _Compiler:
             if selector is None:
                 lines.append(f"    v{i} = get({key})")
             else:
-                lines.append(f"    v{i} = _sub(get({key}), {self.const(selector, 'P')})")
+                # facts hold dicts nearly always; other mappings take the slower call
+                lines.append(f"    v{i} = get({key})")
+                p = self.const(selector, "P")
+                lines.append(f"    v{i} = v{i}.get({p}) if type(v{i}) is dict else _sub(v{i}, {p})")
+            if "x" in var.flags:
+                lines.append(f"    x{i} = v{i} if type(v{i}) in _NUM else _NAN")
             if "n" in var.flags:
                 lines.append(f"    n{i} = type(v{i}) in _NUM")
             if "s" in var.flags:
@@ -310,6 +320,29 @@ class _Compiler:
 _OUTCOME = "ids, acts, team, priority, prefer, tags, replies, plugin"
 _DEDUPED = "list(dict.fromkeys(tags)), list(dict.fromkeys(replies))"
 _EFFECT_PARTS = ("actions", "team", "priority", "prefer_agent", "tags", "auto_replies", "plugin_actions")
+
+
+def _cost(cond: n.Cond) -> int:
+    """A rough price of evaluating ``cond``: a comparison is cheap, a word scan or a regex is not."""
+    if isinstance(cond, n.Const):
+        return 0
+    if isinstance(cond, n.Present | n.Bare | n.Compare):
+        return 1
+    if isinstance(cond, n.InList | n.Contains):
+        return 2
+    if isinstance(cond, n.ContainsAny | n.Matches):
+        return 8
+    if isinstance(cond, n.Negation):
+        return _cost(cond.item)
+    if isinstance(cond, n.AllOf | n.AnyOf):
+        return sum(_cost(item) for item in cond.items)
+    return 8
+
+
+def _cheapest_first(items: tuple[n.Cond, ...]) -> list[n.Cond]:
+    # Conditions have no side effects and never raise, so ``and``/``or`` give the same answer in any order; testing
+    # the cheap ones first skips the expensive ones (a scan of the message, a regex) whenever they decide alone.
+    return sorted(items, key=_cost)
 
 
 def _predicates(cond: n.Cond) -> list[n.Cond]:

@@ -102,3 +102,27 @@ def test_a_regex_on_a_scanned_field_runs_only_when_its_fixed_text_is_there(scan_
     assert fired(compiled, {"message.text": "Order 12"}) == ["r.order"]
     assert fired(compiled, {"message.text": "ORDER 12 退款"}) == ["r.words"]
     assert len(scan_calls) == 3
+
+
+def test_cheap_conditions_are_tested_before_a_scan(scan_calls: list[object]) -> None:
+    compiled = program("""\
+        rule r when message.text contains_any ["x"] and customer.ltv > 100 then tag "t" end
+        """)
+    assert fired(compiled, {"message.text": "x", "customer.ltv": 5}) == []
+    assert scan_calls == []  # the comparison decided alone
+    assert fired(compiled, {"message.text": "x", "customer.ltv": 500}) == ["r"]
+    assert scan_calls == ["x"]
+
+
+@pytest.mark.parametrize(
+    ("value", "fires"),
+    [(None, set()), ("5", set()), (True, set()), ([5], set()), (5, {"ge", "le", "eq", "ne"}), (7.5, {"ge", "ne"})],
+)
+def test_a_missing_or_mistyped_number_fails_every_comparison(value: object, fires: set[str]) -> None:
+    compiled = program("""\
+        rule ge when customer.ltv >= 5 then tag "ge" end
+        rule le when customer.ltv <= 5 then tag "le" end
+        rule eq when customer.ltv == 5 then tag "eq" end
+        rule ne when customer.ltv != 6 then tag "ne" end
+        """)
+    assert set(fired(compiled, {"customer.ltv": value})) == fires

@@ -128,3 +128,28 @@ _RULES = ruleset(SOURCE)
 def test_explain_agrees_with_the_compiled_decision(facts: dict[str, Any]) -> None:
     explanation = _RULES.explain(facts)
     assert tuple(r.rule_id for r in explanation.rules if r.fired) == _RULES.decide(facts).fired
+
+
+# Conjunctions the compiler reorders (cheapest first) and comparisons it compiles without a type flag.
+_REORDERED = ruleset("""\
+list sensitive = ["诈骗", "scam"]
+rule scan.first priority 3
+  when message.text contains_any $sensitive and (customer.ltv != 3 or conversation.transfers <= 2)
+    and not message.text matches "x$"
+  then tag "a"
+end
+rule cheap.last priority 2
+  when (queue.length("support") < 5 or customer.tags contains "vip") and customer.ltv > 100
+  then tag "b"
+end
+rule mixed priority 1 when not (customer.ltv == 0 or message.lang in ["zh"]) or conversation.wait_time >= 1m
+  then tag "c"
+end
+""")
+
+
+@settings(max_examples=300, deadline=None)
+@given(_facts)
+def test_reordered_conditions_decide_as_written(facts: dict[str, Any]) -> None:
+    explanation = _REORDERED.explain(facts)
+    assert tuple(r.rule_id for r in explanation.rules if r.fired) == _REORDERED.decide(facts).fired
