@@ -1,7 +1,7 @@
 """Load generator for bench_events.py, in its own process: ``_events_load.py JOB_JSON`` prints one JSON result.
 
-With ``setup`` (the host), it first connects the agents and opens one identified conversation per customer, so
-every ``user.profile_updated`` event has an agent screen to refresh; it then counts the ``profile_update`` frames.
+It first connects the agents to the host and opens one identified conversation per customer, so every
+``user.profile_updated`` event has an agent screen to refresh, and counts the ``profile_update`` frames they get.
 Events are signed before the clock starts (the signature is the sender's cost, not the host's).
 """
 
@@ -73,31 +73,38 @@ async def post(session: aiohttp.ClientSession, url: str, body: bytes, headers: d
         return response.status
 
 
-async def throughput(session: aiohttp.ClientSession, job: dict[str, Any], events: list[Any]) -> dict[str, Any]:
-    url, deadline = f"{job['url']}/api/events", time.monotonic() + job["duration"]
+async def throughput(
+    session: aiohttp.ClientSession, url: str, pid: int, events: list[Any], seconds: float, concurrency: int,
+    *, cyclic: bool,
+) -> dict[str, Any]:
+    """``concurrency`` clients post ``events`` in a closed loop for ``seconds``; ``cyclic`` reuses them (the bare
+    endpoint only parses), otherwise each is sent once and the window also ends when they run out."""
+    url, deadline = f"{url}/api/events", time.monotonic() + seconds
     statuses: dict[int, int] = {}
     cursor = 0
 
     async def worker() -> None:
         nonlocal cursor
-        while time.monotonic() < deadline and cursor < len(events):
-            body, headers = events[cursor]
+        while time.monotonic() < deadline and (cyclic or cursor < len(events)):
+            body, headers = events[cursor % len(events)]
             cursor += 1
             status = await post(session, url, body, headers)
             statuses[status] = statuses.get(status, 0) + 1
 
-    cpu = CpuWindow(job["server_pid"])
+    cpu = CpuWindow(pid)
     t0 = time.monotonic()
-    await asyncio.gather(*(worker() for _ in range(job["concurrency"])))
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.monotonic() - t0
     ok = statuses.get(200, 0)
-    return {"events_per_s": round(ok / elapsed, 1), "ok": ok, "statuses": statuses, "seconds": round(elapsed, 2),
-            **cpu.result()}
+    return {"events_per_s": round(ok / elapsed, 1), "ok": ok, "sent": cursor, "statuses": statuses,
+            "seconds": round(elapsed, 2), **cpu.result()}
 
 
-async def latency(session: aiohttp.ClientSession, job: dict[str, Any], events: list[Any]) -> dict[str, Any]:
-    url, rate = f"{job['url']}/api/events", job["rate"]
-    count = int(rate * job["duration"])
+async def latency(
+    session: aiohttp.ClientSession, url: str, pid: int, events: list[Any], rate: float
+) -> dict[str, Any]:
+    """Open loop: event k is due at t0 + k / rate whatever happened to the earlier ones; request -> answer."""
+    url = f"{url}/api/events"
     times: list[float] = []
     statuses: dict[int, int] = {}
 
@@ -107,39 +114,52 @@ async def latency(session: aiohttp.ClientSession, job: dict[str, Any], events: l
         times.append(time.monotonic() - due)
         statuses[status] = statuses.get(status, 0) + 1
 
-    cpu = CpuWindow(job["server_pid"])
+    cpu = CpuWindow(pid)
     t0 = time.monotonic()
     running = []
-    for n in range(count):
+    for n in range(len(events)):
         due = t0 + n / rate
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
         running.append(asyncio.create_task(one(n, due)))
     await asyncio.gather(*running)
-    return {"rate": rate, "sent": count, "statuses": statuses, "latency": percentiles(times), **cpu.result()}
+    return {"rate": rate, "sent": len(events), "statuses": statuses, "latency": percentiles(times), **cpu.result()}
 
 
 async def run(job: dict[str, Any]) -> dict[str, Any]:
+    """Set the host up, then the throughput windows in the order given (bare and host alternating, so a drift in
+    the machine's speed touches both alike), then the latency phase on each server."""
     raise_nofile()
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as session:
         pushes = Pushes()
-        held = await setup_host(session, job, pushes) if job.get("setup") else []
-        out: dict[str, Any] = {}
-        if job.get("throughput"):
-            events = signed_events(job["secret"], job["uids"], job["max_events"], "t", datetime(2026, 1, 1, tzinfo=UTC))
+        held = await setup_host(session, {**job, "url": job["urls"]["host"]}, pushes)
+        events = signed_events(job["secret"], job["uids"], job["max_events"], "t", datetime(2026, 1, 1, tzinfo=UTC))
+        bare_pool = events[: job["bare_pool"]]
+        cursor = 0
+        windows = []
+        for kind, seconds in job["windows"]:
+            url, pid = job["urls"][kind], job["pids"][kind]
+            if kind == "host":
+                before = pushes.count
+                result = await throughput(session, url, pid, events[cursor:], seconds, job["concurrency"],
+                                          cyclic=False)
+                cursor += result["sent"]
+                await asyncio.sleep(0.3)  # the last pushes arrive
+                result["pushes"] = pushes.count - before
+            else:
+                result = await throughput(session, url, pid, bare_pool, seconds, job["concurrency"], cyclic=True)
+            windows.append({"kind": kind, **result})
+        out: dict[str, Any] = {"windows": windows, "latency": {}}
+        count = int(job["rate"] * job["latency_seconds"])
+        for n, kind in enumerate(("bare", "host")):
+            late = signed_events(job["secret"], job["uids"], count, f"l{n}", datetime(2026, 6, 1, tzinfo=UTC))
             before = pushes.count
-            out["throughput"] = await throughput(session, job, events)
-            await asyncio.sleep(0.5)
-            out["throughput"]["pushes"] = pushes.count - before
-        if job.get("rate"):
-            count = int(job["rate"] * job["duration"])
-            events = signed_events(job["secret"], job["uids"], count, "l", datetime(2026, 6, 1, tzinfo=UTC))
-            before = pushes.count
-            out["latency"] = await latency(session, job, events)
-            await asyncio.sleep(0.5)
-            out["latency"]["pushes"] = pushes.count - before
+            out["latency"][kind] = await latency(session, job["urls"][kind], job["pids"][kind], late, job["rate"])
+            await asyncio.sleep(0.3)
+            if kind == "host":
+                out["latency"][kind]["pushes"] = pushes.count - before
         for item in held:
             if isinstance(item, asyncio.Task):
                 item.cancel()
