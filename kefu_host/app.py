@@ -96,6 +96,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         pool_size=config.database.pool_size,
         sqlite_synchronous=config.database.sqlite_synchronous,
         sqlite_busy_timeout=config.database.sqlite_busy_timeout,
+        sqlite_checkpoint_interval=config.database.sqlite_checkpoint_interval,
         max_batch=config.database.max_batch,
     ) as store:
         app[STORE] = store

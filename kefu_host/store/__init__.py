@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -9,7 +10,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kefu_host.store.engine import Engines, create_engines, ensure_sqlite_dir
+from kefu_host.store.checkpoint import WalCheckpointer
+from kefu_host.store.engine import Engines, create_engines, ensure_sqlite_dir, sqlite_path
 from kefu_host.store.migrate import upgrade
 from kefu_host.store.writer import GroupWriter, StoreUnavailable
 
@@ -22,6 +24,8 @@ class Store:
 
     engines: Engines
     writer: GroupWriter
+    #: Runs SQLite's WAL checkpoints off the commit path; None on PostgreSQL and in-memory SQLite.
+    checkpointer: WalCheckpointer | None = None
 
     @property
     def dialect(self) -> str:
@@ -50,21 +54,40 @@ async def open_store(
     pool_size: int = 5,
     sqlite_synchronous: str = "full",
     sqlite_busy_timeout: float = 10.0,
+    sqlite_checkpoint_interval: float = 1.0,
     max_batch: int = 2000,
 ) -> AsyncIterator[Store]:
-    """Open engines, migrate if asked, start the writer; on exit drain the writer and close everything."""
+    """Open engines, migrate if asked, start the writer; on exit drain the writer and close everything.
+
+    On a SQLite file with ``sqlite_checkpoint_interval`` > 0, WAL checkpoints run in a thread of their own instead
+    of inside commits (see :mod:`kefu_host.store.checkpoint`).
+    """
     ensure_sqlite_dir(url)
+    path = sqlite_path(url)
+    checkpointer = (
+        WalCheckpointer(path, interval=sqlite_checkpoint_interval, busy_timeout=sqlite_busy_timeout)
+        if path is not None and sqlite_checkpoint_interval > 0
+        else None
+    )
     engines = create_engines(
-        url, pool_size=pool_size, sqlite_synchronous=sqlite_synchronous, busy_timeout=sqlite_busy_timeout
+        url,
+        pool_size=pool_size,
+        sqlite_synchronous=sqlite_synchronous,
+        busy_timeout=sqlite_busy_timeout,
+        sqlite_autocheckpoint=checkpointer is None,
     )
     try:
         if migrate:
             await upgrade(engines.write)
         writer = GroupWriter(engines.write, max_batch=max_batch)
         writer.start()
+        if checkpointer is not None:
+            checkpointer.start()
         try:
-            yield Store(engines=engines, writer=writer)
+            yield Store(engines=engines, writer=writer, checkpointer=checkpointer)
         finally:
             await writer.close()
+            if checkpointer is not None:
+                await asyncio.to_thread(checkpointer.close)
     finally:
         await engines.dispose()

@@ -1,0 +1,97 @@
+"""SQLite WAL checkpoints off the commit path.
+
+Left to itself, SQLite checkpoints inside the commit that pushes the WAL past 1,000 pages: that commit copies the
+pages into the database file and waits for its fsync. On a slow disk that fsync alone has taken 400 ms, and every
+caller of the group-commit writer waited behind it. Here the writer's connection never checkpoints
+(``wal_autocheckpoint=0``); a thread with a connection of its own runs a PASSIVE checkpoint every ``interval``
+seconds, which never blocks the writer.
+
+A PASSIVE checkpoint cannot rewind the WAL while commits keep coming, so under sustained load the file grows; past
+``max_wal_bytes`` the thread runs a TRUNCATE checkpoint, which waits (up to the busy timeout) for a gap between
+commits and empties the file. On close, a last TRUNCATE leaves the WAL empty.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from dataclasses import dataclass
+
+import structlog
+
+log = structlog.get_logger("kefu_host.store")
+
+
+@dataclass(frozen=True)
+class CheckpointResult:
+    """What ``PRAGMA wal_checkpoint`` answered: whether it was blocked, WAL frames, frames copied to the database."""
+
+    busy: bool
+    wal_frames: int
+    checkpointed: int
+
+
+class WalCheckpointer:
+    """Checkpoints the WAL of the SQLite database at ``path`` from a thread of its own."""
+
+    def __init__(
+        self, path: str, *, interval: float = 1.0, max_wal_bytes: int = 64 * 1024 * 1024, busy_timeout: float = 10.0
+    ) -> None:
+        self.path = path
+        self.interval = interval
+        self.max_wal_bytes = max_wal_bytes
+        self.busy_timeout = busy_timeout
+        self.checkpoints = 0
+        self.truncations = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._db: sqlite3.Connection | None = None
+
+    def start(self) -> None:
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+        self._thread = threading.Thread(target=self._run, name="kefu-wal-checkpoint", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop the thread, then leave the WAL empty (the writer has finished by now)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self._db is not None:
+            try:
+                self.checkpoint("TRUNCATE")
+            except sqlite3.Error as exc:
+                log.warning("final WAL checkpoint failed", error=str(exc))
+            self._db.close()
+            self._db = None
+
+    def checkpoint(self, mode: str = "PASSIVE") -> CheckpointResult:
+        assert self._db is not None, "start() first"
+        busy, frames, done = self._db.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        self.checkpoints += 1
+        return CheckpointResult(bool(busy), frames, done)
+
+    def wal_bytes(self) -> int:
+        try:
+            return os.stat(f"{self.path}-wal").st_size
+        except FileNotFoundError:
+            return 0
+
+    def run_once(self) -> CheckpointResult:
+        """One round: PASSIVE, or TRUNCATE when the WAL has outgrown ``max_wal_bytes``."""
+        if self.wal_bytes() > self.max_wal_bytes:
+            result = self.checkpoint("TRUNCATE")
+            if not result.busy:
+                self.truncations += 1
+            return result
+        return self.checkpoint("PASSIVE")
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.run_once()
+            except sqlite3.Error as exc:  # a locked or failing disk: try again next round, the data is in the WAL
+                log.warning("WAL checkpoint failed", error=str(exc))
+
