@@ -151,6 +151,9 @@ def summarise(raw: dict[str, Any]) -> dict[str, Any]:
     out["host"]["ok"] = sum(w["ok"] for w in host)
     out["host"]["pushes"] = sum(w["pushes"] for w in host)
     out["ratio"] = round(out["host"]["events_per_s"] / out["bare"]["events_per_s"], 3)
+    # What each server spends on one event: independent of the generator, which limits the bare figure
+    bare_us, host_us = out["bare"]["server_cpu_us_per_event"], out["host"]["server_cpu_us_per_event"]
+    out["cpu_ratio"] = round(bare_us / host_us, 3) if bare_us and host_us else None
     return out
 
 
@@ -200,7 +203,8 @@ def print_run(n: int, result: dict[str, Any], args: argparse.Namespace) -> None:
         for name, count, pct in profile.get("inclusive_top", [])[:40]:
             print(f"    {pct:5.1f}%  {count:5d}  {name}")
     print(f"  host / bare throughput: {result['ratio']:.1%}  (target >= 50%);  host p99 at {args.rate:.0f}/s: "
-          f"{result['latency']['host']['latency']['p99_ms']} ms (target <= 50 ms)")
+          f"{result['latency']['host']['latency']['p99_ms']} ms (target <= 50 ms);  server CPU per event, bare / "
+          f"host: {result['cpu_ratio']:.1%}")
 
 
 if __name__ == "__main__":

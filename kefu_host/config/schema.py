@@ -60,7 +60,7 @@ class DatabaseConfig:
     #: Seconds a SQLite statement waits for a lock before the store reports itself unavailable.
     sqlite_busy_timeout: float = 10.0
     #: Seconds between WAL checkpoints run by a thread of their own; 0 leaves them to SQLite, inside commits.
-    sqlite_checkpoint_interval: float = 1.0
+    sqlite_checkpoint_interval: float = 0.2
     pool_size: int = 5
     #: Most rows the group-commit writer puts in one transaction.
     max_batch: int = 2000

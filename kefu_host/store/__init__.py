@@ -54,7 +54,7 @@ async def open_store(
     pool_size: int = 5,
     sqlite_synchronous: str = "full",
     sqlite_busy_timeout: float = 10.0,
-    sqlite_checkpoint_interval: float = 1.0,
+    sqlite_checkpoint_interval: float = 0.2,
     max_batch: int = 2000,
 ) -> AsyncIterator[Store]:
     """Open engines, migrate if asked, start the writer; on exit drain the writer and close everything.

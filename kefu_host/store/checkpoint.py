@@ -4,16 +4,17 @@ Left to itself, SQLite checkpoints inside the commit that pushes the WAL past 1,
 pages into the database file and waits for its fsync. On a slow disk that fsync alone has taken 400 ms, and every
 caller of the group-commit writer waited behind it. Here the writer's connection never checkpoints
 (``wal_autocheckpoint=0``); a thread with a connection of its own runs a PASSIVE checkpoint every ``interval``
-seconds, which never blocks the writer.
+seconds, which never blocks the writer, so each one copies a little.
 
-A PASSIVE checkpoint cannot rewind the WAL while commits keep coming, so under sustained load the file grows; past
-``max_wal_bytes`` the thread runs a TRUNCATE checkpoint, which waits (up to the busy timeout) for a gap between
-commits and empties the file. On close, a last TRUNCATE leaves the WAL empty.
+A PASSIVE checkpoint cannot rewind the WAL while commits keep coming, so under sustained load the WAL grows. Once
+it holds more than ``restart_frames`` pages, the thread runs a RESTART checkpoint: it waits (up to the busy timeout)
+for a gap between commits, copies what the last PASSIVE left, and makes the next commit write the WAL from its
+start again, reusing the file's blocks (appending to a growing file costs a journal commit per fsync). On close, a
+TRUNCATE leaves the WAL empty.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -36,14 +37,14 @@ class WalCheckpointer:
     """Checkpoints the WAL of the SQLite database at ``path`` from a thread of its own."""
 
     def __init__(
-        self, path: str, *, interval: float = 1.0, max_wal_bytes: int = 64 * 1024 * 1024, busy_timeout: float = 10.0
+        self, path: str, *, interval: float = 0.2, restart_frames: int = 4000, busy_timeout: float = 10.0
     ) -> None:
         self.path = path
         self.interval = interval
-        self.max_wal_bytes = max_wal_bytes
+        self.restart_frames = restart_frames
         self.busy_timeout = busy_timeout
         self.checkpoints = 0
-        self.truncations = 0
+        self.restarts = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._db: sqlite3.Connection | None = None
@@ -73,20 +74,14 @@ class WalCheckpointer:
         self.checkpoints += 1
         return CheckpointResult(bool(busy), frames, done)
 
-    def wal_bytes(self) -> int:
-        try:
-            return os.stat(f"{self.path}-wal").st_size
-        except FileNotFoundError:
-            return 0
-
     def run_once(self) -> CheckpointResult:
-        """One round: PASSIVE, or TRUNCATE when the WAL has outgrown ``max_wal_bytes``."""
-        if self.wal_bytes() > self.max_wal_bytes:
-            result = self.checkpoint("TRUNCATE")
+        """One round: PASSIVE, then RESTART if the WAL holds more than ``restart_frames`` pages."""
+        result = self.checkpoint("PASSIVE")
+        if result.wal_frames > self.restart_frames:
+            result = self.checkpoint("RESTART")
             if not result.busy:
-                self.truncations += 1
-            return result
-        return self.checkpoint("PASSIVE")
+                self.restarts += 1
+        return result
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

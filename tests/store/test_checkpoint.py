@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
 from pathlib import Path
 
@@ -75,18 +74,20 @@ async def test_closing_leaves_the_wal_empty(tmp_path: Path) -> None:
         assert conn.execute("SELECT count(*) FROM processed_events").fetchone() == (300,)
 
 
-async def test_a_wal_past_its_limit_is_truncated(tmp_path: Path) -> None:
+async def test_a_wal_past_its_limit_is_rewound(tmp_path: Path) -> None:
     db = tmp_path / "l.db"
     async with open_store(f"sqlite+aiosqlite:///{db}", sqlite_checkpoint_interval=3600) as store:
-        await write_events(store, 0, 300)
-        checkpointer = WalCheckpointer(str(db), interval=3600, max_wal_bytes=1)
+        await write_events(store, 0, 300, pad=3000)
+        checkpointer = WalCheckpointer(str(db), interval=3600, restart_frames=10)
         checkpointer.start()
         try:
-            assert os.path.getsize(f"{db}-wal") > 1
+            size = wal_size(db)
             result = await asyncio.to_thread(checkpointer.run_once)
-            assert not result.busy and checkpointer.truncations == 1
-            assert wal_size(db) == 0
-            await write_events(store, 300, 10)  # the writer goes on from an empty WAL
+            assert not result.busy and checkpointer.restarts == 1
+            await write_events(store, 300, 10)  # the writer starts the WAL over: the file does not grow
+            assert wal_size(db) == size
+            small = await asyncio.to_thread(checkpointer.run_once)
+            assert small.wal_frames < 10 and checkpointer.restarts == 1  # below the limit: PASSIVE only
             assert await count(store) == 310
         finally:
             await asyncio.to_thread(checkpointer.close)
