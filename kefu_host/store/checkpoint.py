@@ -7,10 +7,10 @@ caller of the group-commit writer waited behind it. Here the writer's connection
 seconds, which never blocks the writer, so each one copies a little.
 
 A PASSIVE checkpoint cannot rewind the WAL while commits keep coming, so under sustained load the WAL grows. Once
-it holds more than ``restart_frames`` pages, the thread runs a RESTART checkpoint: it waits (up to the busy timeout)
-for a gap between commits, copies what the last PASSIVE left, and makes the next commit write the WAL from its
-start again, reusing the file's blocks (appending to a growing file costs a journal commit per fsync). On close, a
-TRUNCATE leaves the WAL empty.
+it holds more than ``restart_frames`` pages, the thread runs a RESTART checkpoint: it waits (at most 100 ms,
+holding new commits back meanwhile) for a gap between commits and for readers of old snapshots, copies what the
+last PASSIVE left, and makes the next commit write the WAL from its start again, reusing the file's blocks
+(appending to a growing file costs a journal commit per fsync). On close, a TRUNCATE leaves the WAL empty.
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ from dataclasses import dataclass
 import structlog
 
 log = structlog.get_logger("kefu_host.store")
+
+#: Seconds a RESTART checkpoint may hold commits back waiting for a gap.
+RESTART_WAIT = 0.1
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,9 @@ class WalCheckpointer:
 
     def start(self) -> None:
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+        # A pending RESTART holds new commits back while it waits for readers: never for long. If the gap does not
+        # come within RESTART_WAIT, it gives up and the next round tries again.
+        self._db.execute(f"PRAGMA busy_timeout={int(RESTART_WAIT * 1000)}")
         self._thread = threading.Thread(target=self._run, name="kefu-wal-checkpoint", daemon=True)
         self._thread.start()
 
@@ -62,6 +67,7 @@ class WalCheckpointer:
             self._thread.join()
         if self._db is not None:
             try:
+                self._db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
                 self.checkpoint("TRUNCATE")
             except sqlite3.Error as exc:
                 log.warning("final WAL checkpoint failed", error=str(exc))
@@ -87,6 +93,6 @@ class WalCheckpointer:
         while not self._stop.wait(self.interval):
             try:
                 self.run_once()
-            except sqlite3.Error as exc:  # a locked or failing disk: try again next round, the data is in the WAL
-                log.warning("WAL checkpoint failed", error=str(exc))
+            except Exception as exc:  # a locked or failing disk: try again next round, the data is safe in the WAL
+                log.warning("WAL checkpoint failed", error=f"{type(exc).__name__}: {exc}")
 

@@ -91,3 +91,26 @@ async def test_a_wal_past_its_limit_is_rewound(tmp_path: Path) -> None:
             assert await count(store) == 310
         finally:
             await asyncio.to_thread(checkpointer.close)
+
+
+async def test_a_reader_on_an_old_snapshot_makes_the_rewind_give_up_not_the_writer_wait(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    async with open_store(f"sqlite+aiosqlite:///{db}", sqlite_checkpoint_interval=3600) as store:
+        await write_events(store, 0, 100, pad=3000)
+        reader = sqlite3.connect(db, isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM processed_events").fetchone()  # holds its snapshot
+        await write_events(store, 100, 100, pad=3000)  # frames the reader's snapshot does not see
+        checkpointer = WalCheckpointer(str(db), interval=3600, restart_frames=10)
+        checkpointer.start()
+        try:
+            result = await asyncio.to_thread(checkpointer.run_once)
+            assert result.busy and checkpointer.restarts == 0
+            await write_events(store, 200, 10)  # commits go on
+            reader.execute("COMMIT")
+            assert (await asyncio.to_thread(checkpointer.run_once)).busy is False
+            assert checkpointer.restarts == 1
+        finally:
+            reader.close()
+            await asyncio.to_thread(checkpointer.close)
+        assert await count(store) == 210
