@@ -127,6 +127,13 @@ async def latency(
     return {"rate": rate, "sent": len(events), "statuses": statuses, "latency": percentiles(times), **cpu.result()}
 
 
+async def settle(pushes: Pushes, expected: int, limit: float = 3.0) -> None:
+    """Wait for the pushes still on their way (a push follows its answer), at most ``limit`` seconds."""
+    end = time.monotonic() + limit
+    while pushes.count < expected and time.monotonic() < end:
+        await asyncio.sleep(0.05)
+
+
 async def run(job: dict[str, Any]) -> dict[str, Any]:
     """Set the host up, then the throughput windows in the order given (bare and host alternating, so a drift in
     the machine's speed touches both alike), then the latency phase on each server."""
@@ -146,7 +153,7 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
                 result = await throughput(session, url, pid, events[cursor:], seconds, job["concurrency"],
                                           cyclic=False)
                 cursor += result["sent"]
-                await asyncio.sleep(0.3)  # the last pushes arrive
+                await settle(pushes, before + result["ok"])
                 result["pushes"] = pushes.count - before
             else:
                 result = await throughput(session, url, pid, bare_pool, seconds, job["concurrency"], cyclic=True)
@@ -157,8 +164,8 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
             late = signed_events(job["secret"], job["uids"], count, f"l{n}", datetime(2026, 6, 1, tzinfo=UTC))
             before = pushes.count
             out["latency"][kind] = await latency(session, job["urls"][kind], job["pids"][kind], late, job["rate"])
-            await asyncio.sleep(0.3)
             if kind == "host":
+                await settle(pushes, count + before)
                 out["latency"][kind]["pushes"] = pushes.count - before
         for item in held:
             if isinstance(item, asyncio.Task):
