@@ -237,7 +237,8 @@ class _Compiler:
         namespace = dict(self.globals)
         # Safe to run: the source is built from generated names only (see the module docstring).
         exec(compile(source, "<rules>", "exec"), namespace)
-        return Program(namespace["run"], tuple(order), *self.fields_read(), source)
+        # popped, so the function and its globals form no cycle: a replaced rule set is freed by refcounting alone
+        return Program(namespace.pop("run"), tuple(order), *self.fields_read(), source)
 
     def fold(self, rule: n.Rule) -> list[str]:
         """Statements adding a fired rule's effect; a static effect adds only the parts it has."""
