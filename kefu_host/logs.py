@@ -121,6 +121,7 @@ def _dumps(obj: Any, **kw: Any) -> str:
 
 
 _access = structlog.get_logger("kefu_host.access")
+_ACCESS_LOGGER = logging.getLogger("kefu_host.access")
 _UTC = dt.UTC
 
 
@@ -169,10 +170,12 @@ class AccessLogger(AbstractAccessLogger):
         }
         sink = _access_sink
         if sink is not None:
-            sink.write(fields)
+            if _ACCESS_LOGGER.isEnabledFor(logging.INFO):  # per line: aiohttp asks `enabled` once per connection
+                sink.write(fields)
         else:
             _access.info("request", **fields)
 
     @property
     def enabled(self) -> bool:
-        return self.logger.isEnabledFor(logging.INFO)
+        # our logger's level, not aiohttp's: silencing "kefu_host.access" works on both ways to the stream
+        return _ACCESS_LOGGER.isEnabledFor(logging.INFO)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -98,3 +99,16 @@ async def test_console_access_lines_go_through_the_structlog_pipeline(
     await client.get("/livez", headers={"X-Request-Id": "req-console-1"})
     line = next(x for x in stream.getvalue().splitlines() if "req-console-1" in x)
     assert "request" in line and "path=/livez" in line and "status=200" in line
+
+
+async def test_silencing_the_access_logger_stops_access_lines(start_app: Callable[..., Any], log_stream: Any) -> None:
+    stream = log_stream("json")
+    client = await start_app()
+    logger = logging.getLogger("kefu_host.access")
+    logger.setLevel(logging.WARNING)
+    try:
+        await client.get("/livez", headers={"X-Request-Id": "req-quiet-1"})
+    finally:
+        logger.setLevel(logging.NOTSET)
+    await client.get("/livez", headers={"X-Request-Id": "req-loud-1"})
+    assert "req-quiet-1" not in stream.getvalue() and "req-loud-1" in stream.getvalue()
