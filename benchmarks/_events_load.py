@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 import orjson
-from _chat_load import CpuWindow, percentiles, raise_nofile
+from _chat_load import CpuWindow, percentiles, quiet_gc, raise_nofile
 
 from kefu_host.events.signing import sign
 
@@ -91,10 +91,11 @@ async def throughput(
             status = await post(session, url, body, headers)
             statuses[status] = statuses.get(status, 0) + 1
 
-    cpu = CpuWindow(pid)
-    t0 = time.monotonic()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.monotonic() - t0
+    with quiet_gc():
+        cpu = CpuWindow(pid)
+        t0 = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.monotonic() - t0
     ok = statuses.get(200, 0)
     return {"events_per_s": round(ok / elapsed, 1), "ok": ok, "sent": cursor, "statuses": statuses,
             "seconds": round(elapsed, 2), **cpu.result()}
@@ -114,16 +115,17 @@ async def latency(
         times.append(time.monotonic() - due)
         statuses[status] = statuses.get(status, 0) + 1
 
-    cpu = CpuWindow(pid)
-    t0 = time.monotonic()
-    running = []
-    for n in range(len(events)):
-        due = t0 + n / rate
-        delay = due - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        running.append(asyncio.create_task(one(n, due)))
-    await asyncio.gather(*running)
+    with quiet_gc():
+        cpu = CpuWindow(pid)
+        t0 = time.monotonic()
+        running = []
+        for n in range(len(events)):
+            due = t0 + n / rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            running.append(asyncio.create_task(one(n, due)))
+        await asyncio.gather(*running)
     return {"rate": rate, "sent": len(events), "statuses": statuses, "latency": percentiles(times), **cpu.result()}
 
 
