@@ -4,9 +4,11 @@ An event's ``(source, id)`` row in ``processed_events`` is inserted only if abse
 on any process) finds it and changes nothing. The customer is created on first sight of its ``uid``.
 
 On SQLite the batch runs as one call on the driver's thread (as the chat messages do, see
-:mod:`kefu_host.chat.append`), without a savepoint per event: an event that fails aborts the batch, and the writer
-then retries every item of it in a transaction of its own, so the failure stays that event's. Elsewhere each event
-runs through portable SQLAlchemy Core, in a savepoint of its own.
+:mod:`kefu_host.chat.append`), with statements for the whole batch rather than for each event (one multi-row insert
+claims the ids, one query reads the customers, one update writes each changed customer), and without a savepoint
+per event: an event that fails aborts the batch, and the writer then retries every item of it in a transaction of
+its own, so the failure stays that event's. Elsewhere each event runs through portable SQLAlchemy Core, in a
+savepoint of its own.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from kefu_host.store.models import Customer, ProcessedEvent, utcnow
 _COLUMNS = ("id", "uid", "name", "email", "phone", "avatar_url", "vip_level", "ltv_cents", "tags", "attributes",
             "owner", "last_ip", "last_user_agent", "last_login_at", "field_times")
 _JSON = ("tags", "attributes", "field_times")
-_SELECT_CUSTOMER = f"SELECT {', '.join(_COLUMNS)} FROM customers WHERE uid = ?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,49 +82,109 @@ def _stamp(moment: datetime) -> str:
     return f"{m.year:04d}-{m.month:02d}-{m.day:02d} {m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond:06d}"
 
 
+#: Rows per multi-row statement. A batch is cut into chunks of these sizes, largest first, so that only a handful
+#: of statement texts exist and each stays in the connection's prepared-statement cache.
+_CHUNKS = (64, 16, 4, 1)
+_CLAIM = (
+    "INSERT OR IGNORE INTO processed_events (source, event_id, type, occurred_at, received_at, customer_uid, payload) "
+    "VALUES {rows} RETURNING source, event_id"
+)
+_CREATE_CUSTOMER = (
+    "INSERT OR IGNORE INTO customers (uid, vip_level, ltv_cents, tags, attributes, field_times, created_at, "
+    "updated_at) VALUES (?, 0, 0, '[]', '{}', '{}', ?, ?)"
+)
+_SELECT_CUSTOMERS = f"SELECT {', '.join(_COLUMNS)} FROM customers WHERE uid IN ({{marks}})"
+
+
+def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
+    out, at = [], 0
+    for size in _CHUNKS:
+        while len(values) - at >= size:
+            out.append(values[at : at + size])
+            at += size
+    return out
+
+
 def _record_sqlite(db: sqlite3.Connection, items: Sequence[Pending]) -> list[Any]:
+    """Record a batch with a few statements for all of it: claim every event id at once, read every customer at
+    once, apply the changes in order in memory, then write each changed customer once.
+
+    The outcome of each event is what recording the events one by one, in order, would give: a copy of an id
+    earlier in the batch is a duplicate, and each event sees its customer as the events before it left it.
+    """
     # Savepoints would cost two statements per event for a failure that does not happen in practice; the writer's
     # retry of a failed batch, one item per transaction, gives the same isolation when it does.
     now = _stamp(utcnow())
-    return [_record_one_sqlite(db, pending, now) for pending in items]
+    claimed = _claim(db, items, now)
+    customers = _customers(db, {p.uid for p in items if p.uid is not None and (p.event.source, p.event.id) in claimed},
+                           now)
+    dirty: dict[str, set[str]] = {}
+    outcomes: list[Any] = []
+    for pending in items:
+        event = pending.event
+        key = (event.source, event.id)
+        if key not in claimed:
+            outcomes.append(Outcome(event.id, "duplicate"))
+            continue
+        claimed.discard(key)  # a second copy in this batch is a duplicate of the first
+        if pending.uid is None:
+            outcomes.append(Outcome(event.id, "accepted"))
+            continue
+        row = customers[pending.uid]
+        changed: frozenset[str] = frozenset()
+        if pending.change is not None:
+            updates, changed = merge(row, pending.change, event.occurred_at)
+            if updates:
+                row.update(updates)
+                dirty.setdefault(pending.uid, set()).update(updates)
+        outcomes.append(Outcome(event.id, "accepted", customer_view(row), changed))
+    for uid, columns in dirty.items():
+        row = customers[uid]
+        names = sorted(columns)
+        values = [orjson.dumps(row[k]).decode() if k in _JSON else _stamp(row[k]) if isinstance(row[k], datetime)
+                  else row[k] for k in names]
+        db.execute(f"UPDATE customers SET {', '.join(f'{k} = ?' for k in names)}, updated_at = ? WHERE id = ?",
+                   (*values, now, row["id"]))
+    return outcomes
 
 
-def _record_one_sqlite(db: sqlite3.Connection, pending: Pending, now: str) -> Outcome:
-    event = pending.event
-    fresh = db.execute(
-        "INSERT OR IGNORE INTO processed_events (source, event_id, type, occurred_at, received_at, customer_uid, "
-        "payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (event.source, event.id, event.type, _stamp(event.occurred_at), now, pending.uid,
-         orjson.dumps(event.to_dict()).decode()),
-    ).rowcount
-    if not fresh:
-        return Outcome(event.id, "duplicate")
-    if pending.uid is None:
-        return Outcome(event.id, "accepted")
-    values = db.execute(_SELECT_CUSTOMER, (pending.uid,)).fetchone()
-    if values is None:  # first sight of this customer
-        db.execute(
-            "INSERT OR IGNORE INTO customers (uid, vip_level, ltv_cents, tags, attributes, field_times, created_at, "
-            "updated_at) VALUES (?, 0, 0, '[]', '{}', '{}', ?, ?)",
-            (pending.uid, now, now),
-        )
-        values = db.execute(_SELECT_CUSTOMER, (pending.uid,)).fetchone()
-    row: dict[str, Any] = dict(zip(_COLUMNS, values, strict=True))
-    for name in _JSON:
-        row[name] = orjson.loads(row[name]) if row[name] else ([] if name == "tags" else {})
-    if row["last_login_at"]:
-        row["last_login_at"] = datetime.fromisoformat(row["last_login_at"]).replace(tzinfo=UTC)
-    changed: frozenset[str] = frozenset()
-    if pending.change is not None:
-        updates, changed = merge(row, pending.change, event.occurred_at)
-        if updates:
-            stored = {k: orjson.dumps(v).decode() if k in _JSON else _stamp(v) if isinstance(v, datetime) else v
-                      for k, v in updates.items()}
-            assignments = ", ".join(f"{k} = ?" for k in stored)
-            db.execute(f"UPDATE customers SET {assignments}, updated_at = ? WHERE id = ?",
-                       (*stored.values(), now, row["id"]))
-            row.update(updates)
-    return Outcome(event.id, "accepted", customer_view(row), changed)
+def _claim(db: sqlite3.Connection, items: Sequence[Pending], now: str) -> set[tuple[str, str]]:
+    """Insert every event's id where absent; the (source, id) pairs that were new."""
+    claimed: set[tuple[str, str]] = set()
+    for chunk in _chunks(items):
+        params: list[Any] = []
+        for pending in chunk:
+            event = pending.event
+            payload = {"id": event.id, "type": event.type, "occurred_at": event.occurred_at, "data": event.data,
+                       "source": event.source}  # orjson writes the datetime as isoformat() would, in C
+            params += (event.source, event.id, event.type, _stamp(event.occurred_at), now, pending.uid,
+                       orjson.dumps(payload).decode())
+        sql = _CLAIM.format(rows=", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk)))
+        claimed.update(db.execute(sql, params).fetchall())
+    return claimed
+
+
+def _customers(db: sqlite3.Connection, uids: set[str], now: str) -> dict[str, dict[str, Any]]:
+    """The rows of ``uids`` as mappings, each customer created on first sight."""
+    rows = _select_customers(db, sorted(uids))
+    missing = uids - rows.keys()
+    if missing:
+        db.executemany(_CREATE_CUSTOMER, [(uid, now, now) for uid in sorted(missing)])
+        rows.update(_select_customers(db, sorted(missing)))
+    return rows
+
+
+def _select_customers(db: sqlite3.Connection, uids: list[str]) -> dict[str, dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(uids):
+        for values in db.execute(_SELECT_CUSTOMERS.format(marks=", ".join("?" * len(chunk))), chunk):
+            row = dict(zip(_COLUMNS, values, strict=True))
+            for name in _JSON:
+                row[name] = orjson.loads(row[name]) if row[name] else ([] if name == "tags" else {})
+            if row["last_login_at"]:
+                row["last_login_at"] = datetime.fromisoformat(row["last_login_at"]).replace(tzinfo=UTC)
+            rows[row["uid"]] = row
+    return rows
 
 
 async def _record_core(conn: AsyncConnection, pending: Pending) -> Outcome:

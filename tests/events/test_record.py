@@ -73,3 +73,39 @@ async def test_a_bad_event_fails_alone_in_its_batch(db_url: str) -> None:
             ids = set((await conn.execute(select(ProcessedEvent.event_id))).scalars())
             uids = set((await conn.execute(select(Customer.uid))).scalars())
         assert ids == {"g1"} and uids == {"ok"}  # the bad event left nothing behind, not even its id
+
+
+async def test_a_large_batch_gives_what_recording_one_by_one_gives(db_url: str, tmp_path: object) -> None:
+    """Batches are cut into multi-row statements; outcomes and rows match the events applied one at a time."""
+    kind = RecordEvents()
+    events = []
+    for n in range(150):  # more than the largest statement chunk, an odd count, customers seen for the first time
+        uid = f"u{n % 7}"
+        at = T0 + timedelta(seconds=(n * 37) % 101)  # out of order
+        if n % 5 == 0:
+            events.append(pending(f"e{n}", "order.paid", {"uid": uid, "order_id": f"o{n}", "amount": n,
+                                                          "currency": "USD"}, at))
+        else:
+            events.append(pending(f"e{n}", "user.profile_updated",
+                                  {"uid": uid, "name": f"name {n}", "attributes": {"k": n, f"a{n % 3}": n}}, at))
+    events += [events[3], events[140], events[64]]  # copies of ids already in the batch
+    reference_url = f"sqlite+aiosqlite:///{tmp_path}/reference.db"
+    async with open_store(reference_url) as reference:
+        one_by_one = [await reference.writer.submit(kind, p) for p in events]
+        async with reference.read() as conn:
+            expected_rows = sorted(tuple(r) for r in (await conn.execute(
+                select(Customer.uid, Customer.name, Customer.ltv_cents, Customer.attributes))).all())
+    async with open_store(db_url) as store:
+        batched = await asyncio.gather(*(store.writer.submit(kind, p) for p in events))
+        assert store.writer.stats.batches == 1
+        async with store.read() as conn:
+            rows = sorted(tuple(r) for r in (await conn.execute(
+                select(Customer.uid, Customer.name, Customer.ltv_cents, Customer.attributes))).all())
+            count = (await conn.execute(select(func.count()).select_from(ProcessedEvent))).scalar_one()
+    assert [o.status for o in batched].count("duplicate") == 3 and count == 150
+    assert [(o.id, o.status, o.changed) for o in batched] == [(o.id, o.status, o.changed) for o in one_by_one]
+    views = [(o.customer.uid, o.customer.name, o.customer.ltv_cents, o.customer.attributes) if o.customer else None
+             for o in batched]
+    assert views == [(o.customer.uid, o.customer.name, o.customer.ltv_cents, o.customer.attributes)
+                     if o.customer else None for o in one_by_one]
+    assert rows == expected_rows
