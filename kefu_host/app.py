@@ -19,7 +19,7 @@ from kefu_host.events import http_api as events_http
 from kefu_host.events.runtime import events_ctx
 from kefu_host.health import Lifecycle
 from kefu_host.hookcall import Hooks
-from kefu_host.http import cors, request_context
+from kefu_host.http import request_context
 from kefu_host.keys import CONFIG, HOOKS, LIFECYCLE, PLUGIN_MANAGER, PLUGINS, SOCKETS, STORE
 from kefu_host.logs import AccessLogger
 from kefu_host.plugins import discover, load_plugins, new_plugin_manager
@@ -48,7 +48,7 @@ def create_app(
 
     Raises :class:`~kefu_host.plugins.PluginLoadError` when a ``required`` plugin cannot load.
     """
-    app = web.Application(middlewares=[request_context, cors], client_max_size=max(1024**2, config.events.max_body_bytes + 1))
+    app = web.Application(middlewares=[request_context], client_max_size=max(1024**2, config.events.max_body_bytes + 1))
     app[CONFIG] = config
     app[LIFECYCLE] = Lifecycle()
     app[SOCKETS] = OpenSockets()

@@ -42,10 +42,11 @@ class Redactor:
                 if value not in (None, "", 0):
                     event[key] = REDACTED
             elif value is not None and value.__class__ not in _PLAIN:
-                event[key] = self._scrub(value)
+                event[key] = self.scrub(value)
         return event
 
-    def _scrub(self, value: Any) -> Any:
+    def scrub(self, value: Any) -> Any:
+        """``value`` with configured secrets and URL passwords blanked, inside containers too."""
         if isinstance(value, str):
             if "@" in value and "://" in value:
                 value = _URL_PASSWORD.sub(rf"\g<scheme>\g<user>:{REDACTED}@", value)
@@ -54,9 +55,9 @@ class Redactor:
                     value = value.replace(secret, REDACTED)
             return value
         if isinstance(value, dict):
-            return {k: REDACTED if _SECRET_KEY.search(str(k)) else self._scrub(v) for k, v in value.items()}
+            return {k: REDACTED if _SECRET_KEY.search(str(k)) else self.scrub(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
-            return type(value)(self._scrub(v) for v in value)
+            return type(value)(self.scrub(v) for v in value)
         return value
 
 
@@ -144,12 +145,22 @@ class _AccessSink:
         self._prefix = ""
 
     def write(self, fields: dict[str, Any]) -> None:
+        """``fields``: the access fields, whose keys are never secret-looking and whose values are plain."""
+        given = len(fields)
         fields["event"] = "request"
         merge_contextvars(None, "info", fields)
+        if len(fields) > given + 1:  # something bound in a context var: any key, any value
+            self.redactor(None, "info", fields)
+        else:  # only the texts a caller chose can hold a secret
+            scrub = self.redactor.scrub
+            for key in ("method", "path", "remote", "request_id"):
+                value = fields.get(key)
+                if value.__class__ is str:
+                    fields[key] = scrub(value)
         fields["level"] = "info"
         fields["logger"] = "kefu_host.access"
         fields["timestamp"] = self._timestamp()
-        self._lines.append(orjson.dumps(self.redactor(None, "info", fields), default=str).decode())
+        self._lines.append(orjson.dumps(fields, default=str).decode())
         if len(self._lines) == 1:
             try:
                 asyncio.get_running_loop().call_soon(self.flush)

@@ -185,3 +185,21 @@ def _structlog_access_line() -> str:
     structlog.get_logger("kefu_host.access").info("request", method="GET", path="/turn/0", status=200,
                                                   request_id="r0")
     return stream.getvalue().splitlines()[0]
+
+
+def test_access_lines_redact_what_context_vars_add() -> None:
+    from kefu_host import logs
+
+    stream = io.StringIO()
+    configure_logging(fmt="json", level="info", secrets=[ADMIN_TOKEN], stream=stream)
+    bound = structlog.contextvars.bind_contextvars(note=f"with {ADMIN_TOKEN}", api_key="k-123")
+    try:
+        assert logs._access_sink is not None
+        logs._access_sink.write({"method": "GET", "path": "/x", "status": 200, "request_id": ADMIN_TOKEN})
+        line = json.loads(stream.getvalue())
+    finally:
+        structlog.contextvars.reset_contextvars(**bound)
+        configure_logging(fmt="json", level="info", secrets=[ADMIN_TOKEN])
+    assert line["note"] == f"with {REDACTED}" and line["api_key"] == REDACTED and line["request_id"] == REDACTED
+    assert list(line) == ["method", "path", "status", "request_id", "event", "note", "api_key", "level", "logger",
+                          "timestamp"]  # as the structlog pipeline orders them

@@ -111,6 +111,7 @@ class GroupWriter:
         self.stats = WriterStats()
         self._queue: asyncio.Queue[_Job[Any]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._event_loop: asyncio.AbstractEventLoop  # set by start()
         self._closing = False
         #: the writer keeps one connection: checking one out of the pool per batch costs round trips
         self._conn: AsyncConnection | None = None
@@ -121,7 +122,8 @@ class GroupWriter:
         return self._task is not None and not self._task.done()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="kefu-group-writer")
+        self._event_loop = asyncio.get_running_loop()  # asking for it per submit costs a getpid() each time
+        self._task = self._event_loop.create_task(self._loop(), name="kefu-group-writer")
 
     async def close(self) -> None:
         """Stop taking work, commit what is queued, then stop."""
@@ -140,7 +142,7 @@ class GroupWriter:
             raise StoreUnavailable("the store is not accepting writes")
         if self._queue.qsize() >= self.max_pending:
             raise StoreUnavailable(f"the store is overloaded ({self.max_pending} writes waiting)")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = self._event_loop.create_future()
         future.add_done_callback(_retrieve)  # an abandoned caller's failure is logged here, not as "never retrieved"
         self._queue.put_nowait(_Job(kind, item, future))
         # a caller that goes away cancels only its wait: the write stays queued and the writer skips the answer
