@@ -34,9 +34,13 @@ async def socket(request):
         pass
     return ws
 
+async def collector(request):
+    import gc
+    return web.json_response({"threshold": gc.get_threshold()[0], "frozen": gc.get_freeze_count()})
+
 @hookimpl
 def kefu_routes():
-    return [web.get("/slow", slow), web.get("/ws", socket)]
+    return [web.get("/slow", slow), web.get("/ws", socket), web.get("/gc", collector)]
 """
 
 
@@ -76,6 +80,23 @@ def host(write_config: Callable[..., Path], tmp_path: Path) -> Iterator[Callable
         if proc.poll() is None:
             proc.kill()
         proc.wait()
+
+
+async def test_once_listening_startup_objects_are_frozen_and_young_collections_are_rarer(
+    host: Callable[..., Host],
+) -> None:
+    from kefu_host.cli.serve_cmd import GC_THRESHOLD
+
+    h = host()
+    async with aiohttp.ClientSession() as session:
+        deadline = time.monotonic() + 5
+        while True:  # "listening" is logged just before the freeze
+            state = await (await session.get(f"{h.url}/plugins/slow/gc")).json()
+            if state["frozen"] or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+    assert state["frozen"] > 10_000
+    assert state["threshold"] == GC_THRESHOLD > 700
 
 
 async def test_sigterm_drains_then_exits_within_the_timeout(host: Callable[..., Host]) -> None:
