@@ -5,10 +5,10 @@ from __future__ import annotations
 import hmac
 import random
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
-import structlog
 from aiohttp import web
 
 from kefu_host.keys import CONFIG
@@ -16,6 +16,8 @@ from kefu_host.keys import CONFIG
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID_HEADER = "X-Request-Id"
 REQUEST_ID = web.RequestKey("request_id", str)
+#: The id of the request being handled, for every log line written meanwhile (see :func:`kefu_host.logs.add_request_id`).
+CURRENT_REQUEST_ID: ContextVar[str | None] = ContextVar("kefu_request_id", default=None)
 
 
 def dumps(obj: Any) -> str:
@@ -46,7 +48,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     # Request ids need to be unique, not secret: no system randomness (a syscall each) for them.
     request_id = given if 0 < len(given) <= 128 and given.isprintable() else f"{random.getrandbits(64):016x}"
     request[REQUEST_ID] = request_id
-    bound = structlog.contextvars.bind_contextvars(request_id=request_id)  # a third of bound_contextvars' cost
+    token = CURRENT_REQUEST_ID.set(request_id)  # a context variable of our own: structlog's binding costs 10x
     try:
         origin = request.headers.get("Origin")
         if origin and request.path.startswith(CORS_PATHS):
@@ -57,7 +59,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         exc.headers[REQUEST_ID_HEADER] = request_id
         raise
     finally:
-        structlog.contextvars.reset_contextvars(**bound)
+        CURRENT_REQUEST_ID.reset(token)
     if not response.prepared:
         response.headers[REQUEST_ID_HEADER] = request_id
     return response

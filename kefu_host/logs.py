@@ -22,7 +22,7 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 from structlog.contextvars import merge_contextvars
 
-from kefu_host.http import REQUEST_ID
+from kefu_host.http import CURRENT_REQUEST_ID, REQUEST_ID
 
 REDACTED = "[redacted]"
 _SECRET_KEY = re.compile(r"(secret|token|password|passwd|authorization|signature|api_key|apikey|cookie)", re.I)
@@ -44,6 +44,10 @@ class Redactor:
             elif value is not None and value.__class__ not in _PLAIN:
                 event[key] = self.scrub(value)
         return event
+
+    def may_hide(self, text: str) -> bool:
+        """False when :meth:`scrub` would leave ``text`` as it is (one pass per secret, for many texts at once)."""
+        return "://" in text or any(secret in text for secret in self.secrets)
 
     def scrub(self, value: Any) -> Any:
         """``value`` with configured secrets and URL passwords blanked, inside containers too."""
@@ -69,6 +73,14 @@ def _secret_key(key: str) -> bool:
     return bool(_SECRET_KEY.search(key))
 
 
+def add_request_id(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A structlog processor: the id of the request being handled (:data:`kefu_host.http.CURRENT_REQUEST_ID`)."""
+    request_id = CURRENT_REQUEST_ID.get()
+    if request_id is not None:
+        event.setdefault("request_id", request_id)
+    return event
+
+
 def configure_logging(
     *,
     fmt: Literal["auto", "console", "json"] = "auto",
@@ -82,6 +94,7 @@ def configure_logging(
     redactor = Redactor(secrets)
     shared: list[Any] = [
         merge_contextvars,
+        add_request_id,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -144,19 +157,20 @@ class _AccessSink:
         self._second = -1
         self._prefix = ""
 
-    def write(self, fields: dict[str, Any]) -> None:
-        """``fields``: the access fields, whose keys are never secret-looking and whose values are plain."""
-        given = len(fields)
-        fields["event"] = "request"
-        merge_contextvars(None, "info", fields)
-        if len(fields) > given + 1:  # something bound in a context var: any key, any value
+    def write(
+        self, method: str, path: str, status: int, duration_ms: float, remote: str | None, request_id: str | None
+    ) -> None:
+        context = merge_contextvars(None, "info", {})
+        fields = {"method": method, "path": path, "status": status, "duration_ms": duration_ms, "remote": remote,
+                  "request_id": request_id, "event": "request"}
+        if context:  # bound in a context variable: any key, any value
+            for key, value in context.items():
+                fields.setdefault(key, value)
             self.redactor(None, "info", fields)
-        else:  # only the texts a caller chose can hold a secret
+        elif self.redactor.may_hide(f"{method} {path} {remote} {request_id}"):  # only texts a caller chose can
             scrub = self.redactor.scrub
             for key in ("method", "path", "remote", "request_id"):
-                value = fields.get(key)
-                if value.__class__ is str:
-                    fields[key] = scrub(value)
+                fields[key] = scrub(fields[key])
         fields["level"] = "info"
         fields["logger"] = "kefu_host.access"
         fields["timestamp"] = self._timestamp()
@@ -207,20 +221,14 @@ class AccessLogger(AbstractAccessLogger):
     """aiohttp's access log as structured events (request id included through contextvars)."""
 
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
-        fields = {
-            "method": request.method,
-            "path": request.path,
-            "status": response.status,
-            "duration_ms": round(time * 1000, 2),
-            "remote": request.remote,
-            "request_id": request.get(REQUEST_ID),
-        }
         sink = _access_sink
         if sink is not None:
             if _ACCESS_LOGGER.isEnabledFor(logging.INFO):  # per line: aiohttp asks `enabled` once per connection
-                sink.write(fields)
+                sink.write(request.method, request.path, response.status, round(time * 1000, 2), request.remote,
+                           request.get(REQUEST_ID))
         else:
-            _access.info("request", **fields)
+            _access.info("request", method=request.method, path=request.path, status=response.status,
+                         duration_ms=round(time * 1000, 2), remote=request.remote, request_id=request.get(REQUEST_ID))
 
     @property
     def enabled(self) -> bool:

@@ -142,7 +142,7 @@ async def test_access_lines_of_one_loop_turn_are_written_together_after_it() -> 
         sink = logs._access_sink
         assert sink is not None
         for n in range(3):
-            sink.write({"method": "GET", "path": f"/turn/{n}", "status": 200, "request_id": f"r{n}"})
+            sink.write("GET", f"/turn/{n}", 200, 1.5, "127.0.0.1", f"r{n}")
         assert stream.getvalue() == ""  # held until the turn ends
         await asyncio.sleep(0)
         lines = [json.loads(line) for line in stream.getvalue().splitlines()]
@@ -165,7 +165,7 @@ def test_outside_an_event_loop_an_access_line_is_written_at_once() -> None:
     configure_logging(fmt="json", level="info", secrets=[ADMIN_TOKEN], stream=stream)
     try:
         assert logs._access_sink is not None
-        logs._access_sink.write({"method": "GET", "path": f"/x/{ADMIN_TOKEN}", "status": 404, "request_id": "r"})
+        logs._access_sink.write("GET", f"/x/{ADMIN_TOKEN}", 404, 0.5, "127.0.0.1", "r")
         line = json.loads(stream.getvalue())
         assert line["path"] == f"/x/{REDACTED}" and line["logger"] == "kefu_host.access"
     finally:
@@ -183,7 +183,7 @@ def _structlog_access_line() -> str:
     stream = io.StringIO()
     configure_logging(fmt="json", level="info", secrets=[ADMIN_TOKEN], stream=stream)
     structlog.get_logger("kefu_host.access").info("request", method="GET", path="/turn/0", status=200,
-                                                  request_id="r0")
+                                                  duration_ms=1.5, remote="127.0.0.1", request_id="r0")
     return stream.getvalue().splitlines()[0]
 
 
@@ -195,11 +195,31 @@ def test_access_lines_redact_what_context_vars_add() -> None:
     bound = structlog.contextvars.bind_contextvars(note=f"with {ADMIN_TOKEN}", api_key="k-123")
     try:
         assert logs._access_sink is not None
-        logs._access_sink.write({"method": "GET", "path": "/x", "status": 200, "request_id": ADMIN_TOKEN})
+        logs._access_sink.write("GET", "/x", 200, 0.5, "127.0.0.1", ADMIN_TOKEN)
         line = json.loads(stream.getvalue())
     finally:
         structlog.contextvars.reset_contextvars(**bound)
         configure_logging(fmt="json", level="info", secrets=[ADMIN_TOKEN])
     assert line["note"] == f"with {REDACTED}" and line["api_key"] == REDACTED and line["request_id"] == REDACTED
-    assert list(line) == ["method", "path", "status", "request_id", "event", "note", "api_key", "level", "logger",
-                          "timestamp"]  # as the structlog pipeline orders them
+    keys = list(line)  # as the structlog pipeline orders them (context variables in the context's own order)
+    assert keys[:7] == ["method", "path", "status", "duration_ms", "remote", "request_id", "event"]
+    assert set(keys[7:9]) == {"note", "api_key"} and keys[9:] == ["level", "logger", "timestamp"]
+
+
+def test_lines_written_while_a_request_is_handled_carry_its_id() -> None:
+    from kefu_host.http import CURRENT_REQUEST_ID
+
+    stream = io.StringIO()
+    configure_logging(fmt="json", level="info", secrets=[ADMIN_TOKEN], stream=stream)
+    token = CURRENT_REQUEST_ID.set("req-inside-1")
+    try:
+        structlog.get_logger("kefu_host.test").info("during", n=1)
+        logging.getLogger("some.library").warning("stdlib during")
+    finally:
+        CURRENT_REQUEST_ID.reset(token)
+        structlog.get_logger("kefu_host.test").info("after")
+        configure_logging(fmt="json", level="info", secrets=[ADMIN_TOKEN])
+    during, stdlib, after = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert during["request_id"] == "req-inside-1" and stdlib["request_id"] == "req-inside-1"
+    assert list(during)[:3] == ["n", "event", "request_id"]  # where structlog's merged context goes
+    assert "request_id" not in after

@@ -25,7 +25,8 @@ RETRY_AFTER = {"Retry-After": "5"}
 async def _signed_body(request: web.Request) -> tuple[bytes, str] | web.Response:
     """The raw body and the source whose secret signed it, or the 413/401 answer."""
     config = request.app[CONFIG].events
-    if request.content_length is not None and request.content_length > config.max_body_bytes:
+    declared = request.content_length
+    if declared is not None and declared > config.max_body_bytes:
         return error_response(413, "too_large", f"body over {config.max_body_bytes} bytes")
     body = await request.read()
     if len(body) > config.max_body_bytes:

@@ -64,9 +64,9 @@ class Validators:
         """(id, type, occurred_at, data) of a valid envelope; raises :class:`InvalidEvent`."""
         if not isinstance(envelope, dict):
             raise InvalidEvent(prefix.rstrip(".") or "(body)", "must be a JSON object with id, type, occurred_at, data")
-        unknown = sorted(set(envelope) - {"id", "type", "occurred_at", "data"})
-        if unknown:
-            raise InvalidEvent(prefix + unknown[0], "unknown envelope field (expected id, type, occurred_at, data)")
+        if envelope.keys() - _ENVELOPE:
+            unknown = sorted(envelope.keys() - _ENVELOPE)[0]
+            raise InvalidEvent(prefix + unknown, "unknown envelope field (expected id, type, occurred_at, data)")
         event_id = envelope.get("id")
         if not isinstance(event_id, str) or not 0 < len(event_id) <= MAX_ID:
             raise InvalidEvent(prefix + "id", f"must be a string of 1 to {MAX_ID} characters")
@@ -89,6 +89,9 @@ class Validators:
             error = errors[0]
             raise InvalidEvent(_path(prefix + "data", error), error.message)
         return event_id, kind, occurred_at, data
+
+
+_ENVELOPE = frozenset({"id", "type", "occurred_at", "data"})
 
 
 def _path(base: str, error: ValidationError) -> str:

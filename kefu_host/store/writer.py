@@ -182,8 +182,11 @@ class GroupWriter:
         self.stats.batches += 1
         self.stats.items += len(jobs)
         self.stats.largest_batch = max(self.stats.largest_batch, len(jobs))
+        kinds = self.stats.kinds
+        for indexes in _by_kind(jobs):
+            name = jobs[indexes[0]].kind.name
+            kinds[name] = kinds.get(name, 0) + len(indexes)
         for job, result in zip(jobs, results, strict=True):
-            self.stats.kinds[job.kind.name] = self.stats.kinds.get(job.kind.name, 0) + 1
             if job.future.done():
                 continue
             if isinstance(result, BaseException):
