@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
@@ -109,7 +110,12 @@ class GroupWriter:
         self.max_batch = max_batch
         self.max_pending = max_pending
         self.stats = WriterStats()
-        self._queue: asyncio.Queue[_Job[Any]] = asyncio.Queue()
+        # A deque and a wake-up future rather than an asyncio.Queue: the queue's bookkeeping cost every write a
+        # handful of Python calls going in and out.
+        self._jobs: deque[_Job[Any]] = deque()
+        self._wakeup: asyncio.Future[None] | None = None  # set while the writer waits for work
+        self._committing = False
+        self._drained: asyncio.Future[None] | None = None  # set while close() waits for the queue to empty
         self._task: asyncio.Task[None] | None = None
         self._event_loop: asyncio.AbstractEventLoop  # set by start()
         self._closing = False
@@ -130,7 +136,10 @@ class GroupWriter:
         self._closing = True
         if self._task is None:
             return
-        await self._queue.join()
+        if (self._jobs or self._committing) and not self._task.done():
+            self._drained = self._event_loop.create_future()
+            self._wake()
+            await self._drained
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
@@ -140,11 +149,13 @@ class GroupWriter:
         """Queue ``item`` and wait until it is committed; returns the kind's result for it."""
         if self._closing or not self.running:
             raise StoreUnavailable("the store is not accepting writes")
-        if self._queue.qsize() >= self.max_pending:
+        if len(self._jobs) >= self.max_pending:
             raise StoreUnavailable(f"the store is overloaded ({self.max_pending} writes waiting)")
         future: asyncio.Future[Any] = self._event_loop.create_future()
         future.add_done_callback(_retrieve)  # an abandoned caller's failure is logged here, not as "never retrieved"
-        self._queue.put_nowait(_Job(kind, item, future))
+        self._jobs.append(_Job(kind, item, future))
+        if self._wakeup is not None:
+            self._wake()
         # a caller that goes away cancels only its wait: the write stays queued and the writer skips the answer
         return await future
 
@@ -152,19 +163,29 @@ class GroupWriter:
         """Run ``fn(conn)`` inside the next batch, in a savepoint of its own; return its result or raise its error."""
         return await self.submit(_TRANSACTION, fn)  # type: ignore[no-any-return]
 
+    def _wake(self) -> None:
+        wakeup, self._wakeup = self._wakeup, None
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+
     async def _loop(self) -> None:
+        queue = self._jobs
         while True:
-            jobs = [await self._queue.get()]
-            while len(jobs) < self.max_batch and not self._queue.empty():
-                jobs.append(self._queue.get_nowait())
+            if not queue:
+                if self._drained is not None and not self._drained.done():
+                    self._drained.set_result(None)
+                self._wakeup = self._event_loop.create_future()
+                await self._wakeup
+                continue
+            jobs = [queue.popleft() for _ in range(min(len(queue), self.max_batch))]
+            self._committing = True
             try:
                 await self._commit(jobs)
             except Exception as exc:  # never let the writer die: fail these jobs and keep going
                 log.exception("group commit failed", items=len(jobs))
                 _fail(jobs, StoreUnavailable(f"database write failed: {exc}"))
             finally:
-                for _ in jobs:
-                    self._queue.task_done()
+                self._committing = False
 
     async def _commit(self, jobs: list[_Job[Any]]) -> None:
         try:
