@@ -188,8 +188,9 @@ class GroupWriter:
                 self._committing = False
 
     async def _commit(self, jobs: list[_Job[Any]]) -> None:
+        groups = _by_kind(jobs)
         try:
-            results = await self._apply(jobs)
+            results = await self._apply(jobs, groups)
         except Exception as exc:
             self.stats.failed_batches += 1
             if len(jobs) == 1:
@@ -199,12 +200,12 @@ class GroupWriter:
             for job in jobs:  # isolate the item that broke the batch
                 await self._commit([job])
             return
-        self._after_commit(jobs, results)
+        self._after_commit(jobs, groups, results)
         self.stats.batches += 1
         self.stats.items += len(jobs)
         self.stats.largest_batch = max(self.stats.largest_batch, len(jobs))
         kinds = self.stats.kinds
-        for indexes in _by_kind(jobs):
+        for indexes in groups:
             name = jobs[indexes[0]].kind.name
             kinds[name] = kinds.get(name, 0) + len(indexes)
         for job, result in zip(jobs, results, strict=True):
@@ -216,8 +217,8 @@ class GroupWriter:
                 job.future.set_result(result)
 
     @staticmethod
-    def _after_commit(jobs: list[_Job[Any]], results: list[Any]) -> None:
-        for indexes in _by_kind(jobs):
+    def _after_commit(jobs: list[_Job[Any]], groups: list[list[int]], results: list[Any]) -> None:
+        for indexes in groups:
             committed = getattr(jobs[indexes[0]].kind, "committed", None)
             if committed is None:
                 continue
@@ -226,14 +227,14 @@ class GroupWriter:
             except Exception:  # the write is durable; a failing observer must not turn it into an error
                 log.exception("after-commit callback failed", kind=jobs[indexes[0]].kind.name)
 
-    async def _apply(self, jobs: list[_Job[Any]]) -> list[Any]:
-        """Apply every job in one transaction, grouped by kind; results come back in job order."""
+    async def _apply(self, jobs: list[_Job[Any]], groups: list[list[int]]) -> list[Any]:
+        """Apply every job in one transaction, grouped by kind (``groups``: :func:`_by_kind`); results come back in
+        job order."""
         results: list[Any] = [None] * len(jobs)
         if self._conn is None:
             self._conn = await self.engine.connect()
             if self._conn.dialect.name == "sqlite":
                 self._driver = (await self._conn.get_raw_connection()).driver_connection  # aiosqlite.Connection
-        groups = _by_kind(jobs)
         work = [(jobs[indexes[0]].kind, [jobs[i].item for i in indexes]) for indexes in groups]
         try:
             if self._driver is not None and all(hasattr(kind, "apply_sqlite") for kind, _ in work):
