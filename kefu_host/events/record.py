@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import orjson
 from sqlalchemy import select, update
@@ -34,8 +33,7 @@ _COLUMNS = ("id", "uid", "name", "email", "phone", "avatar_url", "vip_level", "l
 _JSON = ("tags", "attributes", "field_times")
 
 
-@dataclass(frozen=True, slots=True)
-class Pending:
+class Pending(NamedTuple):  # named tuples: built for every event, several times faster than frozen dataclasses
     """A valid event waiting to be recorded, with the customer it is about and what it changes."""
 
     event: Event
@@ -43,8 +41,9 @@ class Pending:
     change: CustomerChange | None
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
+    """What recording one event did: its status and, when accepted, the customer as the event left it."""
+
     id: str
     status: Literal["accepted", "duplicate"]
     customer: CustomerView | None = None
@@ -78,7 +77,7 @@ class RecordEvents:
 
 def _stamp(moment: datetime) -> str:
     """What SQLAlchemy's DateTime stores on SQLite (``%Y-%m-%d %H:%M:%S.%f``, UTC), at a third of strftime's cost."""
-    m = moment.astimezone(UTC)
+    m = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
     return f"{m.year:04d}-{m.month:02d}-{m.day:02d} {m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond:06d}"
 
 
