@@ -79,18 +79,19 @@ def to_cents(amount: Any, currency: str, base: str, rates: Mapping[str, float]) 
 
 
 def customer_view(row: Mapping[str, Any]) -> CustomerView:
-    return CustomerView(
-        id=row["id"],
-        uid=row.get("uid"),
-        name=row.get("name"),
-        email=row.get("email"),
-        phone=row.get("phone"),
-        avatar_url=row.get("avatar_url"),
-        vip_level=row.get("vip_level") or 0,
-        ltv_cents=row.get("ltv_cents") or 0,
-        tags=tuple(row.get("tags") or ()),
-        attributes=dict(row.get("attributes") or {}),
-        owner=row.get("owner"),
+    get = row.get
+    return CustomerView(  # positional, in field order: built for every event, and keywords cost a third more
+        row["id"],
+        get("uid"),
+        get("name"),
+        get("email"),
+        get("phone"),
+        get("avatar_url"),
+        get("vip_level") or 0,
+        get("ltv_cents") or 0,
+        tuple(get("tags") or ()),
+        dict(get("attributes") or {}),
+        get("owner"),
     )
 
 
