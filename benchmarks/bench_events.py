@@ -92,12 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host-env", action="append", default=[], metavar="KEY=VALUE",
                    help="extra environment for the host, e.g. KEFU_DATABASE__SQLITE_SYNCHRONOUS=normal")
     p.add_argument("--profile", action="store_true", help="py-spy the host (--nonblocking --gil) during the windows")
+    p.add_argument("--no-pin", action="store_true", help="do not pin the servers and the load generator to cores")
     args = p.parse_args(argv)
     budget = Budget(args.max_seconds)
     import os
 
     cores = sorted(os.sched_getaffinity(0))
-    server_cpus, load_cpus = ({cores[0]}, set(cores[1:])) if len(cores) > 1 else (None, None)
+    server_cpus, load_cpus = ({cores[0]}, set(cores[1:])) if len(cores) > 1 and not args.no_pin else (None, None)
     procs = Procs()
     report: dict[str, Any] = {"runs": []}
     uids = [f"bench-user-{n}" for n in range(args.customers)]

@@ -13,6 +13,7 @@ savepoint of its own.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -88,11 +89,13 @@ _CLAIM = (
     "INSERT OR IGNORE INTO processed_events (source, event_id, type, occurred_at, received_at, customer_uid, payload) "
     "VALUES {rows} RETURNING source, event_id"
 )
+_CLAIM_SQL = {size: _CLAIM.format(rows=", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * size)) for size in _CHUNKS}
 _CREATE_CUSTOMER = (
     "INSERT OR IGNORE INTO customers (uid, vip_level, ltv_cents, tags, attributes, field_times, created_at, "
     "updated_at) VALUES (?, 0, 0, '[]', '{}', '{}', ?, ?)"
 )
 _SELECT_CUSTOMERS = f"SELECT {', '.join(_COLUMNS)} FROM customers WHERE uid IN ({{marks}})"
+_SELECT_SQL = {size: _SELECT_CUSTOMERS.format(marks=", ".join("?" * size)) for size in _CHUNKS}
 
 
 def _chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
@@ -139,12 +142,16 @@ def _record_sqlite(db: sqlite3.Connection, items: Sequence[Pending]) -> list[Any
         outcomes.append(Outcome(event.id, "accepted", customer_view(row), changed))
     for uid, columns in dirty.items():
         row = customers[uid]
-        names = sorted(columns)
+        names = tuple(sorted(columns))
         values = [orjson.dumps(row[k]).decode() if k in _JSON else _stamp(row[k]) if isinstance(row[k], datetime)
                   else row[k] for k in names]
-        db.execute(f"UPDATE customers SET {', '.join(f'{k} = ?' for k in names)}, updated_at = ? WHERE id = ?",
-                   (*values, now, row["id"]))
+        db.execute(_update_sql(names), (*values, now, row["id"]))
     return outcomes
+
+
+@functools.lru_cache(maxsize=256)
+def _update_sql(columns: tuple[str, ...]) -> str:
+    return f"UPDATE customers SET {', '.join(f'{k} = ?' for k in columns)}, updated_at = ? WHERE id = ?"
 
 
 def _claim(db: sqlite3.Connection, items: Sequence[Pending], now: str) -> set[tuple[str, str]]:
@@ -158,8 +165,7 @@ def _claim(db: sqlite3.Connection, items: Sequence[Pending], now: str) -> set[tu
                        "source": event.source}  # orjson writes the datetime as isoformat() would, in C
             params += (event.source, event.id, event.type, _stamp(event.occurred_at), now, pending.uid,
                        orjson.dumps(payload).decode())
-        sql = _CLAIM.format(rows=", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(chunk)))
-        claimed.update(db.execute(sql, params).fetchall())
+        claimed.update(db.execute(_CLAIM_SQL[len(chunk)], params).fetchall())
     return claimed
 
 
@@ -176,7 +182,7 @@ def _customers(db: sqlite3.Connection, uids: set[str], now: str) -> dict[str, di
 def _select_customers(db: sqlite3.Connection, uids: list[str]) -> dict[str, dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
     for chunk in _chunks(uids):
-        for values in db.execute(_SELECT_CUSTOMERS.format(marks=", ".join("?" * len(chunk))), chunk):
+        for values in db.execute(_SELECT_SQL[len(chunk)], chunk):
             row = dict(zip(_COLUMNS, values, strict=True))
             for name in _JSON:
                 row[name] = orjson.loads(row[name]) if row[name] else ([] if name == "tags" else {})

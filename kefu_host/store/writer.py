@@ -152,7 +152,6 @@ class GroupWriter:
         if len(self._jobs) >= self.max_pending:
             raise StoreUnavailable(f"the store is overloaded ({self.max_pending} writes waiting)")
         future: asyncio.Future[Any] = self._event_loop.create_future()
-        future.add_done_callback(_retrieve)  # an abandoned caller's failure is logged here, not as "never retrieved"
         self._jobs.append(_Job(kind, item, future))
         if self._wakeup is not None:
             self._wake()
@@ -212,7 +211,7 @@ class GroupWriter:
             if job.future.done():
                 continue
             if isinstance(result, BaseException):
-                job.future.set_exception(result)
+                _set_exception(job.future, result)
             else:
                 job.future.set_result(result)
 
@@ -290,12 +289,14 @@ def _classify(exc: Exception) -> Exception:
     return exc
 
 
-def _retrieve(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
+def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
+    """Fail a caller's wait. Marked as seen at once: a caller that went away must not turn a write's failure into
+    an "exception was never retrieved" report (one that waits still gets it raised)."""
+    future.set_exception(exc)
+    future.exception()
 
 
 def _fail(jobs: Sequence[_Job[Any]], exc: BaseException) -> None:
     for job in jobs:
         if not job.future.done():
-            job.future.set_exception(exc)
+            _set_exception(job.future, exc)

@@ -22,3 +22,14 @@ def test_the_view_takes_every_field_from_the_column_of_the_same_name() -> None:
 def test_missing_columns_get_the_view_defaults() -> None:
     view = customer_view({"id": 1})
     assert (view.uid, view.vip_level, view.ltv_cents, view.tags, view.attributes) == (None, 0, 0, (), {})
+
+
+def test_field_times_are_the_events_own_iso_timestamps() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from kefu_host.events.changes import CustomerChange, merge
+
+    for at in (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 5, 1, 3, 4, 5, 123456, tzinfo=timezone(timedelta(hours=8))),
+               datetime(2026, 5, 1, 3, 4, 5, 1, tzinfo=timezone(timedelta(hours=-3, minutes=-30)))):
+        updates, changed = merge({"id": 1, "name": None}, CustomerChange(values={"name": "Ann"}), at)
+        assert updates["field_times"] == {"name": at.isoformat()} and changed == {"name"}
