@@ -77,9 +77,9 @@ class RecordEvents:
 
 
 def _stamp(moment: datetime) -> str:
-    """What SQLAlchemy's DateTime stores on SQLite (``%Y-%m-%d %H:%M:%S.%f``, UTC), at a third of strftime's cost."""
-    m = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
-    return f"{m.year:04d}-{m.month:02d}-{m.day:02d} {m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond:06d}"
+    """What SQLAlchemy's DateTime stores on SQLite (``%Y-%m-%d %H:%M:%S.%f``, UTC), at a fifth of strftime's cost."""
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return utc.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
 
 
 #: Rows per multi-row statement. A batch is cut into chunks of these sizes, largest first, so that only a handful

@@ -109,3 +109,16 @@ async def test_a_large_batch_gives_what_recording_one_by_one_gives(db_url: str, 
     assert views == [(o.customer.uid, o.customer.name, o.customer.ltv_cents, o.customer.attributes)
                      if o.customer else None for o in one_by_one]
     assert rows == expected_rows
+
+
+async def test_times_written_by_the_fast_path_read_back_exactly(db_url: str) -> None:
+    from datetime import timezone
+
+    kind = RecordEvents()
+    shanghai = datetime(2026, 5, 1, 9, 30, tzinfo=timezone(timedelta(hours=8)))  # whole seconds, not UTC
+    async with open_store(db_url) as store:
+        await store.writer.submit(kind, pending("t1", "user.login", {"uid": "u-t"}, shanghai))
+        async with store.read() as conn:
+            occurred = (await conn.execute(select(ProcessedEvent.occurred_at))).scalar_one()
+            login = (await conn.execute(select(Customer.last_login_at))).scalar_one()
+    assert occurred == shanghai and login == shanghai and occurred.utcoffset() == timedelta(0)
