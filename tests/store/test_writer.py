@@ -114,7 +114,8 @@ async def test_closing_drains_queued_writes_then_refuses(db_url: str) -> None:
         assert await count(store) == 50
 
 
-async def test_closing_waits_for_the_batch_being_committed_and_what_queued_behind_it(db_url: str) -> None:
+@pytest.mark.parametrize("queued_behind", [0, 5])
+async def test_closing_waits_for_the_batch_in_flight_and_what_queued_behind_it(db_url: str, queued_behind: int) -> None:
     async with open_store(db_url) as store:
         release = asyncio.Event()
 
@@ -125,34 +126,16 @@ async def test_closing_waits_for_the_batch_being_committed_and_what_queued_behin
         first = asyncio.create_task(store.writer.transaction(slow))
         await asyncio.sleep(0.05)  # the writer is inside that batch now
         kind = InsertEvents()
-        later = [asyncio.create_task(store.writer.submit(kind, event(n))) for n in range(5)]
+        later = [asyncio.create_task(store.writer.submit(kind, event(n))) for n in range(queued_behind)]
         await asyncio.sleep(0)
         closing = asyncio.create_task(store.writer.close())
         await asyncio.sleep(0.05)
-        assert not closing.done()
+        assert not closing.done() and not first.done()
         release.set()
         await asyncio.wait_for(closing, 10)
         assert first.result() == "slow"
-        assert [t.result() for t in later] == [f"e{n}" for n in range(5)]
+        assert [t.result() for t in later] == [f"e{n}" for n in range(queued_behind)]
         assert not store.writer.running
-
-
-async def test_closing_with_nothing_queued_still_waits_for_the_batch_in_flight(db_url: str) -> None:
-    async with open_store(db_url) as store:
-        release = asyncio.Event()
-
-        async def slow(conn: Any) -> str:
-            await release.wait()
-            return "done"
-
-        only = asyncio.create_task(store.writer.transaction(slow))
-        await asyncio.sleep(0.05)
-        closing = asyncio.create_task(store.writer.close())
-        await asyncio.sleep(0.05)
-        assert not closing.done() and not only.done()
-        release.set()
-        await asyncio.wait_for(closing, 10)
-        assert only.result() == "done"
 
 
 async def test_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path: Any) -> None:
