@@ -168,7 +168,8 @@ class _AccessSink:
             for key, value in context.items():
                 fields.setdefault(key, value)
             self.redactor(None, "info", fields)
-        elif self.redactor.may_hide(f"{method} {path} {remote} {request_id}"):  # only texts a caller chose can
+        elif self.redactor.may_hide(f"{method} {path} {remote} {request_id}"):
+            # otherwise only the texts a caller chose can hold a secret
             scrub = self.redactor.scrub
             for key in ("method", "path", "remote", "request_id"):
                 fields[key] = scrub(fields[key])

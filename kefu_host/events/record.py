@@ -161,10 +161,8 @@ def _claim(db: sqlite3.Connection, items: Sequence[Pending], now: str) -> set[tu
         params: list[Any] = []
         for pending in chunk:
             event = pending.event
-            payload = {"id": event.id, "type": event.type, "occurred_at": event.occurred_at, "data": event.data,
-                       "source": event.source}  # orjson writes the datetime as isoformat() would, in C
             params += (event.source, event.id, event.type, _stamp(event.occurred_at), now, pending.uid,
-                       orjson.dumps(payload).decode())
+                       event.to_json())
         claimed.update(db.execute(_CLAIM_SQL[len(chunk)], params).fetchall())
     return claimed
 
