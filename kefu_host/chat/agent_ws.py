@@ -13,6 +13,7 @@ from aiohttp import WSMsgType, web
 
 from kefu_host.agent_actions import ActionContext, ActionError
 from kefu_host.chat.accounts import AgentRecord, get_agent
+from kefu_host.chat.assignment import Presence
 from kefu_host.chat.bus import agent_topic, conversation_topic
 from kefu_host.chat.connection import Connection
 from kefu_host.chat.handshake import BadQuery, credential, open_websocket, origin_refused, resume_points
@@ -21,6 +22,7 @@ from kefu_host.chat.protocol import (
     MAX_CLIENT_MSG_ID,
     FrameError,
     ack_body,
+    answering,
     error_frame,
     frame,
     int_field,
@@ -78,8 +80,8 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
     session = Session(conn, chat.bus)
     chat.presence.know(record)
     try:
-        await _welcome(chat, session, record, resume)
-        await chat.presence.connected(record.id, presence)  # type: ignore[arg-type]
+        await _welcome(chat, session, record, resume, presence)  # type: ignore[arg-type]
+        await chat.presence.connected(record.id, session, presence)  # type: ignore[arg-type]
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
@@ -90,14 +92,19 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
                 elif msg.type == WSMsgType.BINARY:
                     conn.send(error_frame("bad_frame", "binary frames are not accepted; send JSON text"))
         finally:
-            await chat.presence.disconnected(record.id)
+            await chat.presence.disconnected(record.id, session)
     finally:
         await session.close()
     return ws
 
 
-async def _welcome(chat: ChatRuntime, session: Session, record: AgentRecord, resume: dict[int, int]) -> None:
-    """List the agent's conversations, then follow each: replaying after the client's resume point if it gave one."""
+async def _welcome(
+    chat: ChatRuntime, session: Session, record: AgentRecord, resume: dict[int, int], wish: Presence
+) -> None:
+    """List the agent's conversations, then follow each: replaying after the client's resume point if it gave one.
+
+    ``presence`` in the welcome is the agent's presence once this socket counts; later changes come as ``presence``
+    frames."""
     service = chat.service
     session.listen(agent_topic(record.id))
     held = [s for s in service.live.values() if service.owns(record.id, s.id)]
@@ -107,6 +114,7 @@ async def _welcome(chat: ChatRuntime, session: Session, record: AgentRecord, res
                 "type": "welcome",
                 "agent": {"id": record.id, "name": record.name, "teams": list(record.teams),
                           "capacity": record.capacity},
+                "presence": chat.presence.presence_with(record.id, wish),
                 "conversations": [s.view().to_dict() for s in held],
                 "actions": chat.actions.describe(),
             }
@@ -130,6 +138,11 @@ def _owned(chat: ChatRuntime, session: Session, record: AgentRecord, data: dict[
 
 async def _handle(chat: ChatRuntime, session: Session, record: AgentRecord, text: str) -> None:
     data = parse(text, AGENT_FRAMES)
+    with answering(data):
+        await _dispatch(chat, session, record, data)
+
+
+async def _dispatch(chat: ChatRuntime, session: Session, record: AgentRecord, data: dict[str, Any]) -> None:
     kind = data["type"]
     service = chat.service
     if kind == "ping":
@@ -138,8 +151,7 @@ async def _handle(chat: ChatRuntime, session: Session, record: AgentRecord, text
         status = data.get("status")
         if status not in ("online", "away"):
             raise FrameError("bad_frame", "'status' must be online or away")
-        await chat.presence.set_presence(record.id, status)
-        session.conn.send(frame({"type": "presence", "status": status}))
+        await chat.presence.set_presence(record.id, status)  # announced to every socket of the agent
     elif kind == "send":
         cid = _owned(chat, session, record, data)
         client_msg_id = text_field(data, "client_msg_id", max_len=MAX_CLIENT_MSG_ID)
@@ -156,12 +168,13 @@ async def _handle(chat: ChatRuntime, session: Session, record: AgentRecord, text
             await service.after_agent_message(cid, m)
     elif kind == "typing":
         cid = _owned(chat, session, record, data)
-        chat.bus.publish(conversation_topic(cid), frame({"type": "typing", "conversation_id": cid, "from": "agent"}))
+        chat.bus.publish(conversation_topic(cid), frame({"type": "typing", "conversation_id": cid, "from": "agent"},
+                                                          origin=id(session)))
     elif kind == "read":
         cid = _owned(chat, session, record, data)
         seq = int_field(data, "seq")
         chat.bus.publish(conversation_topic(cid), frame({"type": "read", "conversation_id": cid, "seq": seq,
-                                                          "by": "agent"}))
+                                                          "by": "agent"}, origin=id(session)))
     elif kind == "close":
         await service.close(_owned(chat, session, record, data), "agent")
     elif kind == "action":

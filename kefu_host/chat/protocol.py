@@ -5,6 +5,8 @@ docs/protocol.md is the reference for clients; keep the two in step.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import orjson
@@ -34,7 +36,8 @@ class Frame(NamedTuple):
     ``conversation_id`` and ``seq`` are set for stored messages, so each socket can drop what it already has.
     ``follow`` / ``unfollow`` tell a session receiving the frame to start (after the given seq) or stop following
     a conversation; they travel with the frame so they work wherever the session's socket lives. ``origin`` names the
-    session that sent the message, which gets ``ack`` (the ack frame's text) in the message's place in the stream.
+    session whose frame caused this one: it gets ``ack`` (the ack frame's text) in the message's place in the
+    stream, or nothing when there is no ack (nobody hears their own ``typing``).
     """
 
     text: str
@@ -109,14 +112,34 @@ def parse(text: str, allowed: frozenset[str]) -> dict[str, Any]:
     return data
 
 
+def frame_ref(data: dict[str, Any]) -> str | None:
+    """What a client's frame is known by in answers: its ``client_msg_id``, else its ``ref`` (action frames)."""
+    for key in ("client_msg_id", "ref"):
+        value = data.get(key)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+@contextlib.contextmanager
+def answering(data: dict[str, Any]) -> Iterator[None]:
+    """Errors raised while handling ``data`` carry its ref, wherever in the handling they were raised."""
+    try:
+        yield
+    except FrameError as exc:
+        if exc.ref is None:
+            exc.ref = frame_ref(data)
+        raise
+
+
 def text_field(data: dict[str, Any], name: str, *, max_len: int, required: bool = True) -> str | None:
     value = data.get(name)
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise FrameError("bad_frame", f"'{name}' must be a non-empty string", _ref(data))
+        raise FrameError("bad_frame", f"'{name}' must be a non-empty string")
     if len(value) > max_len:
-        raise FrameError("too_long", f"'{name}' is longer than {max_len} characters", _ref(data))
+        raise FrameError("too_long", f"'{name}' is longer than {max_len} characters")
     return value
 
 
@@ -125,10 +148,5 @@ def int_field(data: dict[str, Any], name: str, *, minimum: int = 0, required: bo
     if value is None and not required:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise FrameError("bad_frame", f"'{name}' must be an integer >= {minimum}", _ref(data))
+        raise FrameError("bad_frame", f"'{name}' must be an integer >= {minimum}")
     return value
-
-
-def _ref(data: dict[str, Any]) -> str | None:
-    ref = data.get("client_msg_id")
-    return ref if isinstance(ref, str) else None

@@ -6,6 +6,7 @@ Errors in a frame are answered with an ``error`` frame and the socket stays open
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import structlog
 from aiohttp import WSMsgType, web
@@ -18,6 +19,7 @@ from kefu_host.chat.protocol import (
     MAX_CLIENT_MSG_ID,
     FrameError,
     ack_body,
+    answering,
     error_frame,
     frame,
     int_field,
@@ -105,6 +107,13 @@ async def _welcome(chat: ChatRuntime, session: Session, visitor: Visitor, last_s
 
 async def _handle(chat: ChatRuntime, session: Session, visitor: Visitor, bucket: TokenBucket, text: str) -> None:
     data = parse(text, VISITOR_FRAMES)
+    with answering(data):
+        await _dispatch(chat, session, visitor, bucket, data)
+
+
+async def _dispatch(
+    chat: ChatRuntime, session: Session, visitor: Visitor, bucket: TokenBucket, data: dict[str, Any]
+) -> None:
     kind = data["type"]
     if kind == "send":
         await _send(chat, session, visitor, bucket, data)
@@ -115,12 +124,12 @@ async def _handle(chat: ChatRuntime, session: Session, visitor: Visitor, bucket:
         if cid is None:
             raise FrameError("no_conversation", "there is no open conversation yet; send a message first")
         if kind == "typing":
-            chat.bus.publish(conversation_topic(cid), frame({"type": "typing", "conversation_id": cid, "from": "visitor"}))
+            chat.bus.publish(conversation_topic(cid), frame({"type": "typing", "conversation_id": cid,
+                                                              "from": "visitor"}, origin=id(session)))
         elif kind == "read":
             seq = int_field(data, "seq")
-            chat.bus.publish(
-                conversation_topic(cid), frame({"type": "read", "conversation_id": cid, "seq": seq, "by": "visitor"})
-            )
+            chat.bus.publish(conversation_topic(cid), frame({"type": "read", "conversation_id": cid, "seq": seq,
+                                                              "by": "visitor"}, origin=id(session)))
         elif kind == "close":
             await chat.service.close(cid, "visitor")
 
