@@ -5,6 +5,10 @@ Per batch, whatever its size: one query for ``client_msg_id``s already stored, o
 ``last_seq`` under the write lock, so seqs rise by one with no gaps; a ``client_msg_id`` already stored (or repeated
 within the batch) returns the stored message instead of a new one.
 
+On PostgreSQL several hosts may write at once, so the batch first locks its conversation rows (``FOR UPDATE``, in id
+order, so two hosts never deadlock) and only then looks for stored ``client_msg_id``s: a resend racing its original
+on another host waits for the original's commit and comes back as its duplicate, never as a unique violation.
+
 On SQLite the whole batch runs as one call on the driver's own thread, under SQLAlchemy's open transaction: each
 separate statement would cost a thread hop and a loop wake-up, and building SQLAlchemy statements costs more than
 SQLite takes to run them. The write lock also lets the batch number its rows itself. Elsewhere portable SQLAlchemy
@@ -189,8 +193,21 @@ def _apply_sqlite(db: sqlite3.Connection, plan: _Plan) -> None:
 
 
 async def _apply_core(conn: AsyncConnection, plan: _Plan) -> None:
-    """The same steps in portable SQLAlchemy Core; conversation rows are locked while the batch numbers them."""
+    """The same steps in portable SQLAlchemy Core, for databases several hosts write to at once.
+
+    Lock, then look, then number: the conversation rows are locked first (in id order), so a send of the same
+    ``client_msg_id`` committed by another host meanwhile is seen by the duplicate check below (each statement
+    reads what was committed before it), instead of failing the insert on the unique key.
+    """
     m = Message
+    conversations = plan.conversations()  # every conversation the batch may write, duplicates or not
+    locked = (
+        select(Conversation.id, Conversation.last_seq)
+        .where(Conversation.id.in_(conversations))
+        .order_by(Conversation.id)
+        .with_for_update()
+    )
+    last = {row[0]: row[1] for row in await conn.execute(locked)}
     keys = plan.keys()
     if keys:
         cte = values(column("c", Integer), column("s", String), column("k", String), name="keys").data(keys).cte()
@@ -200,11 +217,7 @@ async def _apply_core(conn: AsyncConnection, plan: _Plan) -> None:
             .join(m, and_(m.conversation_id == cte.c.c, m.sender == cte.c.s, m.client_msg_id == cte.c.k))
         )
         plan.take_stored((await conn.execute(query)).all())
-    conversations = plan.conversations()
-    if not conversations:
-        return
-    locked = select(Conversation.id, Conversation.last_seq).where(Conversation.id.in_(conversations)).with_for_update()
-    plan.number({row[0]: row[1] for row in await conn.execute(locked)})
+    plan.number(last)
     if not plan.rows:
         return
     await conn.execute(
