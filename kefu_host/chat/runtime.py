@@ -17,7 +17,7 @@ from kefu_host.chat.protocol import Frame, frame
 from kefu_host.chat.service import ChatService
 from kefu_host.chat.tokens import AgentTokenCache
 from kefu_host.config import Config
-from kefu_host.keys import CHAT, CONFIG, HOOKS, RULES, STORE
+from kefu_host.keys import CHAT, CONFIG, HOOKS, OUTBOX, RULES, STORE
 from kefu_host.routing.router import RulesRouter
 
 
@@ -53,6 +53,8 @@ async def chat_ctx(app: web.Application) -> AsyncIterator[None]:
     dispatcher = Dispatcher()
     router = RulesRouter(app[RULES].holder, app[RULES].catalogue, app[HOOKS], dispatcher, config.rules.timezone)
     service = ChatService(config.chat, store, bus, app[HOOKS], router, dispatcher)
+    # the webhooks plugin opens it at startup if it runs and has endpoints; until then it records nothing
+    app[OUTBOX] = service.repo.outbox
     presence = PresenceKeeper(service)
     await presence.start()
     app[CHAT] = ChatRuntime(config, bus, service, presence, AgentTokenCache(), ActionRegistry(app[HOOKS]))
