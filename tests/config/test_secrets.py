@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from kefu_host.config import ConfigError, load_config, secure_config
 from kefu_host.config.secrets import secrets_path
@@ -200,7 +201,12 @@ async def test_visitor_tokens_forged_with_an_empty_key_are_refused_and_real_ones
     tmp_path: Path, start_app: Callable[..., Any]
 ) -> None:
     config = load_config(bare_config(tmp_path), environ={})
-    first = await start_app(config=config)
+    with structlog.testing.capture_logs() as logs:
+        first = await start_app(config=config)
+    said = [e for e in logs if e["event"] == "generated secrets that the configuration does not set"]
+    assert said == [{"event": "generated secrets that the configuration does not set", "log_level": "warning",
+                     "keys": ["visitor_token", "identity", "admin_token"],
+                     "kept_in": str(tmp_path / "data" / "kefu.secrets.toml")}]  # names, never values
     session = await (await first.post("/api/visitor/sessions")).json()
     ws = await first.ws_connect(f"/ws/visitor?token={session['token']}")
     await ws.send_json({"type": "send", "client_msg_id": "m1", "body": "my address is 1 Secret Road"})
