@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kefu_host.keys import CONFIG
+from kefu_host.keys import AUTH_GUARD, CONFIG
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -95,13 +95,24 @@ def bearer_token(request: web.Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+def is_admin(request: web.Request) -> bool:
+    """The request carries the admin token (and the admin API is on)."""
+    config = request.config_dict[CONFIG]
+    expected, token = config.secrets.admin_token, bearer_token(request)
+    return (config.auth.admin_api and bool(expected) and token is not None
+            and hmac.compare_digest(token.encode("utf-8", "replace"), (expected or "").encode()))
+
+
 def check_admin(request: web.Request) -> web.Response | None:
-    """None when the request carries the admin token; otherwise the 401/403 answer to return."""
-    expected = request.config_dict[CONFIG].secrets.admin_token
-    if not expected:
-        return error_response(403, "admin_disabled", "the admin API is off: set secrets.admin_token")
-    token = bearer_token(request)
-    if token is None or not hmac.compare_digest(token.encode(), expected.encode()):
+    """None when the request carries the admin token; otherwise the 401/403/429 answer to return."""
+    if not request.config_dict[CONFIG].auth.admin_api:
+        return error_response(403, "admin_disabled", "the admin API is off (auth.admin_api = false)")
+    guard = request.config_dict[AUTH_GUARD]
+    refused = guard.refuse(request)
+    if refused is not None:
+        return refused
+    if not is_admin(request):
+        guard.failed(request)
         return error_response(401, "unauthorized", "admin token required (Authorization: Bearer ...)")
     return None
 

@@ -12,6 +12,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     import pluggy
 
+    from kefu_host.authguard import AuthGuard
     from kefu_host.chat.runtime import ChatRuntime
     from kefu_host.config import Config
     from kefu_host.events.runtime import EventsRuntime
@@ -34,3 +35,4 @@ CHAT: web.AppKey[ChatRuntime] = web.AppKey("chat", "ChatRuntime")
 RULES: web.AppKey[RulesRuntime] = web.AppKey("rules", "RulesRuntime")
 EVENTS: web.AppKey[EventsRuntime] = web.AppKey("events", "EventsRuntime")
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox", "Outbox")
+AUTH_GUARD: web.AppKey[AuthGuard] = web.AppKey("auth_guard", "AuthGuard")

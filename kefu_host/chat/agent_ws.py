@@ -12,11 +12,11 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from kefu_host.agent_actions import ActionContext, ActionError
-from kefu_host.chat.accounts import AgentRecord, get_agent
+from kefu_host.chat.accounts import AgentRecord
 from kefu_host.chat.assignment import Presence
 from kefu_host.chat.bus import agent_topic, conversation_topic
 from kefu_host.chat.connection import Connection
-from kefu_host.chat.handshake import BadQuery, credential, open_websocket, origin_refused, resume_points
+from kefu_host.chat.handshake import BadQuery, open_websocket, origin_refused, resume_points
 from kefu_host.chat.protocol import (
     MAX_BODY_CHARS,
     MAX_CLIENT_MSG_ID,
@@ -31,29 +31,14 @@ from kefu_host.chat.protocol import (
 )
 from kefu_host.chat.runtime import ChatRuntime
 from kefu_host.chat.session import Session
-from kefu_host.chat.tokens import InvalidToken, parse_agent_token
 from kefu_host.http import error_response
-from kefu_host.keys import CHAT, SOCKETS, STORE
+from kefu_host.keys import CHAT, SOCKETS
 from kefu_host.store import StoreUnavailable
 
 log = structlog.get_logger("kefu_host.chat")
 AGENT_FRAMES = frozenset({"send", "typing", "read", "close", "transfer", "presence", "action", "ping"})
 #: Actions one agent socket may have running at once.
 MAX_RUNNING_ACTIONS = 4
-
-
-async def authenticate_agent(request: web.Request, chat: ChatRuntime) -> AgentRecord | web.Response:
-    token = credential(request)
-    if token is None:
-        return error_response(401, "unauthorized", "an agent token is required (Authorization: Bearer kfa_...)")
-    try:
-        agent_id, _ = parse_agent_token(token)
-    except InvalidToken as exc:
-        return error_response(401, "unauthorized", str(exc))
-    record = await get_agent(request.config_dict[STORE], agent_id)
-    if record is None or record.disabled or not await chat.tokens.check(token, agent_id, record.secret_hash):
-        return error_response(401, "unauthorized", "agent token not valid")
-    return record
 
 
 async def agent_socket(request: web.Request) -> web.StreamResponse:
@@ -68,13 +53,14 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
     presence = request.query.get("presence", "online")
     if presence not in ("online", "away"):
         return error_response(400, "bad_request", "presence must be online or away")
-    auth = await authenticate_agent(request, chat)
+    auth = await chat.auth.agent(request)
     if isinstance(auth, web.Response):
         return auth
     record = auth
 
     ws = await open_websocket(request, chat.config)
     request.config_dict[SOCKETS].add(ws)
+    watched = chat.auth.agents.add(record, ws)
     conn = Connection(ws, max_queue=chat.config.chat.send_queue_size, fetch=chat.fetch_frames,
                       label=f"agent:{record.name}")
     session = Session(conn, chat.bus)
@@ -94,6 +80,7 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
         finally:
             await chat.presence.disconnected(record.id, session)
     finally:
+        chat.auth.agents.discard(watched)
         await session.close()
     return ws
 

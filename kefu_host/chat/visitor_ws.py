@@ -30,7 +30,6 @@ from kefu_host.chat.ratelimit import TokenBucket
 from kefu_host.chat.runtime import ChatRuntime
 from kefu_host.chat.service import Visitor
 from kefu_host.chat.session import Session
-from kefu_host.chat.tokens import InvalidToken, verify_visitor
 from kefu_host.http import error_response
 from kefu_host.keys import CHAT, SOCKETS
 from kefu_host.store import StoreUnavailable
@@ -45,14 +44,11 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
     refused = origin_refused(request, config)
     if refused is not None:
         return refused
-    token = credential(request)
-    if token is None:
-        return error_response(401, "unauthorized", "a visitor token is required (POST /api/visitor/sessions)")
+    claims = chat.auth.visitor(request, credential(request))
+    if isinstance(claims, web.Response):
+        return claims
     try:
-        claims = verify_visitor(config.secrets.visitor_token, token)
         last_seq = int_query(request, "last_seq")
-    except InvalidToken as exc:
-        return error_response(401, "unauthorized", str(exc))
     except BadQuery as exc:
         return error_response(400, "bad_request", str(exc))
 
@@ -62,9 +58,9 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
     conn = Connection(ws, max_queue=config.chat.send_queue_size, fetch=chat.fetch_frames,
                       label=f"visitor:{visitor.visitor_id}")
     session = Session(conn, chat.bus)
+    bucket = chat.auth.visitor_rate.acquire(visitor.customer_id)  # one rate for all of the customer's sockets
     try:
         await _welcome(chat, session, visitor, last_seq)
-        bucket = TokenBucket(config.chat.visitor_rate, config.chat.visitor_burst)
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 try:
@@ -74,6 +70,7 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
             elif msg.type == WSMsgType.BINARY:
                 conn.send(error_frame("bad_frame", "binary frames are not accepted; send JSON text"))
     finally:
+        chat.auth.visitor_rate.release(visitor.customer_id)
         await session.close()
     return ws
 
