@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from kefu_host.routing.runtime import RulesRuntime
     from kefu_host.sockets import OpenSockets
     from kefu_host.store import Store
+    from kefu_host.web import WebUI
 
 CONFIG: web.AppKey[Config] = web.AppKey("config", "Config")
 LIFECYCLE: web.AppKey[Lifecycle] = web.AppKey("lifecycle", "Lifecycle")
@@ -32,3 +33,4 @@ SOCKETS: web.AppKey[OpenSockets] = web.AppKey("sockets", "OpenSockets")
 CHAT: web.AppKey[ChatRuntime] = web.AppKey("chat", "ChatRuntime")
 RULES: web.AppKey[RulesRuntime] = web.AppKey("rules", "RulesRuntime")
 EVENTS: web.AppKey[EventsRuntime] = web.AppKey("events", "EventsRuntime")
+WEB: web.AppKey[WebUI] = web.AppKey("web", "WebUI")
