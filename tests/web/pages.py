@@ -39,6 +39,9 @@ class Console:
     def message(self, text: str) -> Locator:
         return self.messages.filter(has=self.page.locator(".body", has_text=text))
 
+    def in_state(self, state: str) -> Locator:
+        return self.page.locator(f'main.conversation .messages li.msg[data-state="{state}"]')
+
     async def send(self, text: str) -> None:
         await self.page.locator("#agent-composer").fill(text)
         await self.page.locator("#agent-composer").press("Enter")
@@ -86,6 +89,9 @@ class Widget:
 
     def message(self, text: str) -> Locator:
         return self.messages.filter(has=self.frame.locator(".body", has_text=text))
+
+    def in_state(self, state: str) -> Locator:
+        return self.frame.locator(f'.messages li.msg[data-state="{state}"]')
 
     async def send(self, text: str) -> None:
         box = self.frame.locator("#visitor-composer")
