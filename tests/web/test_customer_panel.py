@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from playwright.async_api import expect
 
 from tests.web.conftest import screenshot_path, user_hash
 from tests.web.pages import Console, Widget
+from tests.web.test_actions import PLUGIN
 
 
 async def test_a_signed_profile_event_changes_the_open_console_without_a_reload(
-    start_web: Callable[..., Any], context: Any, page: Any
+    start_web: Callable[..., Any], context: Any, page: Any, tmp_path: Path
 ) -> None:
-    host = await start_web()
+    (tmp_path / "erp.py").write_text(textwrap.dedent(PLUGIN))  # panels beside the customer, as in production
+    host = await start_web(plugins=[(str(tmp_path / "erp.py"), {})])
     console = await Console.open(page, host, await host.add_agent("alice"))
     user = {"id": "u-42", "hash": user_hash("u-42"), "name": "Li Lei", "email": "li@example.com"}
     widget = await Widget.open_demo(await context.new_page(), host, user=user)
@@ -38,6 +42,9 @@ async def test_a_signed_profile_event_changes_the_open_console_without_a_reload(
     await expect(console.customer.locator('[data-field="vip_level"]')).to_have_text("VIP 3")
     await expect(console.customer.locator('[data-field="name"]')).not_to_have_class("customer-name changed")
     await expect(console.conversation()).to_contain_text("VIP 3")
+    await host.send_event("order.paid", {"uid": "u-42", "order_id": "o-1", "amount": "1288.50", "currency": "CNY"})
+    await expect(console.customer.locator('[data-field="ltv"]')).to_have_text("1,288.50")
+    await expect(console.customer.locator('[data-field="ltv"]')).to_have_class("changed")
     assert await page.evaluate("window.__sameDocument") is True  # the page never reloaded
 
     await console.send("您好韩女士，今天下午发货。")
