@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kefu_host.web.importmap import MANIFEST, VENDOR_DIR, load_manifest
+from kefu_host.web.importmap import VENDOR_DIR, load_manifest
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from playwright.async_api import expect
 from kefu_host.web.assets import STATIC_DIR
 from tests.web.pages import Widget
 
-KEY = re.compile(r"^\s*'([a-z_.]+)':", re.M)
+KEY = re.compile(r"^\s*'([a-z_.]+)':", re.MULTILINE)
 USED = re.compile(r"\bt\('([a-z_.]+)'")
 #: keys built at run time: t(`connection.${state}`), t(`ended.${conv.ended}`), the integer/number form errors
 DYNAMIC = {"connection.starting", "connection.connecting", "connection.open", "connection.waiting",

@@ -19,7 +19,7 @@ def directives(csp: str) -> dict[str, str]:
 
 
 def inline_scripts(page: str) -> list[str]:
-    return re.findall(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", page, re.S)
+    return re.findall(r"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", page, re.DOTALL)
 
 
 @pytest.mark.parametrize(("path", "ancestors"), [

@@ -86,3 +86,35 @@ async def test_a_site_not_in_allowed_origins_gets_no_chat(start_web: Callable[..
     await expect(refused).to_contain_text("origin_not_allowed")
     await expect(refused).to_contain_text(f"http://localhost:{host.port}")
     await expect(page.frame_locator(FRAME).locator("#visitor-composer")).to_have_count(0)
+
+
+async def test_set_user_switches_an_anonymous_chat_to_the_verified_customer(
+    start_web: Callable[..., Any], page: Any
+) -> None:
+    from tests.web.conftest import user_hash
+
+    host = await start_web()
+    token = await host.add_agent("alice")
+    assert host.client is not None
+    agent = AgentClient(await host.client.ws_connect("/ws/agent", headers={"Authorization": f"Bearer {token}"}))
+    await agent.expect("welcome")
+    widget = await Widget.open_demo(page, host)
+    await widget.send("browsing anonymously")
+    anonymous = await agent.expect("assigned")
+    assert anonymous["customer"]["uid"] is None
+
+    await page.evaluate("([id, hash]) => kefu('setUser', {id, hash, name: 'Li Lei'})", ["u-7", user_hash("u-7")])
+    await expect(widget.messages).to_have_count(0)  # another customer's conversation
+    await expect(widget.status).to_have_attribute("data-connection", "open")
+    await widget.send("now I am logged in")
+    identified = await agent.expect("assigned")
+    assert identified["customer"]["uid"] == "u-7" and identified["customer"]["name"] == "Li Lei"
+    assert identified["conversation"]["id"] != anonymous["conversation"]["id"]
+
+    await page.evaluate("kefu('setUser', {id: 'u-8', hash: 'forged'})")  # refused by the host: anonymous again
+    await expect(widget.messages).to_have_count(0)
+    await expect(widget.status).to_have_attribute("data-connection", "open")
+    await widget.send("who am I?")
+    fallback = await agent.expect("assigned")
+    assert fallback["customer"]["uid"] is None
+    await agent.close()
