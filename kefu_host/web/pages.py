@@ -17,7 +17,7 @@ from aiohttp import web
 from kefu_host import __version__
 from kefu_host.config import Config
 from kefu_host.http import error_response
-from kefu_host.web.headers import page_csp, page_headers
+from kefu_host.web.headers import COMMON_HEADERS, page_csp, page_headers
 from kefu_host.web.importmap import ImportMap
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -73,11 +73,11 @@ def frame_page(pages: Pages, request: web.Request, config: Config) -> web.Respon
     """
     origin = request.query.get("origin", "")
     if not origin:
-        return error_response(400, "bad_request", "query parameter origin (the embedding page's origin) is required")
+        return _refused(400, "bad_request", "query parameter origin (the embedding page's origin) is required")
     if not is_origin(origin):
-        return error_response(400, "bad_request", f"origin must look like https://shop.example, got {origin!r}")
+        return _refused(400, "bad_request", f"origin must look like https://shop.example, got {origin!r}")
     if not embedding_allowed(origin, request, config):
-        return error_response(403, "origin_not_allowed", f"origin {origin} is not in server.allowed_origins")
+        return _refused(403, "origin_not_allowed", f"origin {origin} is not in server.allowed_origins")
     lang = request.query.get("lang", "")
     csp = page_csp(script_sources=[pages.importmap.csp_source], frame_ancestors=[origin])
     return _html(pages.render("frame", parent_origin=origin, lang=lang if lang in LANGUAGES else ""), csp)
@@ -85,6 +85,13 @@ def frame_page(pages: Pages, request: web.Request, config: Config) -> web.Respon
 
 def demo_page(pages: Pages, request: web.Request) -> web.Response:
     return _html(pages.render("demo", host=own_origin(request)), page_csp())
+
+
+def _refused(status: int, code: str, message: str) -> web.Response:
+    """The JSON error, shown as text in the refused site's iframe (so its developer reads why), running nothing."""
+    response = error_response(status, code, message)
+    response.headers.update({**COMMON_HEADERS, "Content-Security-Policy": "default-src 'none'"})
+    return response
 
 
 def _html(text: str, csp: str) -> web.Response:

@@ -72,6 +72,8 @@ async def test_the_frame_refuses_origins_the_host_does_not_accept(
     client = await start_app()
     response = await client.get(f"/widget/frame{query}")
     assert response.status == status
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Security-Policy"] == "default-src 'none'"
     body = await response.json()
     assert body["error"]["code"] == code
     assert "origin" in body["error"]["message"]
