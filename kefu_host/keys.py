@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from kefu_host.sockets import OpenSockets
     from kefu_host.store import Store
     from kefu_host.webhooks.outbox import Outbox
+    from kefu_host.web import WebUI
 
 CONFIG: web.AppKey[Config] = web.AppKey("config", "Config")
 LIFECYCLE: web.AppKey[Lifecycle] = web.AppKey("lifecycle", "Lifecycle")
@@ -36,3 +37,4 @@ RULES: web.AppKey[RulesRuntime] = web.AppKey("rules", "RulesRuntime")
 EVENTS: web.AppKey[EventsRuntime] = web.AppKey("events", "EventsRuntime")
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox", "Outbox")
 AUTH_GUARD: web.AppKey[AuthGuard] = web.AppKey("auth_guard", "AuthGuard")
+WEB: web.AppKey[WebUI] = web.AppKey("web", "WebUI")
