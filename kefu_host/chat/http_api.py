@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from aiohttp import web
 
+from kefu_host.chat.accounts import AgentRecord
 from kefu_host.chat.agent_ws import agent_socket
-from kefu_host.chat.handshake import credential
+from kefu_host.chat.handshake import BadQuery, credential, int_query
 from kefu_host.chat.runtime import chat_ctx
-from kefu_host.chat.tokens import InvalidToken, check_identity
+from kefu_host.chat.tokens import InvalidToken, VisitorClaims, check_identity
+from kefu_host.chat.values import ConversationView
 from kefu_host.chat.visitor_ws import visitor_socket
 from kefu_host.customers import create_anonymous, ensure_identified
 from kefu_host.http import error_response, is_admin, json_response, read_json
@@ -18,6 +21,7 @@ from kefu_host.keys import AUTH_GUARD, CHAT, CONFIG, STORE
 from kefu_host.store import StoreUnavailable
 
 MAX_HISTORY_PAGE = 500
+DEFAULT_HISTORY_PAGE = 100
 
 
 async def create_visitor_session(request: web.Request) -> web.Response:
@@ -67,17 +71,33 @@ async def create_visitor_session(request: web.Request) -> web.Response:
                           "ws_url": "/ws/visitor"}, status=201)
 
 
-async def _may_read(request: web.Request, conversation_id: int) -> web.Response | None:
-    """None when the conversation exists and the caller may read it: admins any, agents those of their teams or
-    their own, visitors their customer's. The credential is checked before the conversation is looked up, and every
-    caller but the admin gets the same 404 for a conversation that does not exist and one that is not theirs: the
-    answer never tells whether an id exists.
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """Who may read a conversation, and as what: ``admin``, ``agent`` (``agent`` set) or ``visitor`` (``visitor``
+    set). Visitors never read agents' notes."""
+
+    kind: Literal["admin", "agent", "visitor"]
+    conversation: ConversationView
+    agent: AgentRecord | None = None
+    visitor: VisitorClaims | None = None
+
+    @property
+    def sees_notes(self) -> bool:
+        return self.kind != "visitor"
+
+
+async def conversation_reader(request: web.Request, conversation_id: int) -> Reader | web.Response:
+    """The caller, when the conversation exists and they may read it: admins any, agents those of their teams or
+    their own, visitors their customer's; else the answer to give. The credential is checked before the conversation
+    is looked up, and every caller but the admin gets the same 404 for a conversation that does not exist and one
+    that is not theirs: the answer never tells whether an id exists.
     """
     chat = request.app[CHAT]
     if is_admin(request):
-        if await chat.service.repo.conversation(conversation_id) is None:
+        view = await chat.service.repo.conversation(conversation_id)
+        if view is None:
             return error_response(404, "not_found", f"no conversation {conversation_id}")
-        return None
+        return Reader("admin", view)
     token = credential(request)
     not_yours = error_response(404, "not_found", f"no conversation {conversation_id} that you may read")
     if token is not None and token.startswith("kfa_"):
@@ -85,27 +105,47 @@ async def _may_read(request: web.Request, conversation_id: int) -> web.Response 
         if isinstance(agent, web.Response):
             return agent
         view = await chat.service.repo.conversation(conversation_id)
-        return None if view is not None and (view.team in agent.teams or view.agent_id == agent.id) else not_yours
+        if view is not None and (view.team in agent.teams or view.agent_id == agent.id):
+            return Reader("agent", view, agent=agent)
+        return not_yours
     claims = chat.auth.visitor(request, token)
     if isinstance(claims, web.Response):
         return claims
     view = await chat.service.repo.conversation(conversation_id)
-    return None if view is not None and claims.customer_id == view.customer_id else not_yours
+    if view is not None and claims.customer_id == view.customer_id:
+        return Reader("visitor", view, visitor=claims)
+    return not_yours
 
 
 async def conversation_messages(request: web.Request) -> web.Response:
-    """``?after_seq=N&limit=M``: stored messages in seq order; the page a ``resync`` frame sends clients to."""
+    """``?after_seq=N`` (the page a ``resync`` frame sends clients to) or ``?before_seq=N`` (older history, for
+    scrolling back), ``&limit=M``: stored messages in seq order, agents' notes only for agents and admins."""
     try:
         conversation_id = int(request.match_info["id"])
-        after = int(request.query.get("after_seq", "0"))
-        limit = min(int(request.query.get("limit", "100")), MAX_HISTORY_PAGE)
     except ValueError:
-        return error_response(400, "bad_request", "id, after_seq and limit must be integers")
-    denied = await _may_read(request, conversation_id)
-    if denied is not None:
-        return denied
-    messages = await request.app[CHAT].service.repo.messages_after(conversation_id, max(after, 0), max(limit, 1))
-    return json_response({"conversation_id": conversation_id, "messages": [m.to_frame() for m in messages]})
+        return error_response(400, "bad_request", "the conversation id must be an integer")
+    try:
+        after, before, asked = (int_query(request, name) for name in ("after_seq", "before_seq", "limit"))
+    except BadQuery as exc:
+        return error_response(400, "bad_request", str(exc))
+    if after is not None and before is not None:
+        return error_response(400, "bad_request", "give after_seq or before_seq, not both")
+    if before == 0 or asked == 0:
+        return error_response(400, "bad_request", f"{'before_seq' if before == 0 else 'limit'} must be at least 1")
+    limit = min(asked or DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE)
+    reader = await conversation_reader(request, conversation_id)
+    if isinstance(reader, web.Response):
+        return reader
+    repo = request.app[CHAT].service.repo
+    # one more than asked for says whether there is more beyond this page
+    if before is not None:
+        messages = await repo.messages_before(conversation_id, before, limit + 1, notes=reader.sees_notes)
+        more, page = len(messages) > limit, messages[-limit:]
+    else:
+        messages = await repo.messages_after(conversation_id, after or 0, limit + 1, notes=reader.sees_notes)
+        more, page = len(messages) > limit, messages[:limit]
+    return json_response({"conversation_id": conversation_id, "messages": [m.to_frame() for m in page],
+                          "more": more})
 
 
 async def conversation_detail(request: web.Request) -> web.Response:
@@ -114,13 +154,12 @@ async def conversation_detail(request: web.Request) -> web.Response:
         conversation_id = int(request.match_info["id"])
     except ValueError:
         return error_response(400, "bad_request", "id must be an integer")
-    denied = await _may_read(request, conversation_id)
-    if denied is not None:
-        return denied
+    reader = await conversation_reader(request, conversation_id)
+    if isinstance(reader, web.Response):
+        return reader
     repo = request.app[CHAT].service.repo
-    view = await repo.conversation(conversation_id)
-    assert view is not None
-    return json_response({"conversation": view.to_dict(), "decisions": await repo.decisions(conversation_id)})
+    return json_response({"conversation": reader.conversation.to_dict(),
+                          "decisions": await repo.decisions(conversation_id)})
 
 
 def setup(app: web.Application) -> None:

@@ -11,6 +11,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from kefu_host.chat.notes import agents_only
+
 # Close codes (RFC 6455 reserves 4000-4999 for applications).
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001  # the host is shutting down: reconnect (elsewhere) and resume
@@ -37,7 +39,8 @@ class Frame(NamedTuple):
     ``follow`` / ``unfollow`` tell a session receiving the frame to start (after the given seq) or stop following
     a conversation; they travel with the frame so they work wherever the session's socket lives. ``origin`` names the
     session whose frame caused this one: it gets ``ack`` (the ack frame's text) in the message's place in the
-    stream, or nothing when there is no ack (nobody hears their own ``typing``).
+    stream, or nothing when there is no ack (nobody hears their own ``typing``). ``private`` frames (agents' notes)
+    are delivered only by sockets that see them: a visitor's socket skips their seq (:mod:`kefu_host.chat.notes`).
     """
 
     text: str
@@ -47,6 +50,7 @@ class Frame(NamedTuple):
     unfollow: int | None = None
     origin: int | None = None
     ack: str | None = None
+    private: bool = False
 
 
 def frame(
@@ -58,9 +62,16 @@ def frame(
     unfollow: int | None = None,
     origin: int | None = None,
     ack: dict[str, Any] | None = None,
+    private: bool = False,
 ) -> Frame:
     ack_text = orjson.dumps(ack).decode() if ack is not None else None
-    return Frame(orjson.dumps(data).decode(), conversation_id, seq, follow, unfollow, origin, ack_text)
+    return Frame(orjson.dumps(data).decode(), conversation_id, seq, follow, unfollow, origin, ack_text, private)
+
+
+def message_frame(message: Any, *, origin: int | None = None, ack: dict[str, Any] | None = None) -> Frame:
+    """The frame of a stored message (a :class:`~kefu_host.chat.values.MessageView`), agents-only for a note."""
+    return frame(message.to_frame(), conversation_id=message.conversation_id, seq=message.seq, origin=origin, ack=ack,
+                 private=agents_only(message.kind))
 
 
 def ack_body(message: Any, duplicate: bool) -> dict[str, Any]:
@@ -149,4 +160,12 @@ def int_field(data: dict[str, Any], name: str, *, minimum: int = 0, required: bo
         return None
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise FrameError("bad_frame", f"'{name}' must be an integer >= {minimum}")
+    return value
+
+
+def bool_field(data: dict[str, Any], name: str) -> bool:
+    """An optional boolean field (absent is false)."""
+    value = data.get(name, False)
+    if not isinstance(value, bool):
+        raise FrameError("bad_frame", f"'{name}' must be true or false")
     return value
