@@ -120,6 +120,17 @@ class ChatRepo:
             rows = await conn.execute(query.order_by(Message.seq.desc()).limit(limit))
             return [message_view(r) for r in reversed(rows.all())]
 
+    async def message_sent_as(self, conversation_id: int, sender: str, client_msg_id: str) -> MessageView | None:
+        """The message a sender stored under ``client_msg_id`` in a conversation, if any (resends are duplicates)."""
+        async with self.store.read() as conn:
+            row = (
+                await conn.execute(
+                    select(*_MESSAGE_COLUMNS).where(Message.conversation_id == conversation_id,
+                                                    Message.sender == sender, Message.client_msg_id == client_msg_id)
+                )
+            ).first()
+        return message_view(row) if row else None
+
     async def message(self, conversation_id: int, message_id: int) -> MessageView | None:
         """One message of a conversation by its id (None when it is not in that conversation)."""
         async with self.store.read() as conn:
