@@ -46,6 +46,21 @@ class Console:
         await self.page.locator("#agent-composer").fill(text)
         await self.page.locator("#agent-composer").press("Enter")
 
+    async def note(self, text: str) -> None:
+        """Write a private note: the switch on, the text, Enter, the switch off again."""
+        switch = self.page.get_by_role("checkbox", name="Private note")
+        await switch.check()
+        await self.send(text)
+        await switch.uncheck()
+
+    @property
+    def notes(self) -> Locator:
+        return self.page.locator('main.conversation .messages li.msg[data-kind="note"]')
+
+    async def attach(self, name: str, data: bytes, mime: str = "application/octet-stream") -> None:
+        await self.page.locator("#agent-composer-file").set_input_files(
+            files=[{"name": name, "mimeType": mime, "buffer": data}])
+
     @property
     def customer(self) -> Locator:
         return self.page.locator("aside section.customer")
@@ -98,6 +113,10 @@ class Widget:
         await box.fill(text)
         await box.press("Enter")
 
+    async def attach(self, name: str, data: bytes, mime: str = "application/octet-stream") -> None:
+        await self.frame.locator("#visitor-composer-file").set_input_files(
+            files=[{"name": name, "mimeType": mime, "buffer": data}])
+
 
 def _js(value: Any) -> str:
     import json
@@ -111,3 +130,9 @@ async def bodies(messages: Locator) -> list[str]:
 
 async def seqs(messages: Locator) -> list[str]:
     return [await m.get_attribute("data-seq") or "" for m in await messages.all()]
+
+
+async def image_drawn(image: Locator) -> tuple[int, int]:
+    """The size of an <img> once the browser has decoded it (0, 0 before, or when it is broken)."""
+    await expect(image).to_have_js_property("complete", True)
+    return tuple(await image.evaluate("i => [i.naturalWidth, i.naturalHeight]"))  # type: ignore[return-value]

@@ -19,3 +19,14 @@ export async function fetchMessages(token, conversationId, afterSeq) {
   }
   return messages;
 }
+
+// The page of messages before `beforeSeq` (older history, scrolling back), and whether there are more before it.
+export async function fetchOlder(token, conversationId, beforeSeq, limit = PAGE) {
+  const response = await fetch(`/api/conversations/${conversationId}/messages?before_seq=${beforeSeq}&limit=${limit}`, {
+    headers: { Authorization: `Bearer ${token}` },
+    cache: 'no-store',
+  });
+  if (!response.ok) throw new Error(`older history of conversation ${conversationId}: HTTP ${response.status}`);
+  const body = await response.json();
+  return { messages: body.messages, more: body.more };
+}

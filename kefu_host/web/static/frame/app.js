@@ -29,14 +29,15 @@ export function App({ link }) {
     </header>
     <main class="widget-body">
       <${MessageList} items=${state.transcript.items} mine=${MINE} who=${who} label=${t('widget.transcript')}
-        onRetry=${(clientMsgId) => link.retry(clientMsgId)} />
+        files=${link.files} onRetry=${(clientMsgId) => link.retry(clientMsgId)} />
       <${TypingNote} until=${state.typingUntil} text=${t('typing.agent')} />
       ${state.status === 'closed' && html`<p class="closed-note">${t('widget.closed_note')}</p>`}
       ${state.notice && html`<p class="error" role="alert">${t('notice.error', state.notice)}</p>`}
     </main>
     <footer class="widget-foot">
       <${Composer} id="visitor-composer" placeholder=${t('composer.placeholder_visitor')}
-        onSend=${(body) => link.send(body)} onTyping=${() => link.typing()} />
+        onSend=${(body) => link.send(body)} onTyping=${() => link.typing()}
+        onAttach=${(file) => link.attach(file)} attachDisabled=${state.conversationId === null} />
       ${live && html`<button type="button" class="link end-chat" onClick=${() => link.endChat()}>
         ${t('widget.end_chat')}</button>`}
     </footer>
