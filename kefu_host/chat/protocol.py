@@ -9,6 +9,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from kefu_host.inputs import INT32_RANGE, BadInput, IntRange, json_int, nul_field
+
 # Close codes (RFC 6455 reserves 4000-4999 for applications).
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001  # the host is shutting down: reconnect (elsewhere) and resume
@@ -16,12 +18,23 @@ CLOSE_TOO_BIG = 1009  # a frame over server.max_frame_bytes
 CLOSE_TOO_SLOW = 4008  # the client did not read fast enough; reconnect with last_seq
 CLOSE_SESSION_ENDED = 4001  # the token expired or the agent was disabled
 
+#: Limits of a ``send`` frame's texts, in characters (Unicode code points, as Python's ``len``).
 MAX_BODY_CHARS = 8000
 MAX_CLIENT_MSG_ID = 100
+#: The most bytes one character can take in a frame: a character outside the BMP that a client writes as two
+#: ``\uXXXX`` escapes (a surrogate pair). CJK text is 3 bytes a character as UTF-8, 6 when escaped.
+MAX_BYTES_PER_CHAR = 12
+#: Bytes a ``send`` frame needs with both texts at their limits, however its characters are written (the rest of
+#: the frame, keys and a conversation id, fits in the 1 KiB added). ``server.max_frame_bytes`` may not be lower, so
+#: a frame within the character limits is never closed with 1009.
+SEND_FRAME_BYTES = (MAX_BODY_CHARS + MAX_CLIENT_MSG_ID) * MAX_BYTES_PER_CHAR + 1024
+#: How much of a refused value an error message repeats.
+_SHOWN = 60
 
 
 class FrameError(Exception):
-    """A frame the host will not act on; answered with an ``error`` frame carrying ``code``."""
+    """A frame the host will not act on; answered with an ``error`` frame carrying ``code``. Messages about one
+    field of the frame name it in quotes (``'body' is longer than 8000 characters``)."""
 
     def __init__(self, code: str, message: str, ref: str | None = None) -> None:
         super().__init__(message)
@@ -94,18 +107,24 @@ def resync_frame(conversation_id: int, reason: str, last_seq: int, from_seq: int
 
 
 def parse(text: str, allowed: frozenset[str]) -> dict[str, Any]:
-    """Decode one client frame: a JSON object whose ``type`` is one of ``allowed``."""
+    """Decode one client frame: a JSON object whose ``type`` is one of ``allowed``, with no text holding NUL
+    (the rule of :mod:`kefu_host.inputs`, for every field: what is refused here never reaches a database)."""
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError:
         raise FrameError("bad_json", "frame is not valid JSON") from None
     if not isinstance(data, dict):
         raise FrameError("bad_frame", "frame must be a JSON object")
+    if "\\u0000" in text:  # JSON text writes NUL only as this escape: the walk is for frames that have one
+        field = nul_field(data)
+        if field is not None:
+            raise FrameError("bad_frame", f"'{field}' must not contain U+0000 (NUL)", _ref(data))
     kind = data.get("type")
     if not isinstance(kind, str):
         raise FrameError("bad_frame", "frame has no string 'type'")
     if kind not in allowed:
-        raise FrameError("unknown_type", f"unknown frame type {kind!r}; expected one of {', '.join(sorted(allowed))}")
+        raise FrameError("unknown_type",
+                         f"unknown frame type {_shown(kind)}; expected one of {', '.join(sorted(allowed))}")
     return data
 
 
@@ -120,15 +139,21 @@ def text_field(data: dict[str, Any], name: str, *, max_len: int, required: bool 
     return value
 
 
-def int_field(data: dict[str, Any], name: str, *, minimum: int = 0, required: bool = True) -> int | None:
+def int_field(data: dict[str, Any], name: str, bounds: IntRange = INT32_RANGE, *, required: bool = True) -> int | None:
+    """An integer field within ``bounds`` (seqs by default; :data:`~kefu_host.inputs.ID_RANGE` for ids)."""
     value = data.get(name)
     if value is None and not required:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise FrameError("bad_frame", f"'{name}' must be an integer >= {minimum}", _ref(data))
-    return value
+    try:
+        return json_int(value, name, bounds)
+    except BadInput as exc:
+        raise FrameError("bad_frame", f"'{name}' {exc.message}", _ref(data)) from None
 
 
 def _ref(data: dict[str, Any]) -> str | None:
     ref = data.get("client_msg_id")
-    return ref if isinstance(ref, str) else None
+    return ref if isinstance(ref, str) and len(ref) <= MAX_CLIENT_MSG_ID and "\x00" not in ref else None
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "...")

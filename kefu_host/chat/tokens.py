@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import orjson
 
+from kefu_host.inputs import ID_RANGE, BadInput, parse_int, same_secret
+
 VISITOR_TOKEN_TTL = 30 * 24 * 3600
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 
@@ -75,7 +77,7 @@ def identity_hash(secret: str, user_id: str) -> str:
 
 
 def check_identity(secret: str, user_id: str, user_hash: str) -> bool:
-    return bool(secret) and hmac.compare_digest(identity_hash(secret, user_id), user_hash.lower())
+    return bool(secret) and same_secret(user_hash.lower(), identity_hash(secret, user_id))
 
 
 def new_agent_secret() -> str:
@@ -89,9 +91,12 @@ def agent_token(agent_id: int, secret: str) -> str:
 def parse_agent_token(token: str) -> tuple[int, str]:
     prefix, _, rest = token.partition("_")
     agent_id, _, secret = rest.partition("_")
-    if prefix != "kfa" or not agent_id.isdigit() or not secret:
+    if prefix != "kfa" or not secret:
         raise InvalidToken("malformed agent token")
-    return int(agent_id), secret
+    try:
+        return parse_int(agent_id, "agent id", ID_RANGE), secret
+    except BadInput:
+        raise InvalidToken("malformed agent token") from None
 
 
 def hash_secret(secret: str) -> str:
