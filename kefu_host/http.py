@@ -11,7 +11,7 @@ from typing import Any, overload
 import orjson
 from aiohttp import web
 
-from kefu_host.inputs import NUL, BadInput, IntRange, nul_field, parse_int, same_secret
+from kefu_host.inputs import NUL, BadInput, IntRange, json_problem, parse_int, same_secret
 from kefu_host.keys import CONFIG
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -177,8 +177,8 @@ def _too_large(max_bytes: int, size: int) -> web.HTTPException:
 
 
 async def read_json(request: web.Request, max_bytes: int | None = None) -> Any:
-    """The body as JSON, or raise the 400 (not JSON), 413 (over ``max_bytes``) or 422 (text holding NUL, see
-    :mod:`kefu_host.inputs`) answer naming what is wrong."""
+    """The body as JSON, or raise the 400 (not JSON), 413 (over ``max_bytes``) or 422 (text holding NUL, nesting
+    too deep: :func:`kefu_host.inputs.json_problem`) answer naming what is wrong."""
     if max_bytes is not None and request.content_length is not None and request.content_length > max_bytes:
         raise _too_large(max_bytes, request.content_length)
     body = await request.read()
@@ -188,10 +188,9 @@ async def read_json(request: web.Request, max_bytes: int | None = None) -> Any:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise _refusal(web.HTTPBadRequest, "invalid_json", f"body is not valid JSON: {exc}") from None
-    field = nul_field(data) if b"\\u0000" in body else None  # JSON text writes NUL only as that escape
-    if field is not None:
-        raise _refusal(web.HTTPUnprocessableEntity, "invalid_body", f"{field}: must not contain U+0000 (NUL)",
-                       field=field)
+    problem = json_problem(data, body)
+    if problem is not None:
+        raise _refusal(web.HTTPUnprocessableEntity, "invalid_body", str(problem), field=problem.field)
     return data
 
 

@@ -5,6 +5,8 @@
   seqs and levels in 32 (:data:`ID_RANGE`, :data:`INT32_RANGE`). A JSON number with a zero fraction (``5.0``) is the
   integer it names, as in JSON Schema.
 * Text: never U+0000. PostgreSQL cannot store it in text or JSON, so every database refuses it, at the door.
+* JSON: nested at most :data:`MAX_DEPTH` levels. orjson reads 1,024 levels but writes only 254, so anything deeper
+  that the host stores or echoes would fail later, after it was accepted.
 * Secrets: compared in constant time as UTF-8 bytes (``hmac.compare_digest`` refuses non-ASCII ``str``).
 
 Each failure is a :class:`BadInput` naming the field, which every surface turns into its documented error.
@@ -68,6 +70,46 @@ def in_range(value: int, field: str, bounds: IntRange) -> int:
 
 
 NUL = "\x00"
+#: Deepest nesting of objects and arrays accepted in a JSON body, frame or event (the outermost object is level 1).
+MAX_DEPTH = 32
+
+
+def json_problem(value: Any, text: str | bytes | None = None, path: str = "") -> BadInput | None:
+    """Why a JSON value from outside may not be used (text holding NUL, nesting past :data:`MAX_DEPTH`), or None.
+
+    ``text``, the JSON it was read from, lets both walks be skipped for the usual value: JSON writes NUL only as
+    the escape ``\\u0000``, and no value is nested deeper than the brackets its text holds.
+    """
+    if text is None:
+        may_hold_nul, brackets = True, MAX_DEPTH + 1
+    elif isinstance(text, bytes):  # one scan for each: these run on every frame and event
+        may_hold_nul, brackets = b"\\u0000" in text, text.count(b"[") + text.count(b"{")
+    else:
+        may_hold_nul, brackets = "\\u0000" in text, text.count("[") + text.count("{")
+    if may_hold_nul:
+        found = nul_field(value, path)
+        if found is not None:
+            return BadInput(found, "must not contain U+0000 (NUL)")
+    if brackets > MAX_DEPTH:
+        found = _too_deep(value, path, MAX_DEPTH)
+        if found is not None:
+            return BadInput(found, f"nests deeper than {MAX_DEPTH} levels of objects and arrays")
+    return None
+
+
+def _too_deep(value: Any, path: str, room: int) -> str | None:
+    """The path of the first object or array that lies more than ``room`` levels down, or None."""
+    if isinstance(value, Mapping | list | tuple):
+        if room == 0:
+            return path or "(body)"
+        items = value.items() if isinstance(value, Mapping) else enumerate(value)
+        for key, inner in items:
+            if isinstance(inner, Mapping | list | tuple):
+                inner_path = f"{path}[{key}]" if isinstance(key, int) else (f"{path}.{key}" if path else str(key))
+                found = _too_deep(inner, inner_path, room - 1)
+                if found is not None:
+                    return found
+    return None
 
 
 def nul_field(value: Any, path: str = "") -> str | None:
@@ -89,13 +131,6 @@ def nul_field(value: Any, path: str = "") -> str | None:
             if found is not None:
                 return found
     return None
-
-
-def refuse_nul(value: Any, path: str = "") -> None:
-    """Raise :class:`BadInput` for the first text in ``value`` holding U+0000."""
-    found = nul_field(value, path)
-    if found is not None:
-        raise BadInput(found, "must not contain U+0000 (NUL)")
 
 
 def same_secret(given: str, expected: str) -> bool:

@@ -559,6 +559,9 @@ async def _usable(ws: aiohttp.ClientWebSocketResponse) -> str | None:
             frame = orjson.loads(msg.data)
             if frame.get("type") == "error" and frame.get("code") not in ERROR_CODES:
                 return f"undocumented error code {frame.get('code')!r}: {frame}"
+            error = frame.get("error") if frame.get("type") == "action_result" else None
+            if isinstance(error, dict) and error.get("code") == "action_failed":  # the plugin raised on its input
+                return f"action {frame.get('ref')} failed inside its plugin: {error.get('message')}"
         elif msg.type != aiohttp.WSMsgType.PONG:
             return _closed(ws, msg)
 

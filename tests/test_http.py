@@ -74,3 +74,16 @@ async def test_nul_in_a_json_body_is_a_422_naming_the_field(start_app: Callable[
     assert (await response.json())["error"] == {
         "code": "invalid_body", "message": "facts.message.text: must not contain U+0000 (NUL)",
         "field": "facts.message.text"}
+
+
+async def test_a_json_body_nested_past_the_limit_is_a_422_naming_where(start_app: Callable[..., Any]) -> None:
+    client = await start_app()
+    facts: Any = "deep"
+    for _ in range(300):  # orjson reads this, and could not write it back in the explanation
+        facts = [facts]
+    response = await client.post("/api/rules/explain", headers=admin_headers(),
+                                 json={"facts": {"customer.tags": facts}})
+    assert response.status == 422, await response.text()
+    error = (await response.json())["error"]
+    assert error["code"] == "invalid_body" and error["field"].startswith("facts.customer.tags[0][0]")
+    assert "nests deeper than 32 levels" in error["message"]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import orjson
 import pytest
 
 from kefu_host.inputs import (
     ID_RANGE,
     INT32_RANGE,
+    MAX_DEPTH,
     BadInput,
     IntRange,
     json_int,
+    json_problem,
     nul_field,
     parse_int,
     same_secret,
@@ -54,3 +57,29 @@ def test_nul_is_found_in_any_text_of_a_json_value_and_named_by_its_path() -> Non
 def test_secrets_compare_whatever_their_characters() -> None:
     assert same_secret("é", "é") and not same_secret("é", "e") and not same_secret("tokén", "token")
     assert not same_secret("\udcff", "x")  # undecodable header bytes, as aiohttp hands them on
+
+
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth - 1):
+        value = {"a": value}
+    return value
+
+
+def test_json_nested_deeper_than_the_limit_is_refused_where_it_gets_too_deep() -> None:
+    assert json_problem(_nested(MAX_DEPTH)) is None
+    problem = json_problem({"data": {"attributes": _nested(MAX_DEPTH)}})
+    assert problem is not None and problem.field == "data.attributes" + ".a" * (MAX_DEPTH - 2)  # level 33
+    assert problem.message == f"nests deeper than {MAX_DEPTH} levels of objects and arrays"
+    listed = json_problem({"x": [[[[1]]]]}, path="events[0]")
+    assert listed is None
+    assert json_problem([[]] * 3) is None and json_problem([_nested(MAX_DEPTH)]) is not None
+
+
+def test_the_json_text_lets_the_walks_be_skipped_but_never_wrongly() -> None:
+    deep = _nested(MAX_DEPTH + 1)
+    text = orjson.dumps(deep)
+    assert json_problem(deep, text) is not None and json_problem(deep, text.decode()) is not None
+    with_nul = {"a": "x\x00"}
+    assert json_problem(with_nul, orjson.dumps(with_nul)).field == "a"  # type: ignore[union-attr]
+    assert json_problem({"a": "x"}, b'{"a": "x"}') is None

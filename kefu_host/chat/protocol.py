@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from kefu_host.inputs import INT32_RANGE, BadInput, IntRange, json_int, nul_field
+from kefu_host.inputs import INT32_RANGE, BadInput, IntRange, json_int, json_problem
 
 # Close codes (RFC 6455 reserves 4000-4999 for applications).
 CLOSE_NORMAL = 1000
@@ -107,18 +107,18 @@ def resync_frame(conversation_id: int, reason: str, last_seq: int, from_seq: int
 
 
 def parse(text: str, allowed: frozenset[str]) -> dict[str, Any]:
-    """Decode one client frame: a JSON object whose ``type`` is one of ``allowed``, with no text holding NUL
-    (the rule of :mod:`kefu_host.inputs`, for every field: what is refused here never reaches a database)."""
+    """Decode one client frame: a JSON object whose ``type`` is one of ``allowed``, with no text holding NUL and
+    no deeper nesting than :mod:`kefu_host.inputs` allows, in any field: what is refused here never reaches a
+    database."""
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError:
         raise FrameError("bad_json", "frame is not valid JSON") from None
     if not isinstance(data, dict):
         raise FrameError("bad_frame", "frame must be a JSON object")
-    if "\\u0000" in text:  # JSON text writes NUL only as this escape: the walk is for frames that have one
-        field = nul_field(data)
-        if field is not None:
-            raise FrameError("bad_frame", f"'{field}' must not contain U+0000 (NUL)", _ref(data))
+    problem = json_problem(data, text)
+    if problem is not None:
+        raise FrameError("bad_frame", f"'{problem.field}' {problem.message}", _ref(data))
     kind = data.get("type")
     if not isinstance(kind, str):
         raise FrameError("bad_frame", "frame has no string 'type'")

@@ -34,15 +34,13 @@ class Ingestor:
         self, source: str, envelopes: Sequence[Any], *, batch: bool = False, raw: bytes | None = None
     ) -> list[Pending]:
         """Validate every envelope and work out its change first: one bad event refuses the request before anything
-        is stored. ``raw``, the JSON text the envelopes were read from, lets the check for NUL skip texts without
-        one."""
+        is stored. ``raw`` is the JSON text the envelopes were read from (it makes the checks for NUL and nesting
+        cheap)."""
         pending = []
-        may_hold_nul = raw is None or b"\\u0000" in raw
         now = datetime.now(UTC)
         for n, envelope in enumerate(envelopes):
             prefix = f"events[{n}]." if batch else ""
-            checked = self.validators.check(envelope, prefix, now, may_hold_nul=may_hold_nul)
-            event_id, kind, occurred_at, data = checked
+            event_id, kind, occurred_at, data = self.validators.check(envelope, prefix, now, text=raw)
             event = Event(event_id, kind, occurred_at, data, source)
             event_type = self.validators.types[kind]
             try:

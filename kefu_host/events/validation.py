@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from kefu_host.events.types import EventType
-from kefu_host.inputs import nul_field
+from kefu_host.inputs import json_problem
 
 MAX_ID = 191
 #: ``occurred_at`` may not lie before this: older times are not business events (and year-1 times with an offset
@@ -68,22 +68,22 @@ class Validators:
                 self._fast[event_type.name] = fastjsonschema.compile(dict(event_type.schema))
 
     def check(
-        self, envelope: Any, prefix: str = "", now: datetime | None = None, *, may_hold_nul: bool = True
+        self, envelope: Any, prefix: str = "", now: datetime | None = None, *, text: bytes | None = None
     ) -> tuple[str, str, datetime, Mapping[str, Any]]:
         """(id, type, occurred_at, data) of a valid envelope; raises :class:`InvalidEvent`.
 
-        Besides its type's schema, no text in an event may hold U+0000 (see :mod:`kefu_host.inputs`), and
-        ``occurred_at`` lies between 1970 and ``max_future`` from ``now``. ``may_hold_nul=False`` skips the walk
-        looking for NUL, for envelopes read from JSON text without a ``\\u0000`` escape.
+        Besides its type's schema, an event keeps the rules of :func:`kefu_host.inputs.json_problem` (no text
+        holding U+0000, limited nesting; ``text``, the JSON the envelope was read from, lets those checks skip their
+        walks), and ``occurred_at`` lies between 1970 and ``max_future`` from ``now``.
         """
         if not isinstance(envelope, dict):
             raise InvalidEvent(prefix.rstrip(".") or "(body)", "must be a JSON object with id, type, occurred_at, data")
         if envelope.keys() - _ENVELOPE:
             unknown = sorted(envelope.keys() - _ENVELOPE)[0]
             raise InvalidEvent(prefix + unknown, "unknown envelope field (expected id, type, occurred_at, data)")
-        nul = nul_field(envelope, prefix.rstrip(".")) if may_hold_nul else None
-        if nul is not None:
-            raise InvalidEvent(nul, "must not contain U+0000 (NUL)")
+        problem = json_problem(envelope, text, prefix.rstrip("."))
+        if problem is not None:
+            raise InvalidEvent(problem.field, problem.message)
         event_id = envelope.get("id")
         if not isinstance(event_id, str) or not 0 < len(event_id) <= MAX_ID:
             raise InvalidEvent(prefix + "id", f"must be a string of 1 to {MAX_ID} characters")

@@ -271,3 +271,16 @@ async def test_a_conversation_id_that_can_be_no_id_is_a_bad_frame(start_host: Ca
     error = await agent.expect("error")
     assert (error["code"], error["message"]) == (
         "bad_frame", f"'conversation_id' must be an integer from 1 to {2**63 - 1}")
+
+
+async def test_a_frame_nested_past_the_limit_is_an_error_frame(start_host: Callable[..., Any]) -> None:
+    host = await start_host()
+    agent = await host.agent(await host.add_agent("alice"))
+    args: Any = {}
+    for _ in range(300):
+        args = {"k": args}
+    await agent.send_raw(json.dumps({"type": "action", "ref": "r1", "action": "x.y", "args": args}))
+    error = await agent.expect("error")
+    assert error["code"] == "bad_frame" and "nests deeper than 32 levels" in error["message"]
+    await agent.send({"type": "ping"})
+    await agent.expect("pong")

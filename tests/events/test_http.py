@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from kefu_host.events.changes import MAX_LTV_CENTS
+from kefu_host.events.signing import sign
 from kefu_host.keys import STORE
 from kefu_host.store.models import Customer, ProcessedEvent
 from kefu_host.testing.events import envelope, signed
@@ -307,3 +309,18 @@ async def test_a_clock_running_ahead_by_less_than_the_tolerance_is_fine_and_pins
                                        occurred_at=datetime.now(UTC) + timedelta(seconds=600)))
     assert refused.status == 422
     assert (await customer(host, "t")).name == "from a fast clock"
+
+
+async def test_data_nested_past_the_limit_is_a_422(start_host: Callable[..., Any], db_url: str) -> None:
+    host = await start_host(db_url=db_url)
+    deep: Any = "bottom"
+    for _ in range(300):  # orjson reads 1,024 levels but writes 254: storing this payload failed after validation
+        deep = {"next": deep}
+    payload = envelope("user.profile_updated", {"uid": "d", "attributes": {"tree": deep}})
+    body = json.dumps(payload).encode()  # orjson, the tests' encoder too, refuses to write it
+    headers = {**sign(SECRET, payload["id"], body), "Content-Type": "application/json"}
+    response = await host.client.post("/api/events", data=body, headers=headers)
+    assert response.status == 422, await response.text()
+    error = (await response.json())["error"]
+    assert error["field"].startswith("data.attributes.tree.next") and "nests deeper" in error["message"]
+    assert await processed(host) == 0
