@@ -125,7 +125,7 @@ class Values:
         if kind == 1:
             return self.text()
         if kind == 2:
-            return self.rng.choice(WRONG_TYPES)
+            return copy.deepcopy(self.rng.choice(WRONG_TYPES))  # a copy: mutations write into what they get
         return self.rng.choice(RAW_JSON)
 
     def hostile(self, depth: int = 0) -> Any:
@@ -754,9 +754,9 @@ async def test_no_agent_frame_drops_a_socket(fuzz_host: Callable[..., Any]) -> N
             return {"type": "read", "conversation_id": cid, "seq": rng.choice([1, 2, *BIG_NUMBERS])}
         if kind == "transfer":
             return {"type": "transfer", "conversation_id": cid,
-                    rng.choice(["team", "agent"]): rng.choice([*TEAMS, "fuzz-agent", *WRONG_TYPES])}
+                    rng.choice(["team", "agent"]): copy.deepcopy(rng.choice([*TEAMS, "fuzz-agent", *WRONG_TYPES]))}
         if kind == "presence":
-            return {"type": "presence", "status": rng.choice(["online", "away", *WRONG_TYPES])}
+            return {"type": "presence", "status": copy.deepcopy(rng.choice(["online", "away", *WRONG_TYPES]))}
         if kind == "action":
             action = rng.choice(actions)
             frame = {"type": "action", "ref": f"r-{case}", "action": action["name"],
