@@ -44,8 +44,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     and echoed in the answer; CORS for the visitor API (:func:`_cors`); and the one error shape for every refusal.
 
     A request whose headers are not UTF-8 or whose path or query holds NUL is refused before any handler reads it;
-    a :class:`~kefu_host.inputs.BadInput` a handler raises is a 400 naming the field; aiohttp's own refusals (404,
-    405, 413, a WebSocket handshake without Upgrade) get the JSON error body like every other answer.
+    a :class:`~kefu_host.inputs.BadInput` a handler raises is a 400 naming the field; HTTP errors raised by
+    handlers or by aiohttp itself (404, 405, 413, a WebSocket handshake without Upgrade) are answered with the JSON
+    error body, like every other refusal.
 
     One middleware rather than several: each layer costs every request a coroutine and a wrapper call.
     """
@@ -65,14 +66,13 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             if origin and request.path.startswith(CORS_PATHS):
                 response = await _cors(request, handler, origin)
             else:
-                response = await handler(request)
-    except BadInput as exc:
-        response = error_response(400, "bad_request", str(exc), field=exc.field)
-    except web.HTTPException as exc:
-        if exc.status < 400 or exc.content_type == "application/json":
-            exc.headers[REQUEST_ID_HEADER] = request_id
-            raise
-        response = _json_refusal(exc)
+                try:
+                    response = await handler(request)
+                except (BadInput, web.HTTPException) as exc:
+                    response = _refusal_answer(exc)
+    except web.HTTPException as exc:  # a redirect or the like, raised by a handler
+        exc.headers[REQUEST_ID_HEADER] = request_id
+        raise
     finally:
         CURRENT_REQUEST_ID.reset(token)
     if not response.prepared:
@@ -97,17 +97,31 @@ def unreadable_request(request: web.Request) -> str | None:
     return None
 
 
+def _refusal_answer(exc: BadInput | web.HTTPException) -> web.Response:
+    """What a handler raised as the JSON error response, so the request id and CORS headers are added to it like
+    to any answer: a :class:`~kefu_host.inputs.BadInput` is a 400 naming the field. Re-raises what is no error."""
+    if isinstance(exc, BadInput):
+        return error_response(400, "bad_request", str(exc), field=exc.field)
+    if exc.status < 400:
+        raise exc
+    return _json_refusal(exc)
+
+
 #: The error code for each status aiohttp itself refuses a request with.
 _STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
                  405: "method_not_allowed", 413: "too_large", 414: "too_large", 415: "unsupported_media_type"}
 
 
 def _json_refusal(exc: web.HTTPException) -> web.Response:
-    """An aiohttp refusal (plain text) as the host's JSON error, keeping headers such as ``Allow``."""
-    code = _STATUS_CODES.get(exc.status, exc.reason.lower().replace(" ", "_"))
-    text = exc.text or exc.reason
-    message = text.split(": ", 1)[1] if text.startswith(f"{exc.status}: ") else text
-    response = error_response(exc.status, code, message.strip())
+    """A raised HTTP error as a response with the host's JSON error body (aiohttp's own have plain text), keeping
+    headers such as ``Allow``."""
+    if exc.content_type == "application/json":  # raised with the JSON error already (read_json)
+        response = web.Response(status=exc.status, body=exc.body, content_type="application/json", charset="utf-8")
+    else:
+        code = _STATUS_CODES.get(exc.status, exc.reason.lower().replace(" ", "_"))
+        text = exc.text or exc.reason
+        message = text.split(": ", 1)[1] if text.startswith(f"{exc.status}: ") else text
+        response = error_response(exc.status, code, message.strip())
     for name, value in exc.headers.items():
         if name.lower() not in ("content-type", "content-length"):
             response.headers[name] = value
@@ -131,7 +145,10 @@ async def _cors(request: web.Request, handler: Handler, origin: str) -> web.Stre
             "Access-Control-Max-Age": "600",
             "Vary": "Origin",
         })  # fmt: skip
-    response = await handler(request)
+    try:
+        response = await handler(request)
+    except (BadInput, web.HTTPException) as exc:
+        response = _refusal_answer(exc)
     if allowed and not response.prepared:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Vary"] = "Origin"
