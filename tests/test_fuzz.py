@@ -21,6 +21,7 @@ import os
 import random
 import re
 import shutil
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,7 @@ from kefu_host.keys import CHAT, EVENTS, STORE
 from kefu_host.testing.clients import AgentClient, VisitorClient
 from tests.conftest import ADMIN_TOKEN, RawAnswer, raw_request
 from tests.events.conftest import SECRET, SOURCES
-from tests.plugins.conftest import ROOT, closed_port, plugin_path  # noqa: F401 (closed_port: a fixture)
+from tests.plugins.conftest import ROOT, plugin_path
 
 SEED = int(os.environ.get("KEFU_FUZZ_SEED", "20261201"))
 CASES = int(os.environ.get("KEFU_FUZZ_CASES", "300"))
@@ -317,9 +318,16 @@ class FuzzHost:
         await agent.close()
 
 
+def _closed_port() -> int:
+    """A loopback port with nothing listening: connecting to it is refused at once."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @pytest.fixture
 def fuzz_host(
-    start_app: Callable[..., Any], write_config: Callable[..., Path], db_url: str, closed_port: int
+    start_app: Callable[..., Any], write_config: Callable[..., Path], db_url: str
 ) -> Callable[..., Any]:
     async def start() -> FuzzHost:
         path = write_config(SOURCES, db_url=db_url)
@@ -330,7 +338,7 @@ def fuzz_host(
         rules = path.parent / "rules"
         shutil.rmtree(rules)
         shutil.copytree(ROOT / "rules", rules)
-        unreachable = f"http://127.0.0.1:{closed_port}"  # ERP and payment provider calls fail fast
+        unreachable = f"http://127.0.0.1:{_closed_port()}"  # ERP and payment provider calls fail fast
         plugin_db = {"dsn": db_url} if db_url.startswith("postgresql") else {}  # the plugins' tables there too
         plugins = [
             (plugin_path("ticket"), plugin_db),
