@@ -13,14 +13,16 @@ import structlog
 from aiohttp import web
 
 from kefu_host import api_plugins, health
+from kefu_host import web as web_ui
 from kefu_host.chat import http_api as chat_http
-from kefu_host.config import DEV_SECRET_PREFIX, Config, database_url
+from kefu_host.authguard import AuthGuard
+from kefu_host.config import DEV_SECRET_PREFIX, Config, SecretsReport, database_url, secure_config
 from kefu_host.events import http_api as events_http
 from kefu_host.events.runtime import events_ctx
 from kefu_host.health import Lifecycle
 from kefu_host.hookcall import Hooks
 from kefu_host.http import request_context
-from kefu_host.keys import CONFIG, HOOKS, LIFECYCLE, PLUGIN_MANAGER, PLUGINS, SOCKETS, STORE
+from kefu_host.keys import AUTH_GUARD, CONFIG, HOOKS, LIFECYCLE, PLUGIN_MANAGER, PLUGINS, SOCKETS, STORE
 from kefu_host.logs import AccessLogger
 from kefu_host.plugins import discover, load_plugins, new_plugin_manager
 from kefu_host.routing import api as rules_api
@@ -46,10 +48,16 @@ def create_app(
 ) -> web.Application:
     """Build the app for ``config``; ``plugins`` are extra (path, settings) pairs as given on the command line.
 
-    Raises :class:`~kefu_host.plugins.PluginLoadError` when a ``required`` plugin cannot load.
+    Secrets the configuration leaves unset are taken from (or generated into) the secrets file first, see
+    :mod:`kefu_host.config.secrets`. Raises :class:`~kefu_host.config.ConfigError` for unsafe secrets and
+    :class:`~kefu_host.plugins.PluginLoadError` when a ``required`` plugin cannot load.
     """
+    config, secrets_report = secure_config(config)
+    if secrets_report is not None:
+        log_secrets_report(secrets_report)
     app = web.Application(middlewares=[request_context], client_max_size=max(1024**2, config.events.max_body_bytes + 1))
     app[CONFIG] = config
+    app[AUTH_GUARD] = AuthGuard(config.auth)
     app[LIFECYCLE] = Lifecycle()
     app[SOCKETS] = OpenSockets()
     pm = new_plugin_manager()
@@ -69,6 +77,7 @@ def create_app(
     rules_api.setup(app)
     chat_http.setup(app)
     events_http.setup(app)
+    web_ui.setup(app)
     app.cleanup_ctx.append(events_ctx)
     app.cleanup_ctx.append(_plugins_ctx)
     app.on_startup.append(_mark_ready)
@@ -117,9 +126,20 @@ async def _plugins_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[HOOKS].call("kefu_shutdown", app=app)
 
 
+def log_secrets_report(report: SecretsReport) -> None:
+    """Say where secrets nobody configured come from (names only, never the values)."""
+    where = str(report.path) if report.path is not None else "memory only (in-memory database)"
+    if report.generated:
+        log.warning("generated secrets that the configuration does not set", keys=list(report.generated),
+                    kept_in=where)
+    if report.loaded:
+        log.info("secrets read from the secrets file", keys=list(report.loaded), file=where)
+
+
 async def _mark_ready(app: web.Application) -> None:
     secrets = app[CONFIG].secrets
-    dev = [name for name, value in vars(secrets).items() if value.startswith(DEV_SECRET_PREFIX)]
+    dev = [name for name in ("visitor_token", "identity", "admin_token")
+           if (getattr(secrets, name) or "").startswith(DEV_SECRET_PREFIX)]
     if dev:
         log.warning("development secrets in use; set them from the environment", keys=dev)
     app[LIFECYCLE].ready()

@@ -12,7 +12,7 @@ import orjson
 from aiohttp import web
 
 from kefu_host.inputs import NUL, BadInput, IntRange, json_problem, parse_int, same_secret
-from kefu_host.keys import CONFIG
+from kefu_host.keys import AUTH_GUARD, CONFIG
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -161,13 +161,23 @@ def bearer_token(request: web.Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+def is_admin(request: web.Request) -> bool:
+    """The request carries the admin token (and the admin API is on)."""
+    config = request.config_dict[CONFIG]
+    expected, token = config.secrets.admin_token, bearer_token(request)
+    return config.auth.admin_api and bool(expected) and token is not None and same_secret(token, expected or "")
+
+
 def check_admin(request: web.Request) -> web.Response | None:
-    """None when the request carries the admin token; otherwise the 401/403 answer to return."""
-    expected = request.config_dict[CONFIG].secrets.admin_token
-    if not expected:
-        return error_response(403, "admin_disabled", "the admin API is off: set secrets.admin_token")
-    token = bearer_token(request)
-    if token is None or not same_secret(token, expected):
+    """None when the request carries the admin token; otherwise the 401/403/429 answer to return."""
+    if not request.config_dict[CONFIG].auth.admin_api:
+        return error_response(403, "admin_disabled", "the admin API is off (auth.admin_api = false)")
+    guard = request.config_dict[AUTH_GUARD]
+    refused = guard.refuse(request)
+    if refused is not None:
+        return refused
+    if not is_admin(request):
+        guard.failed(request)
         return error_response(401, "unauthorized", "admin token required (Authorization: Bearer ...)")
     return None
 

@@ -12,6 +12,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     import pluggy
 
+    from kefu_host.authguard import AuthGuard
     from kefu_host.chat.runtime import ChatRuntime
     from kefu_host.config import Config
     from kefu_host.events.runtime import EventsRuntime
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from kefu_host.routing.runtime import RulesRuntime
     from kefu_host.sockets import OpenSockets
     from kefu_host.store import Store
+    from kefu_host.webhooks.outbox import Outbox
+    from kefu_host.web import WebUI
 
 CONFIG: web.AppKey[Config] = web.AppKey("config", "Config")
 LIFECYCLE: web.AppKey[Lifecycle] = web.AppKey("lifecycle", "Lifecycle")
@@ -32,3 +35,6 @@ SOCKETS: web.AppKey[OpenSockets] = web.AppKey("sockets", "OpenSockets")
 CHAT: web.AppKey[ChatRuntime] = web.AppKey("chat", "ChatRuntime")
 RULES: web.AppKey[RulesRuntime] = web.AppKey("rules", "RulesRuntime")
 EVENTS: web.AppKey[EventsRuntime] = web.AppKey("events", "EventsRuntime")
+OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox", "Outbox")
+AUTH_GUARD: web.AppKey[AuthGuard] = web.AppKey("auth_guard", "AuthGuard")
+WEB: web.AppKey[WebUI] = web.AppKey("web", "WebUI")

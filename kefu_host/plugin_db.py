@@ -100,12 +100,13 @@ def resolve_url(dsn: str, base_dir: Path) -> URL:
 
 def open_engine(url: URL) -> AsyncEngine:
     """An engine for ``url``: SQLite as the host runs it (WAL, busy timeout, BEGIN IMMEDIATE), servers with
-    pre-ping and recycling (a MySQL server drops idle connections after its wait_timeout)."""
+    pre-ping and recycling (a MySQL server drops idle connections after its wait_timeout). Like the host's, it keeps
+    statement parameters (ticket texts, customer data) out of error messages and logs."""
     if not url.drivername.startswith("sqlite"):
-        return create_async_engine(url, pool_pre_ping=True, pool_recycle=1800)
+        return create_async_engine(url, pool_pre_ping=True, pool_recycle=1800, hide_parameters=True)
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)  # a fresh checkout has no data/ yet
-    engine = create_async_engine(url)
+    engine = create_async_engine(url, hide_parameters=True)
     tune_sqlite(engine, begin="BEGIN IMMEDIATE", synchronous="full", busy_timeout=10.0)
     return engine
 

@@ -129,7 +129,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def start_app(aiohttp_client: Any, make_config: Callable[..., Config]) -> Callable[..., Any]:
-    """Start the real app on a loopback socket: ``client = await start_app(extra_toml, plugins=[...])``."""
+    """Start the real app on a loopback socket: ``client = await start_app(extra_toml, plugins=[...])``.
+
+    ``port`` pins the port (a restart test starts a second app where the first one listened)."""
 
     async def start(
         extra: str = "",
@@ -139,10 +141,11 @@ def start_app(aiohttp_client: Any, make_config: Callable[..., Config]) -> Callab
         db_url: str | None = None,
         config: Config | None = None,
         environ: dict[str, str] | None = None,
+        port: int | None = None,
     ) -> TestClient[web.Request, web.Application]:
         config = config or make_config(extra, db_url=db_url, environ=environ)
         app = create_app(config, plugins=plugins or [], blocked=blocked or [], entry_points=False)
-        server = TestServer(app)
+        server = TestServer(app, port=port)
         await server.start_server(**RUNNER_OPTIONS)
         return await aiohttp_client(server)
 

@@ -92,7 +92,7 @@ async def test_a_json_body_nested_past_the_limit_is_a_422_naming_where(start_app
 async def test_refusals_reach_the_page_that_asked(start_app: Callable[..., Any]) -> None:
     client = await start_app()
     page = {"Origin": "http://visitor.example"}
-    bad_query = await client.get("/api/conversations/1/messages?after_seq=²", headers=page)
+    bad_query = await client.get("/api/conversations/²/messages", headers=page)
     not_json = await client.post("/api/visitor/sessions", data=b"{", headers={**page, "Content-Type": "application/json"})
     for response, code in ((bad_query, "bad_request"), (not_json, "invalid_json")):
         assert response.status == 400 and (await response.json())["error"]["code"] == code

@@ -29,6 +29,8 @@ class AgentRecord:
     created_at: datetime
     last_seen_at: datetime | None
     secret_hash: str = field(repr=False, default="")
+    #: At login only: the legacy hash the token matched before ``secret_hash`` replaced it (both name this token).
+    legacy_hash: str | None = field(repr=False, default=None)
 
 
 async def ensure_teams(store: Store, names: Sequence[str]) -> None:
@@ -137,3 +139,31 @@ async def get_agent(store: Store, agent_id: int) -> AgentRecord | None:
         team_names = tuple(sorted(teams))
     return AgentRecord(agent.id, agent.name, team_names, agent.capacity, agent.disabled, agent.created_at,
                        agent.last_seen_at, agent.secret_hash)
+
+
+async def upgrade_hash(store: Store, agent_id: int, old: str, new: str) -> None:
+    """Replace a legacy token hash by ``new``, unless the agent got another token meanwhile."""
+
+    async def write(conn: AsyncConnection) -> None:
+        await conn.execute(
+            update(Agent).where(Agent.id == agent_id, Agent.secret_hash == old).values(secret_hash=new)
+        )
+
+    await store.writer.transaction(write)
+
+
+@dataclass(frozen=True)
+class AgentCredential:
+    """What decides whether an agent's open sockets may stay: its token hash and whether it is disabled."""
+
+    secret_hash: str = field(repr=False)
+    disabled: bool
+
+
+async def agent_credentials(store: Store, agent_ids: Sequence[int]) -> dict[int, AgentCredential]:
+    """The credentials of these agents (an agent missing from the answer no longer exists)."""
+    async with store.read() as conn:
+        rows = await conn.execute(
+            select(Agent.id, Agent.secret_hash, Agent.disabled).where(Agent.id.in_(list(agent_ids)))
+        )
+        return {row.id: AgentCredential(row.secret_hash, row.disabled) for row in rows}

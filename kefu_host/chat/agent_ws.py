@@ -12,15 +12,17 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from kefu_host.agent_actions import ActionContext, ActionError
-from kefu_host.chat.accounts import AgentRecord, get_agent
+from kefu_host.chat.accounts import AgentRecord
+from kefu_host.chat.assignment import Presence
 from kefu_host.chat.bus import agent_topic, conversation_topic
 from kefu_host.chat.connection import Connection
-from kefu_host.chat.handshake import BadQuery, credential, open_websocket, origin_refused, resume_points
+from kefu_host.chat.handshake import BadQuery, open_websocket, origin_refused, resume_points
 from kefu_host.chat.protocol import (
     MAX_BODY_CHARS,
     MAX_CLIENT_MSG_ID,
     FrameError,
     ack_body,
+    answering,
     error_frame,
     frame,
     int_field,
@@ -29,30 +31,15 @@ from kefu_host.chat.protocol import (
 )
 from kefu_host.chat.runtime import ChatRuntime
 from kefu_host.chat.session import Session
-from kefu_host.chat.tokens import InvalidToken, parse_agent_token
 from kefu_host.http import error_response
 from kefu_host.inputs import ID_RANGE
-from kefu_host.keys import CHAT, SOCKETS, STORE
+from kefu_host.keys import CHAT, SOCKETS
 from kefu_host.store import StoreUnavailable
 
 log = structlog.get_logger("kefu_host.chat")
 AGENT_FRAMES = frozenset({"send", "typing", "read", "close", "transfer", "presence", "action", "ping"})
 #: Actions one agent socket may have running at once.
 MAX_RUNNING_ACTIONS = 4
-
-
-async def authenticate_agent(request: web.Request, chat: ChatRuntime) -> AgentRecord | web.Response:
-    token = credential(request)
-    if token is None:
-        return error_response(401, "unauthorized", "an agent token is required (Authorization: Bearer kfa_...)")
-    try:
-        agent_id, _ = parse_agent_token(token)
-    except InvalidToken as exc:
-        return error_response(401, "unauthorized", str(exc))
-    record = await get_agent(request.config_dict[STORE], agent_id)
-    if record is None or record.disabled or not await chat.tokens.check(token, agent_id, record.secret_hash):
-        return error_response(401, "unauthorized", "agent token not valid")
-    return record
 
 
 async def agent_socket(request: web.Request) -> web.StreamResponse:
@@ -67,20 +54,21 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
     presence = request.query.get("presence", "online")
     if presence not in ("online", "away"):
         return error_response(400, "bad_request", "presence must be online or away")
-    auth = await authenticate_agent(request, chat)
+    auth = await chat.auth.agent(request)
     if isinstance(auth, web.Response):
         return auth
     record = auth
 
     ws = await open_websocket(request, chat.config)
     request.config_dict[SOCKETS].add(ws)
+    watched = chat.auth.agents.add(record, ws)
     conn = Connection(ws, max_queue=chat.config.chat.send_queue_size, fetch=chat.fetch_frames,
                       label=f"agent:{record.name}")
     session = Session(conn, chat.bus)
     chat.presence.know(record)
     try:
-        await _welcome(chat, session, record, resume)
-        await chat.presence.connected(record.id, presence)  # type: ignore[arg-type]
+        await _welcome(chat, session, record, resume, presence)  # type: ignore[arg-type]
+        await chat.presence.connected(record.id, session, presence)  # type: ignore[arg-type]
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
@@ -91,14 +79,20 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
                 elif msg.type == WSMsgType.BINARY:
                     conn.send(error_frame("bad_frame", "binary frames are not accepted; send JSON text"))
         finally:
-            await chat.presence.disconnected(record.id)
+            await chat.presence.disconnected(record.id, session)
     finally:
+        chat.auth.agents.discard(watched)
         await session.close()
     return ws
 
 
-async def _welcome(chat: ChatRuntime, session: Session, record: AgentRecord, resume: dict[int, int]) -> None:
-    """List the agent's conversations, then follow each: replaying after the client's resume point if it gave one."""
+async def _welcome(
+    chat: ChatRuntime, session: Session, record: AgentRecord, resume: dict[int, int], wish: Presence
+) -> None:
+    """List the agent's conversations, then follow each: replaying after the client's resume point if it gave one.
+
+    ``presence`` in the welcome is the agent's presence once this socket counts; later changes come as ``presence``
+    frames."""
     service = chat.service
     session.listen(agent_topic(record.id))
     held = [s for s in service.live.values() if service.owns(record.id, s.id)]
@@ -108,6 +102,7 @@ async def _welcome(chat: ChatRuntime, session: Session, record: AgentRecord, res
                 "type": "welcome",
                 "agent": {"id": record.id, "name": record.name, "teams": list(record.teams),
                           "capacity": record.capacity},
+                "presence": chat.presence.presence_with(record.id, wish),
                 "conversations": [s.view().to_dict() for s in held],
                 "actions": chat.actions.describe(),
             }
@@ -131,6 +126,11 @@ def _owned(chat: ChatRuntime, session: Session, record: AgentRecord, data: dict[
 
 async def _handle(chat: ChatRuntime, session: Session, record: AgentRecord, text: str) -> None:
     data = parse(text, AGENT_FRAMES)
+    with answering(data):
+        await _dispatch(chat, session, record, data)
+
+
+async def _dispatch(chat: ChatRuntime, session: Session, record: AgentRecord, data: dict[str, Any]) -> None:
     kind = data["type"]
     service = chat.service
     if kind == "ping":
@@ -139,8 +139,7 @@ async def _handle(chat: ChatRuntime, session: Session, record: AgentRecord, text
         status = data.get("status")
         if status not in ("online", "away"):
             raise FrameError("bad_frame", "'status' must be online or away")
-        await chat.presence.set_presence(record.id, status)
-        session.conn.send(frame({"type": "presence", "status": status}))
+        await chat.presence.set_presence(record.id, status)  # announced to every socket of the agent
     elif kind == "send":
         cid = _owned(chat, session, record, data)
         client_msg_id = text_field(data, "client_msg_id", max_len=MAX_CLIENT_MSG_ID)
@@ -157,12 +156,13 @@ async def _handle(chat: ChatRuntime, session: Session, record: AgentRecord, text
             await service.after_agent_message(cid, m)
     elif kind == "typing":
         cid = _owned(chat, session, record, data)
-        chat.bus.publish(conversation_topic(cid), frame({"type": "typing", "conversation_id": cid, "from": "agent"}))
+        chat.bus.publish(conversation_topic(cid), frame({"type": "typing", "conversation_id": cid, "from": "agent"},
+                                                          origin=id(session)))
     elif kind == "read":
         cid = _owned(chat, session, record, data)
         seq = int_field(data, "seq")
         chat.bus.publish(conversation_topic(cid), frame({"type": "read", "conversation_id": cid, "seq": seq,
-                                                          "by": "agent"}))
+                                                          "by": "agent"}, origin=id(session)))
     elif kind == "close":
         await service.close(_owned(chat, session, record, data), "agent")
     elif kind == "action":

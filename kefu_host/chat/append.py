@@ -5,6 +5,14 @@ Per batch, whatever its size: one query for ``client_msg_id``s already stored, o
 ``last_seq`` under the write lock, so seqs rise by one with no gaps; a ``client_msg_id`` already stored (or repeated
 within the batch) returns the stored message instead of a new one.
 
+When a webhook endpoint subscribes to ``message.created``, the same transaction also reads the rest of each
+conversation row and inserts one delivery per visitor or agent message and endpoint (the outbox,
+:mod:`kefu_host.webhooks.outbox`); with no subscriber none of that runs.
+
+On PostgreSQL several hosts may write at once, so the batch first locks its conversation rows (``FOR UPDATE``, in id
+order, so two hosts never deadlock) and only then looks for stored ``client_msg_id``s: a resend racing its original
+on another host waits for the original's commit and comes back as its duplicate, never as a unique violation.
+
 On SQLite the whole batch runs as one call on the driver's own thread, under SQLAlchemy's open transaction: each
 separate statement would cost a thread hop and a loop wake-up, and building SQLAlchemy statements costs more than
 SQLite takes to run them. The write lock also lets the batch number its rows itself. Elsewhere portable SQLAlchemy
@@ -20,14 +28,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Integer, String, and_, bindparam, column, insert, select, update, values
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kefu_host.chat.values import MessageView
-from kefu_host.store.models import Conversation, Message, utcnow
+from kefu_host.chat.values import ConversationView, MessageView
+from kefu_host.store.models import Conversation, Message, WebhookDelivery, utcnow
+from kefu_host.webhooks.events import MESSAGE_CREATED, Event, message_data, new_delivery_id, new_event
+from kefu_host.webhooks.outbox import Outbox, Target, delivery_rows
 
 Key = tuple[int, str, str]
 Row = tuple[int, int, str, str | None, str | None, str]  # conversation_id, seq, sender, sender_id, cmid, body
+#: Who writes the messages that ``message.created`` reports (automatic replies, sender "system", are not sent).
+REPORTED_SENDERS = frozenset({"visitor", "agent"})
+#: The conversation columns a ``message.created`` event carries, after ``id, last_seq``.
+_REPORT_COLUMNS = ("customer_id", "status", "team", "agent_id", "priority", "channel", "transfers", "tags",
+                   "created_at", "queued_at")
+_SQLITE_REPORT_SELECT = ", ".join(("id", "last_seq", *_REPORT_COLUMNS))
 
 
 class UnknownConversation(Exception):
@@ -52,15 +69,19 @@ class Appended:
 
 
 class AppendMessages:
-    """The batch kind that stores chat messages; ``on_stored`` sees each new message once it is durable."""
+    """The batch kind that stores chat messages; ``on_stored`` sees each new message once it is durable.
+
+    ``outbox`` says which endpoints want ``message.created``; their deliveries are written in the batch.
+    """
 
     name = "append_messages"
 
-    def __init__(self, on_stored: Callable[[MessageView, int | None], None]) -> None:
+    def __init__(self, on_stored: Callable[[MessageView, int | None], None], outbox: Outbox | None = None) -> None:
         self.on_stored = on_stored
+        self.outbox = outbox if outbox is not None else Outbox()
 
     async def apply(self, conn: AsyncConnection, items: Sequence[NewMessage]) -> list[Any]:
-        plan = _Plan(items, utcnow())
+        plan = _Plan(items, utcnow(), self.outbox.message_targets)
         if conn.dialect.name == "sqlite":
             driver = (await conn.get_raw_connection()).driver_connection  # aiosqlite.Connection
             # aiosqlite runs every call on the connection's one thread; this runs the batch there in one go
@@ -70,7 +91,7 @@ class AppendMessages:
         return plan.finish()
 
     def apply_sqlite(self, db: sqlite3.Connection, items: Sequence[NewMessage]) -> list[Any]:
-        plan = _Plan(items, utcnow())
+        plan = _Plan(items, utcnow(), self.outbox.message_targets)
         _apply_sqlite(db, plan)
         return plan.finish()
 
@@ -78,6 +99,11 @@ class AppendMessages:
         for item, result in zip(items, results, strict=True):
             if isinstance(result, Appended) and not result.duplicate:
                 self.on_stored(result.message, item.origin)
+        if self.outbox.message_targets and any(
+            isinstance(r, Appended) and not r.duplicate and i.sender in REPORTED_SENDERS
+            for i, r in zip(items, results, strict=True)
+        ):
+            self.outbox.recorded()
 
 
 @dataclass
@@ -86,12 +112,16 @@ class _Plan:
 
     items: Sequence[NewMessage]
     now: datetime
+    #: endpoints subscribed to ``message.created``; empty when none is, and then nothing below is reported
+    report: tuple[Target, ...] = ()
     results: list[Any] = field(init=False)
     same_as: dict[int, int] = field(init=False, default_factory=dict)  # item -> the same send earlier in the batch
     first_seen: dict[Key, int] = field(init=False, default_factory=dict)
     placed: list[int] = field(init=False, default_factory=list)
     rows: list[Row] = field(init=False, default_factory=list)
     last_seqs: dict[int, int] = field(init=False, default_factory=dict)  # conversation -> its new last_seq
+    #: conversation -> its row (the columns of ``_REPORT_COLUMNS``), read only when reporting
+    reported_rows: dict[int, Sequence[Any]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.results = [None] * len(self.items)
@@ -129,9 +159,37 @@ class _Plan:
             self.rows.append((item.conversation_id, seq, item.sender, item.sender_id, item.client_msg_id, item.body))
             self.placed.append(i)
 
+    def number_rows(self, rows: Iterable[Sequence[Any]]) -> None:
+        """:meth:`number` from conversation rows ``(id, last_seq, *_REPORT_COLUMNS)``, kept for :meth:`reports`."""
+        last = {}
+        for row in rows:
+            last[row[0]] = row[1]
+            self.reported_rows[row[0]] = row
+        self.number(last)
+
     def stored_with_ids(self, ids: Sequence[int]) -> None:
         for i, row, new_id in zip(self.placed, self.rows, ids, strict=True):
             self.results[i] = Appended(MessageView(new_id, *row, created_at=self.now), duplicate=False)
+
+    def reports(self) -> list[Event]:
+        """A ``message.created`` event for each new visitor or agent message, in the order they were numbered."""
+        out = []
+        for i in self.placed:
+            if self.items[i].sender not in REPORTED_SENDERS:
+                continue
+            message = self.results[i].message
+            _, _, customer_id, status, team, agent_id, priority, channel, transfers, tags, created, queued = (
+                self.reported_rows[message.conversation_id]
+            )
+            if isinstance(tags, str):  # SQLite hands JSON columns back as text
+                tags = orjson.loads(tags)
+            # the conversation as this message left it: its last_seq is the message's own seq
+            conversation = ConversationView(
+                message.conversation_id, customer_id, status, team, agent_id, priority, channel, message.seq,
+                transfers, tuple(tags or ()), _aware(created), _aware(queued) if queued is not None else None,
+            )
+            out.append(new_event(MESSAGE_CREATED, self.now, message_data(conversation, message)))
+        return out
 
     def finish(self) -> list[Any]:
         for i, first in self.same_as.items():
@@ -143,13 +201,15 @@ class _Plan:
         return [i for i, r in enumerate(self.results) if r is None and i not in self.same_as]
 
 
+def _aware(value: datetime | str) -> datetime:
+    """A stored time as an aware UTC datetime (raw SQLite gives text without an offset)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
 def _view(row: Sequence[Any]) -> MessageView:
-    created = row[7]
-    if isinstance(created, str):
-        created = datetime.fromisoformat(created)
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=UTC)
-    return MessageView(row[0], row[1], row[2], row[3], row[4], row[5], row[6], created)
+    return MessageView(row[0], row[1], row[2], row[3], row[4], row[5], row[6], _aware(row[7]))
 
 
 def _apply_sqlite(db: sqlite3.Connection, plan: _Plan) -> None:
@@ -169,8 +229,13 @@ def _apply_sqlite(db: sqlite3.Connection, plan: _Plan) -> None:
     if not conversations:
         return
     placeholders = ",".join("?" * len(conversations))
-    rows = db.execute(f"SELECT id, last_seq FROM conversations WHERE id IN ({placeholders})", conversations)
-    plan.number({row[0]: row[1] for row in rows})
+    if plan.report:
+        plan.number_rows(
+            db.execute(f"SELECT {_SQLITE_REPORT_SELECT} FROM conversations WHERE id IN ({placeholders})", conversations)
+        )
+    else:
+        rows = db.execute(f"SELECT id, last_seq FROM conversations WHERE id IN ({placeholders})", conversations)
+        plan.number({row[0]: row[1] for row in rows})
     if not plan.rows:
         return
     stamp = plan.now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # what SQLAlchemy's DateTime stores
@@ -186,11 +251,34 @@ def _apply_sqlite(db: sqlite3.Connection, plan: _Plan) -> None:
         [(first + n, *row, stamp) for n, row in enumerate(plan.rows)],
     )
     plan.stored_with_ids(range(first, first + len(plan.rows)))
+    if plan.report:
+        deliveries = []
+        for event in plan.reports():
+            payload = orjson.dumps(event.envelope()).decode()  # one JSON text for every endpoint's copy
+            deliveries += [(new_delivery_id(), name, url, payload, stamp, stamp) for name, url in plan.report]
+        db.executemany(
+            "INSERT INTO webhook_deliveries (id, endpoint, url, event_type, payload, status, attempts, "
+            f"next_attempt_at, created_at) VALUES (?, ?, ?, '{MESSAGE_CREATED}', ?, 'pending', 0, ?, ?)",
+            deliveries,
+        )
 
 
 async def _apply_core(conn: AsyncConnection, plan: _Plan) -> None:
-    """The same steps in portable SQLAlchemy Core; conversation rows are locked while the batch numbers them."""
+    """The same steps in portable SQLAlchemy Core, for databases several hosts write to at once.
+
+    Lock, then look, then number: the conversation rows are locked first (in id order), so a send of the same
+    ``client_msg_id`` committed by another host meanwhile is seen by the duplicate check below (each statement
+    reads what was committed before it), instead of failing the insert on the unique key.
+    """
     m = Message
+    conversations = plan.conversations()  # every conversation the batch may write, duplicates or not
+    columns = [Conversation.id, Conversation.last_seq]
+    if plan.report:
+        columns += [getattr(Conversation, name) for name in _REPORT_COLUMNS]
+    locked = (
+        select(*columns).where(Conversation.id.in_(conversations)).order_by(Conversation.id).with_for_update()
+    )
+    conversation_rows = (await conn.execute(locked)).all()
     keys = plan.keys()
     if keys:
         cte = values(column("c", Integer), column("s", String), column("k", String), name="keys").data(keys).cte()
@@ -200,11 +288,10 @@ async def _apply_core(conn: AsyncConnection, plan: _Plan) -> None:
             .join(m, and_(m.conversation_id == cte.c.c, m.sender == cte.c.s, m.client_msg_id == cte.c.k))
         )
         plan.take_stored((await conn.execute(query)).all())
-    conversations = plan.conversations()
-    if not conversations:
-        return
-    locked = select(Conversation.id, Conversation.last_seq).where(Conversation.id.in_(conversations)).with_for_update()
-    plan.number({row[0]: row[1] for row in await conn.execute(locked)})
+    if plan.report:
+        plan.number_rows(conversation_rows)
+    else:
+        plan.number({row[0]: row[1] for row in conversation_rows})
     if not plan.rows:
         return
     await conn.execute(
@@ -217,3 +304,7 @@ async def _apply_core(conn: AsyncConnection, plan: _Plan) -> None:
     params = [{**dict(zip(names, row, strict=True)), "kind": "text", "created_at": plan.now} for row in plan.rows]
     result = await conn.execute(insert(Message).returning(Message.id, sort_by_parameter_order=True), params)
     plan.stored_with_ids(list(result.scalars()))
+    if plan.report:
+        deliveries = [row for event in plan.reports() for row in delivery_rows(event, plan.report)]
+        if deliveries:
+            await conn.execute(insert(WebhookDelivery), deliveries)

@@ -7,15 +7,15 @@ from typing import Any
 
 from aiohttp import web
 
-from kefu_host.chat.agent_ws import agent_socket, authenticate_agent
+from kefu_host.chat.agent_ws import agent_socket
 from kefu_host.chat.handshake import credential
 from kefu_host.chat.runtime import chat_ctx
-from kefu_host.chat.tokens import InvalidToken, check_identity, sign_visitor, verify_visitor
+from kefu_host.chat.tokens import InvalidToken, check_identity
 from kefu_host.chat.visitor_ws import visitor_socket
 from kefu_host.customers import create_anonymous, ensure_identified, visitor_profile
-from kefu_host.http import check_admin, error_response, json_response, path_int, query_int, read_json
+from kefu_host.http import error_response, is_admin, json_response, path_int, query_int, read_json
 from kefu_host.inputs import ID_RANGE, INT32_RANGE, BadInput, IntRange
-from kefu_host.keys import CHAT, CONFIG, STORE
+from kefu_host.keys import AUTH_GUARD, CHAT, CONFIG, STORE
 from kefu_host.store import StoreUnavailable
 
 MAX_HISTORY_PAGE = 500
@@ -29,6 +29,7 @@ async def create_visitor_session(request: web.Request) -> web.Response:
     A still-valid visitor token in ``Authorization`` keeps the same visitor and customer (page reloads).
     """
     config = request.app[CONFIG]
+    tokens = request.app[CHAT].auth.visitor_tokens
     body: dict[str, Any] = {}
     if request.can_read_body:
         body = await read_json(request, max_bytes=16 * 1024)
@@ -37,7 +38,7 @@ async def create_visitor_session(request: web.Request) -> web.Response:
     previous = None
     if token := credential(request):
         try:
-            previous = verify_visitor(config.secrets.visitor_token, token)
+            previous = tokens.verify(token)
         except InvalidToken:
             previous = None
     user_id = body.get("user_id")
@@ -47,7 +48,12 @@ async def create_visitor_session(request: web.Request) -> web.Response:
                 return error_response(422, "invalid_body", "user_id must be a string of 1 to 191 characters",
                                       field="user_id")
             user_hash = body.get("user_hash")
+            guard = request.app[AUTH_GUARD]
+            refused = guard.refuse(request)
+            if refused is not None:
+                return refused
             if not isinstance(user_hash, str) or not check_identity(config.secrets.identity, user_id, user_hash):
+                guard.failed(request)
                 return error_response(403, "identity_mismatch", "user_hash does not match user_id",
                                       field="user_hash")
             try:
@@ -63,41 +69,45 @@ async def create_visitor_session(request: web.Request) -> web.Response:
     except StoreUnavailable:
         return error_response(503, "store_unavailable", "try again shortly")
     visitor_id = previous.visitor_id if previous else secrets.token_hex(12)
-    token = sign_visitor(config.secrets.visitor_token, visitor_id, customer_id, uid)
+    token = tokens.sign(visitor_id, customer_id, uid)
     return json_response({"token": token, "visitor_id": visitor_id, "customer_id": customer_id,
                           "ws_url": "/ws/visitor"}, status=201)
 
 
 async def _may_read(request: web.Request, conversation_id: int) -> web.Response | None:
-    """Admins read any conversation, agents those of their teams, visitors their own."""
-    if check_admin(request) is None:
-        return None
+    """None when the conversation exists and the caller may read it: admins any, agents those of their teams or
+    their own, visitors their customer's. The credential is checked before the conversation is looked up, and every
+    caller but the admin gets the same 404 for a conversation that does not exist and one that is not theirs: the
+    answer never tells whether an id exists.
+    """
     chat = request.app[CHAT]
-    view = await chat.service.repo.conversation(conversation_id)
-    if view is None:
-        return error_response(404, "not_found", f"no conversation {conversation_id}")
-    token = credential(request) or ""
-    if token.startswith("kfa_"):
-        agent = await authenticate_agent(request, chat)
+    if is_admin(request):
+        if await chat.service.repo.conversation(conversation_id) is None:
+            return error_response(404, "not_found", f"no conversation {conversation_id}")
+        return None
+    token = credential(request)
+    not_yours = error_response(404, "not_found", f"no conversation {conversation_id} that you may read")
+    if token is not None and token.startswith("kfa_"):
+        agent = await chat.auth.agent(request)
         if isinstance(agent, web.Response):
             return agent
-        return None if view.team in agent.teams or view.agent_id == agent.id else error_response(
-            403, "forbidden", "conversation is not in your teams")
-    try:
-        claims = verify_visitor(request.app[CONFIG].secrets.visitor_token, token)
-    except InvalidToken as exc:
-        return error_response(401, "unauthorized", str(exc))
-    return None if claims.customer_id == view.customer_id else error_response(403, "forbidden", "not your conversation")
+        view = await chat.service.repo.conversation(conversation_id)
+        return None if view is not None and (view.team in agent.teams or view.agent_id == agent.id) else not_yours
+    claims = chat.auth.visitor(request, token)
+    if isinstance(claims, web.Response):
+        return claims
+    view = await chat.service.repo.conversation(conversation_id)
+    return None if view is not None and claims.customer_id == view.customer_id else not_yours
 
 
 async def conversation_messages(request: web.Request) -> web.Response:
     """``?after_seq=N&limit=M``: stored messages in seq order; the page a ``resync`` frame sends clients to."""
-    conversation_id = path_int(request, "id", ID_RANGE)
-    after = query_int(request, "after_seq", INT32_RANGE, default=0)
-    limit = min(query_int(request, "limit", _LIMIT_RANGE, default=100), MAX_HISTORY_PAGE)
+    conversation_id = path_int(request, "id", ID_RANGE)  # an id that cannot exist tells nobody anything
     denied = await _may_read(request, conversation_id)
     if denied is not None:
         return denied
+    after = query_int(request, "after_seq", INT32_RANGE, default=0)  # the query only after the credential
+    limit = min(query_int(request, "limit", _LIMIT_RANGE, default=100), MAX_HISTORY_PAGE)
     messages = await request.app[CHAT].service.repo.messages_after(conversation_id, after, limit)
     return json_response({"conversation_id": conversation_id, "messages": [m.to_frame() for m in messages]})
 
@@ -110,8 +120,7 @@ async def conversation_detail(request: web.Request) -> web.Response:
         return denied
     repo = request.app[CHAT].service.repo
     view = await repo.conversation(conversation_id)
-    if view is None:  # an admin may ask about any id
-        return error_response(404, "not_found", f"no conversation {conversation_id}")
+    assert view is not None  # _may_read found it
     return json_response({"conversation": view.to_dict(), "decisions": await repo.decisions(conversation_id)})
 
 

@@ -1,16 +1,24 @@
-"""Agents coming and going: presence, the grace period before re-queueing, idle closing, startup recovery."""
+"""Agents coming and going: presence, the grace period before re-queueing, idle closing, startup recovery.
+
+Presence belongs to the agent, not to one tab: each open socket holds a wish (``online`` or ``away``, from the
+``presence`` query when it connected), and the agent is online while any socket wishes so, away while sockets are
+open and none does, offline with none. A ``presence`` frame is the agent's own choice, so it sets the wish of every
+open socket. Every change of the agent's presence is announced to all of its sockets.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from collections import Counter
+from collections.abc import Callable
 
 import structlog
 
 from kefu_host.chat.accounts import AgentRecord, list_agents
 from kefu_host.chat.assignment import Presence
+from kefu_host.chat.bus import agent_topic
+from kefu_host.chat.protocol import frame
 from kefu_host.chat.service import ChatService
 from kefu_host.chat.state import ConvState
 from kefu_host.chat.values import AgentView
@@ -24,7 +32,8 @@ class PresenceKeeper:
 
     def __init__(self, service: ChatService) -> None:
         self.service = service
-        self.sockets: Counter[int] = Counter()
+        #: agent -> {socket key: that socket's wish}; an agent with no entry has no socket open
+        self._wishes: dict[int, dict[object, Presence]] = {}
         self._grace: dict[int, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
@@ -62,25 +71,56 @@ class PresenceKeeper:
         self.service.agents[record.id] = AgentView(record.id, record.name, record.teams, record.capacity)
         self.service.dispatcher.upsert_agent(record.id, record.name, record.teams, record.capacity)
 
-    async def connected(self, agent_id: int, presence: Presence = "online") -> None:
-        self.sockets[agent_id] += 1
+    def presence(self, agent_id: int) -> Presence:
+        """The agent's presence as its open sockets decide it."""
+        return _decide(self._wishes.get(agent_id))
+
+    def presence_with(self, agent_id: int, wish: Presence) -> Presence:
+        """The agent's presence once one more socket wishing ``wish`` is open (for that socket's welcome)."""
+        return _decide({**self._wishes.get(agent_id, {}), None: wish})
+
+    async def connected(self, agent_id: int, socket: object, wish: Presence = "online") -> None:
+        """A socket of the agent opened, wishing ``wish``."""
         handle = self._grace.pop(agent_id, None)
         if handle is not None:
             handle.cancel()
-        await self.set_presence(agent_id, presence)
+        # the new socket's welcome already says the presence; the others hear the change
+        await self._change(agent_id, lambda wishes: wishes.__setitem__(socket, wish), origin=id(socket))
 
-    async def disconnected(self, agent_id: int) -> None:
-        self.sockets[agent_id] -= 1
-        if self.sockets[agent_id] > 0:
-            return
-        del self.sockets[agent_id]
-        self.service.dispatcher.set_presence(agent_id, "offline")
-        self._start_grace(agent_id)
-        await self.service.repo.agent_seen(agent_id, utcnow())
+    async def disconnected(self, agent_id: int, socket: object) -> None:
+        await self._change(agent_id, lambda wishes: wishes.pop(socket, None))
+        if agent_id not in self._wishes:
+            self._start_grace(agent_id)
+            await self.service.repo.agent_seen(agent_id, utcnow())
 
     async def set_presence(self, agent_id: int, presence: Presence) -> None:
-        assignments = self.service.dispatcher.set_presence(agent_id, presence)
+        """The agent chose ``presence``: every open socket now wishes it. Announced even when nothing changed,
+        so the socket that asked hears the answer."""
+        changed = await self._change(agent_id, lambda wishes: wishes.update(dict.fromkeys(wishes, presence)))
+        if not changed:
+            self._announce(agent_id)
+
+    async def _change(
+        self, agent_id: int, edit: Callable[[dict[object, Presence]], object], origin: int | None = None
+    ) -> bool:
+        """Apply ``edit`` to the agent's wishes; if that changes its presence, tell the dispatcher (which may hand
+        it queued conversations) and the agent's sockets. Returns whether the presence changed."""
+        before = self.presence(agent_id)
+        wishes = self._wishes.setdefault(agent_id, {})
+        edit(wishes)
+        if not wishes:
+            del self._wishes[agent_id]
+        after = self.presence(agent_id)
+        if after == before:
+            return False
+        assignments = self.service.dispatcher.set_presence(agent_id, after)
+        self._announce(agent_id, origin)
         await self.service._assigned(assignments)
+        return True
+
+    def _announce(self, agent_id: int, origin: int | None = None) -> None:
+        status = self.presence(agent_id)
+        self.service.bus.publish(agent_topic(agent_id), frame({"type": "presence", "status": status}, origin=origin))
 
     def _start_grace(self, agent_id: int) -> None:
         loop = asyncio.get_running_loop()
@@ -88,7 +128,7 @@ class PresenceKeeper:
 
     def _grace_over(self, agent_id: int) -> None:
         self._grace.pop(agent_id, None)
-        if self.sockets[agent_id] > 0:
+        if agent_id in self._wishes:
             return
         task = asyncio.get_running_loop().create_task(self._requeue(agent_id))
         self._tasks.add(task)
@@ -111,3 +151,9 @@ class PresenceKeeper:
                         await self.service.close(state.id, "idle")
                     except Exception:
                         log.exception("idle close failed", conversation_id=state.id)
+
+
+def _decide(wishes: dict[object, Presence] | None) -> Presence:
+    if not wishes:
+        return "offline"
+    return "online" if "online" in wishes.values() else "away"

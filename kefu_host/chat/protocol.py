@@ -5,6 +5,8 @@ docs/protocol.md is the reference for clients; keep the two in step.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import orjson
@@ -47,7 +49,8 @@ class Frame(NamedTuple):
     ``conversation_id`` and ``seq`` are set for stored messages, so each socket can drop what it already has.
     ``follow`` / ``unfollow`` tell a session receiving the frame to start (after the given seq) or stop following
     a conversation; they travel with the frame so they work wherever the session's socket lives. ``origin`` names the
-    session that sent the message, which gets ``ack`` (the ack frame's text) in the message's place in the stream.
+    session whose frame caused this one: it gets ``ack`` (the ack frame's text) in the message's place in the
+    stream, or nothing when there is no ack (nobody hears their own ``typing``).
     """
 
     text: str
@@ -118,7 +121,7 @@ def parse(text: str, allowed: frozenset[str]) -> dict[str, Any]:
         raise FrameError("bad_frame", "frame must be a JSON object")
     problem = json_problem(data, text)
     if problem is not None:
-        raise FrameError("bad_frame", f"'{problem.field}' {problem.message}", _ref(data))
+        raise FrameError("bad_frame", f"'{problem.field}' {problem.message}", frame_ref(data))
     kind = data.get("type")
     if not isinstance(kind, str):
         raise FrameError("bad_frame", "frame has no string 'type'")
@@ -128,14 +131,35 @@ def parse(text: str, allowed: frozenset[str]) -> dict[str, Any]:
     return data
 
 
+def frame_ref(data: dict[str, Any]) -> str | None:
+    """What a client's frame is known by in answers: its ``client_msg_id``, else its ``ref`` (action frames); not
+    one the host would refuse (too long, holding NUL), which is not sent back."""
+    for key in ("client_msg_id", "ref"):
+        value = data.get(key)
+        if isinstance(value, str):
+            return value if len(value) <= MAX_CLIENT_MSG_ID and "\x00" not in value else None
+    return None
+
+
+@contextlib.contextmanager
+def answering(data: dict[str, Any]) -> Iterator[None]:
+    """Errors raised while handling ``data`` carry its ref, wherever in the handling they were raised."""
+    try:
+        yield
+    except FrameError as exc:
+        if exc.ref is None:
+            exc.ref = frame_ref(data)
+        raise
+
+
 def text_field(data: dict[str, Any], name: str, *, max_len: int, required: bool = True) -> str | None:
     value = data.get(name)
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value.strip():
-        raise FrameError("bad_frame", f"'{name}' must be a non-empty string", _ref(data))
+        raise FrameError("bad_frame", f"'{name}' must be a non-empty string")
     if len(value) > max_len:
-        raise FrameError("too_long", f"'{name}' is longer than {max_len} characters", _ref(data))
+        raise FrameError("too_long", f"'{name}' is longer than {max_len} characters")
     return value
 
 
@@ -147,12 +171,7 @@ def int_field(data: dict[str, Any], name: str, bounds: IntRange = INT32_RANGE, *
     try:
         return json_int(value, name, bounds)
     except BadInput as exc:
-        raise FrameError("bad_frame", f"'{name}' {exc.message}", _ref(data)) from None
-
-
-def _ref(data: dict[str, Any]) -> str | None:
-    ref = data.get("client_msg_id")
-    return ref if isinstance(ref, str) and len(ref) <= MAX_CLIENT_MSG_ID and "\x00" not in ref else None
+        raise FrameError("bad_frame", f"'{name}' {exc.message}") from None
 
 
 def _shown(value: str) -> str:

@@ -1,5 +1,9 @@
 """Reading and writing chat data. Every write goes through the group-commit writer; messages through
-:class:`~kefu_host.chat.append.AppendMessages`."""
+:class:`~kefu_host.chat.append.AppendMessages`.
+
+A write that changes a conversation in a way webhooks report takes a :class:`~kefu_host.webhooks.outbox.Change`
+and inserts its deliveries in its own transaction (the outbox): the change is never stored without them.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kefu_host.chat.append import Appended, AppendMessages, NewMessage
 from kefu_host.chat.values import ConversationView, CustomerView, MessageView
 from kefu_host.store import Store
-from kefu_host.store.models import Agent, Conversation, Customer, Message, RoutingDecision, utcnow
+from kefu_host.store.models import Agent, Conversation, Customer, Message, RoutingDecision, WebhookDelivery, utcnow
+from kefu_host.webhooks import events
+from kefu_host.webhooks.outbox import Change, Outbox
 
 
 def message_view(row: Any) -> MessageView:
@@ -77,9 +83,13 @@ _MESSAGE_COLUMNS = (
 class ChatRepo:
     """Chat queries and writes against the store."""
 
-    def __init__(self, store: Store, on_stored: Callable[[MessageView, int | None], None]) -> None:
+    def __init__(
+        self, store: Store, on_stored: Callable[[MessageView, int | None], None], outbox: Outbox | None = None
+    ) -> None:
         self.store = store
-        self.appender = AppendMessages(on_stored)
+        #: Where webhook deliveries of chat changes come from; one never opened records nothing.
+        self.outbox = outbox if outbox is not None else Outbox()
+        self.appender = AppendMessages(on_stored, self.outbox)
 
     async def append(self, message: NewMessage) -> Appended:
         return await self.store.writer.submit(self.appender, message)  # type: ignore[no-any-return]
@@ -141,17 +151,31 @@ class ChatRepo:
                 "queued_at": now,
             }
             new_id = (await conn.execute(insert(Conversation).values(**values))).inserted_primary_key[0]
-            return (await conn.execute(select(Conversation).where(Conversation.id == new_id))).one()
+            view = conversation_view((await conn.execute(select(Conversation).where(Conversation.id == new_id))).one())
+            deliveries = self.outbox.rows(events.opened(view, reopened=False), now)
+            if deliveries:
+                await conn.execute(insert(WebhookDelivery), deliveries)
+            return view, bool(deliveries)
 
-        return conversation_view(await self.store.writer.transaction(create))
+        view, recorded = await self.store.writer.transaction(create)
+        if recorded:
+            self.outbox.recorded()
+        return view  # type: ignore[no-any-return]
 
-    async def update_conversation(self, conversation_id: int, **values: Any) -> None:
+    async def update_conversation(self, conversation_id: int, *, change: Change | None = None, **values: Any) -> None:
+        """Write ``values`` to the conversation; ``change`` is what the write means to webhooks, if anything."""
         values.setdefault("updated_at", utcnow())
+        deliveries = self.outbox.rows(change, values["updated_at"])
 
-        async def write(conn: AsyncConnection) -> None:
-            await conn.execute(update(Conversation).where(Conversation.id == conversation_id).values(**values))
+        async def write(conn: AsyncConnection) -> bool:
+            result = await conn.execute(update(Conversation).where(Conversation.id == conversation_id).values(**values))
+            if not deliveries or result.rowcount != 1:  # no conversation changed, so there is nothing to report
+                return False
+            await conn.execute(insert(WebhookDelivery), deliveries)
+            return True
 
-        await self.store.writer.transaction(write)
+        if await self.store.writer.transaction(write):
+            self.outbox.recorded()
 
     async def record_decision(
         self,

@@ -9,15 +9,15 @@ from aiohttp import web
 
 from kefu_host.agent_actions import ActionRegistry
 from kefu_host.chat.accounts import ensure_teams
+from kefu_host.chat.auth import ChatAuth
 from kefu_host.chat.assignment import Dispatcher
 from kefu_host.chat.bus import Bus, LocalBus
 from kefu_host.chat.connection import ResyncNeeded
 from kefu_host.chat.presence import PresenceKeeper
 from kefu_host.chat.protocol import Frame, frame
 from kefu_host.chat.service import ChatService
-from kefu_host.chat.tokens import AgentTokenCache
 from kefu_host.config import Config
-from kefu_host.keys import CHAT, CONFIG, HOOKS, RULES, STORE
+from kefu_host.keys import CHAT, CONFIG, HOOKS, OUTBOX, RULES, STORE
 from kefu_host.routing.router import RulesRouter
 
 
@@ -27,7 +27,7 @@ class ChatRuntime:
     bus: Bus
     service: ChatService
     presence: PresenceKeeper
-    tokens: AgentTokenCache
+    auth: ChatAuth
     actions: ActionRegistry
 
     async def fetch_frames(self, conversation_id: int, after_seq: int) -> Sequence[Frame]:
@@ -53,8 +53,13 @@ async def chat_ctx(app: web.Application) -> AsyncIterator[None]:
     dispatcher = Dispatcher()
     router = RulesRouter(app[RULES].holder, app[RULES].catalogue, app[HOOKS], dispatcher, config.rules.timezone)
     service = ChatService(config.chat, store, bus, app[HOOKS], router, dispatcher)
+    # the webhooks plugin opens it at startup if it runs and has endpoints; until then it records nothing
+    app[OUTBOX] = service.repo.outbox
     presence = PresenceKeeper(service)
     await presence.start()
-    app[CHAT] = ChatRuntime(config, bus, service, presence, AgentTokenCache(), ActionRegistry(app[HOOKS]))
+    auth = ChatAuth.from_config(config, store)
+    await auth.start()
+    app[CHAT] = ChatRuntime(config, bus, service, presence, auth, ActionRegistry(app[HOOKS]))
     yield
+    await auth.stop()
     await presence.stop()

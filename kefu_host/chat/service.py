@@ -29,6 +29,7 @@ from kefu_host.config import ChatConfig
 from kefu_host.hookcall import Hooks
 from kefu_host.store import Store
 from kefu_host.store.models import utcnow
+from kefu_host.webhooks import events as webhook
 
 log = structlog.get_logger("kefu_host.chat")
 
@@ -109,11 +110,12 @@ class ChatService:
                 state = ConvState.from_view(view, visitor.visitor_id)
             else:
                 now = utcnow()
-                await self.repo.update_conversation(
-                    latest.id, status="queued", agent_id=None, queued_at=now, closed_at=None, closed_by=None
-                )
                 state = ConvState.from_view(latest, visitor.visitor_id)
                 state.status, state.agent_id, state.queued_at = "queued", None, now
+                await self.repo.update_conversation(
+                    latest.id, status="queued", agent_id=None, queued_at=now, closed_at=None, closed_by=None,
+                    change=webhook.opened(state.view(), reopened=True),
+                )
             self._go_live(state)
             # every tab of this visitor starts following the (re)opened conversation
             self.bus.publish(
@@ -201,10 +203,11 @@ class ChatService:
             state = self.live[a.conversation_id]
             state.status, state.agent_id, state.team = "assigned", a.agent_id, a.team
             state.announced_position = None
-            await self.repo.update_conversation(
-                state.id, status="assigned", agent_id=a.agent_id, team=a.team, assigned_at=utcnow()
-            )
             agent = self.agents[a.agent_id]
+            await self.repo.update_conversation(
+                state.id, status="assigned", agent_id=a.agent_id, team=a.team, assigned_at=utcnow(),
+                change=webhook.assigned(state.view(), agent),
+            )
             recent = await self.repo.messages_after(state.id, max(0, state.last_seq - TRANSCRIPT_WITH_ASSIGNMENT),
                                                     TRANSCRIPT_WITH_ASSIGNMENT)
             upto = recent[-1].seq if recent else 0
@@ -240,7 +243,8 @@ class ChatService:
         state.status, state.agent_id, state.team = "queued", None, team
         state.transfers += 1
         await self.repo.update_conversation(
-            state.id, status="queued", agent_id=None, team=team, transfers=state.transfers
+            state.id, status="queued", agent_id=None, team=team, transfers=state.transfers,
+            change=webhook.transferred(state.view(), from_team, team, reason),
         )
         if previous is not None:
             self._tell_agent_gone(previous, state.id, reason)
@@ -265,7 +269,8 @@ class ChatService:
             agent_id = self.dispatcher.release(conversation_id)
             state.status = "closed"
             await self.repo.update_conversation(
-                conversation_id, status="closed", closed_at=utcnow(), closed_by=closed_by
+                conversation_id, status="closed", closed_at=utcnow(), closed_by=closed_by,
+                change=webhook.closed(state.view(), closed_by),
             )
             self.bus.publish(
                 conversation_topic(conversation_id),
@@ -288,7 +293,10 @@ class ChatService:
             async with self.locks(cid):
                 state.status, state.agent_id = "queued", None
                 teams.add(state.team)
-                await self.repo.update_conversation(cid, status="queued", agent_id=None)
+                await self.repo.update_conversation(
+                    cid, status="queued", agent_id=None,
+                    change=webhook.transferred(state.view(), state.team, state.team, "requeue"),
+                )
                 self.bus.publish(conversation_topic(cid), frame({"type": "requeued", "conversation_id": cid}))
                 await self.hooks.call(
                     "kefu_conversation_transferred", conversation=state.view(), from_team=state.team,

@@ -31,7 +31,9 @@ class Session:
             self.follow(*frame.follow)
         if frame.unfollow is not None:
             self.unfollow(frame.unfollow)
-        if frame.origin == id(self) and frame.ack is not None:
+        if frame.origin == id(self):
+            if frame.ack is None:
+                return  # the socket's own typing or read, told to everyone else
             frame = frame._replace(text=frame.ack)  # the sender gets its ack where the message would have been
         self.conn.offer(frame)
 

@@ -6,6 +6,7 @@ Errors in a frame are answered with an ``error`` frame and the socket stays open
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import structlog
 from aiohttp import WSMsgType, web
@@ -18,6 +19,7 @@ from kefu_host.chat.protocol import (
     MAX_CLIENT_MSG_ID,
     FrameError,
     ack_body,
+    answering,
     error_frame,
     frame,
     int_field,
@@ -28,7 +30,6 @@ from kefu_host.chat.ratelimit import TokenBucket
 from kefu_host.chat.runtime import ChatRuntime
 from kefu_host.chat.service import Visitor
 from kefu_host.chat.session import Session
-from kefu_host.chat.tokens import InvalidToken, verify_visitor
 from kefu_host.http import error_response
 from kefu_host.keys import CHAT, SOCKETS
 from kefu_host.store import StoreUnavailable
@@ -43,14 +44,11 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
     refused = origin_refused(request, config)
     if refused is not None:
         return refused
-    token = credential(request)
-    if token is None:
-        return error_response(401, "unauthorized", "a visitor token is required (POST /api/visitor/sessions)")
+    claims = chat.auth.visitor(request, credential(request))
+    if isinstance(claims, web.Response):
+        return claims
     try:
-        claims = verify_visitor(config.secrets.visitor_token, token)
         last_seq = int_query(request, "last_seq")
-    except InvalidToken as exc:
-        return error_response(401, "unauthorized", str(exc))
     except BadQuery as exc:
         return error_response(400, "bad_request", str(exc))
 
@@ -60,9 +58,9 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
     conn = Connection(ws, max_queue=config.chat.send_queue_size, fetch=chat.fetch_frames,
                       label=f"visitor:{visitor.visitor_id}")
     session = Session(conn, chat.bus)
+    bucket = chat.auth.visitor_rate.acquire(visitor.customer_id)  # one rate for all of the customer's sockets
     try:
         await _welcome(chat, session, visitor, last_seq)
-        bucket = TokenBucket(config.chat.visitor_rate, config.chat.visitor_burst)
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
                 try:
@@ -72,6 +70,7 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
             elif msg.type == WSMsgType.BINARY:
                 conn.send(error_frame("bad_frame", "binary frames are not accepted; send JSON text"))
     finally:
+        chat.auth.visitor_rate.release(visitor.customer_id)
         await session.close()
     return ws
 
@@ -105,6 +104,13 @@ async def _welcome(chat: ChatRuntime, session: Session, visitor: Visitor, last_s
 
 async def _handle(chat: ChatRuntime, session: Session, visitor: Visitor, bucket: TokenBucket, text: str) -> None:
     data = parse(text, VISITOR_FRAMES)
+    with answering(data):
+        await _dispatch(chat, session, visitor, bucket, data)
+
+
+async def _dispatch(
+    chat: ChatRuntime, session: Session, visitor: Visitor, bucket: TokenBucket, data: dict[str, Any]
+) -> None:
     kind = data["type"]
     if kind == "send":
         await _send(chat, session, visitor, bucket, data)
@@ -115,12 +121,12 @@ async def _handle(chat: ChatRuntime, session: Session, visitor: Visitor, bucket:
         if cid is None:
             raise FrameError("no_conversation", "there is no open conversation yet; send a message first")
         if kind == "typing":
-            chat.bus.publish(conversation_topic(cid), frame({"type": "typing", "conversation_id": cid, "from": "visitor"}))
+            chat.bus.publish(conversation_topic(cid), frame({"type": "typing", "conversation_id": cid,
+                                                              "from": "visitor"}, origin=id(session)))
         elif kind == "read":
             seq = int_field(data, "seq")
-            chat.bus.publish(
-                conversation_topic(cid), frame({"type": "read", "conversation_id": cid, "seq": seq, "by": "visitor"})
-            )
+            chat.bus.publish(conversation_topic(cid), frame({"type": "read", "conversation_id": cid, "seq": seq,
+                                                              "by": "visitor"}, origin=id(session)))
         elif kind == "close":
             await chat.service.close(cid, "visitor")
 

@@ -16,7 +16,7 @@ from kefu_host.chat.accounts import (
     set_agent,
 )
 from kefu_host.cli.common import EXIT_FAILURE, EXIT_OK, load_config_from_args
-from kefu_host.config import database_url
+from kefu_host.config import Config, database_url
 from kefu_host.store import Store, open_store
 
 
@@ -28,14 +28,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     add.add_argument("name")
     add.add_argument("--team", action="append", required=True, dest="teams", help="team (repeatable)")
     add.add_argument("--capacity", type=int, default=3, help="most conversations at once (default 3)")
-    add.set_defaults(func=lambda a: _run(a, lambda s: _add(s, a)))
+    add.set_defaults(func=lambda a: _run(a, lambda s, c: _add(s, a)))
 
     ls = agents.add_parser("list", parents=[common], help="list agents")
-    ls.set_defaults(func=lambda a: _run(a, _list))
+    ls.set_defaults(func=lambda a: _run(a, lambda s, c: _list(s)))
 
     rotate = agents.add_parser("rotate-token", parents=[common], help="replace an agent's token (prints the new one)")
     rotate.add_argument("name")
-    rotate.set_defaults(func=lambda a: _run(a, lambda s: _rotate(s, a.name)))
+    rotate.set_defaults(func=lambda a: _run(a, lambda s, c: _rotate(s, c, a.name)))
 
     change = agents.add_parser("set", parents=[common], help="change capacity, teams, or disable/enable an agent")
     change.add_argument("name")
@@ -44,17 +44,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
     state = change.add_mutually_exclusive_group()
     state.add_argument("--disable", action="store_const", const=True, dest="disabled")
     state.add_argument("--enable", action="store_const", const=False, dest="disabled")
-    change.set_defaults(func=lambda a: _run(a, lambda s: _set(s, a)))
+    change.set_defaults(func=lambda a: _run(a, lambda s, c: _set(s, c, a)))
 
 
-def _run(args: argparse.Namespace, action: Callable[[Store], Awaitable[int]]) -> int:
+def _run(args: argparse.Namespace, action: Callable[[Store, Config], Awaitable[int]]) -> int:
     config = load_config_from_args(args)
 
     async def go() -> int:
         async with open_store(database_url(config)) as store:
             await ensure_teams(store, config.chat.teams)
             try:
-                return await action(store)
+                return await action(store, config)
             except AccountError as exc:
                 print(f"kefu-host: {exc}")
                 return EXIT_FAILURE
@@ -82,12 +82,20 @@ async def _list(store: Store) -> int:
     return EXIT_OK
 
 
-async def _rotate(store: Store, name: str) -> int:
+def _sockets_close_note(config: Config) -> str:
+    return (f"its open sockets on running hosts close (4001) within auth.agent_check_interval "
+            f"({config.auth.agent_check_interval:g} s)")
+
+
+async def _rotate(store: Store, config: Config, name: str) -> int:
     print(f"new token for {name} (shown once): {await rotate_token(store, name)}")
+    print(f"the old token no longer works; {_sockets_close_note(config)}")
     return EXIT_OK
 
 
-async def _set(store: Store, args: Any) -> int:
+async def _set(store: Store, config: Config, args: Any) -> int:
     await set_agent(store, args.name, disabled=args.disabled, capacity=args.capacity, teams=args.teams)
     print(f"agent {args.name} updated")
+    if args.disabled:
+        print(f"agent {args.name} is disabled; {_sockets_close_note(config)}")
     return EXIT_OK

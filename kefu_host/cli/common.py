@@ -103,6 +103,13 @@ def common_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", metavar="URL", help="database URL (overrides database.url)")
     p.add_argument("--host", help="listen address (overrides server.host)")
     p.add_argument("--port", type=int, help="listen port (overrides server.port)")
+    p.add_argument(
+        "--insecure-dev",
+        action="store_const",
+        const=True,
+        dest="insecure_dev",
+        help="serve with the shipped development secrets (dev-...) on a non-loopback --host (auth.insecure_dev)",
+    )
     return p
 
 
@@ -119,6 +126,7 @@ def load_config_from_args(args: argparse.Namespace) -> Config:
         "database.url": getattr(args, "db", None),
         "server.host": getattr(args, "host", None),
         "server.port": getattr(args, "port", None),
+        "auth.insecure_dev": getattr(args, "insecure_dev", None),
     }
     for name, settings in (getattr(args, "plugin_settings", None) or {}).items():
         for key, value in settings.items():

@@ -17,7 +17,7 @@ import time
 import structlog
 from aiohttp import web
 
-from kefu_host.app import RUNNER_OPTIONS, create_app
+from kefu_host.app import RUNNER_OPTIONS, create_app, log_secrets_report
 from kefu_host.cli.common import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -26,7 +26,7 @@ from kefu_host.cli.common import (
     load_config_from_args,
     plugin_requests,
 )
-from kefu_host.config import Config
+from kefu_host.config import Config, secure_config
 from kefu_host.keys import LIFECYCLE
 from kefu_host.logs import configure_logging
 from kefu_host.plugins import PluginLoadError
@@ -44,8 +44,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: a
 
 
 def run(args: argparse.Namespace) -> int:
-    config = load_config_from_args(args)
+    # secrets first (generated ones too), so that the log pipeline knows every value it must never print
+    config, secrets_report = secure_config(load_config_from_args(args))
     configure_logging(fmt=config.server.log_format, level=config.server.log_level, secrets=config.secret_values())
+    if secrets_report is not None:
+        log_secrets_report(secrets_report)
     _install_uvloop()
     try:
         app = create_app(

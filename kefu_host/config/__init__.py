@@ -7,9 +7,11 @@ and checks it. Everything a caller needs is importable from here.
 from kefu_host.config.load import load_config
 from kefu_host.config.schema import (
     DEV_SECRET_PREFIX,
+    GENERATED_SECRETS,
     ENV_PREFIX,
     HOST_PLUGIN_KEYS,
     RESERVED_PLUGIN_NAMES,
+    AuthConfig,
     ChatConfig,
     Config,
     ConfigError,
@@ -28,12 +30,15 @@ from kefu_host.config.schema import (
     looks_like_path,
     resolve_path,
 )
+from kefu_host.config.secrets import SecretsReport, secure_config
 
 __all__ = [
     "DEV_SECRET_PREFIX",
+    "GENERATED_SECRETS",
     "ENV_PREFIX",
     "HOST_PLUGIN_KEYS",
     "RESERVED_PLUGIN_NAMES",
+    "AuthConfig",
     "ChatConfig",
     "Config",
     "ConfigError",
@@ -45,6 +50,7 @@ __all__ = [
     "RedisEventSource",
     "RulesConfig",
     "SecretsConfig",
+    "SecretsReport",
     "ServerConfig",
     "WebhookEndpoint",
     "WebhooksConfig",
@@ -52,4 +58,5 @@ __all__ = [
     "load_config",
     "looks_like_path",
     "resolve_path",
+    "secure_config",
 ]

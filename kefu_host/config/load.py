@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import difflib
+import ipaddress
 import os
 import tomllib
 import types
@@ -67,7 +68,7 @@ def load_config(
         if value is not None:
             _set_dotted(raw, key, value)
             origins[key] = "command line"
-    config = _build_config(raw, origin, origins, source)
+    config = dataclasses.replace(_build_config(raw, origin, origins, source), key_sources={**origins, "": origin})
     _check_semantics(config, origin, origins)
     return config
 
@@ -167,6 +168,9 @@ def _build_dataclass(cls: type, raw: dict[str, Any], prefix: str, fail: typing.C
 
 def _coerce(value: Any, hint: Any, key: str, fail: typing.Callable[..., typing.NoReturn]) -> Any:
     origin = typing.get_origin(hint)
+    if origin is typing.Union or origin is types.UnionType:  # before reading an environment value: as its inner type
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return None if value is None else _coerce(value, args[0], key, fail)
     if isinstance(value, _EnvStr):
         if origin is tuple and not value.lstrip().startswith("["):
             value = [part.strip() for part in value.split(",") if part.strip()]
@@ -174,9 +178,6 @@ def _coerce(value: Any, hint: Any, key: str, fail: typing.Callable[..., typing.N
             value = str(value)
         else:
             value = _parse_toml_value(value)
-    if origin is typing.Union or origin is types.UnionType:
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        return None if value is None else _coerce(value, args[0], key, fail)
     if origin is Literal:
         choices = typing.get_args(hint)
         if value not in choices:
@@ -243,6 +244,8 @@ def _check_semantics(config: Config, origin: str, origins: Mapping[str, str]) ->
         ZoneInfo(config.rules.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         fail("rules.timezone", f"unknown time zone {config.rules.timezone!r}")
+    _check_secrets(config, fail)
+    _check_auth(config, fail)
     if config.chat.send_queue_size < 4:
         fail("chat.send_queue_size", "must be at least 4")
     if config.chat.visitor_rate <= 0 or config.chat.visitor_burst < 1:
@@ -254,6 +257,9 @@ def _check_semantics(config: Config, origin: str, origins: Mapping[str, str]) ->
     for name, source in config.events.sources.items():
         if not source.secrets:
             fail(f"events.sources.{name}.secrets", "needs at least one secret")
+        for n, secret in enumerate(source.secrets):
+            if not secret.strip():
+                fail(f"events.sources.{name}.secrets[{n}]", "must not be empty (anyone could sign with it)")
     for currency, rate in config.events.exchange_rates.items():
         if rate <= 0:
             fail(f"events.exchange_rates.{currency}", "must be greater than 0")
@@ -276,6 +282,45 @@ def _check_semantics(config: Config, origin: str, origins: Mapping[str, str]) ->
     for n, entry in enumerate(config.plugins.load):
         if looks_like_path(entry) and not resolve_path(config, Path(entry)).exists():
             fail(f"plugins.load[{n}]", f"file not found: {resolve_path(config, Path(entry))}")
+
+
+#: Shorter visitor-token secrets are refused: they sign every visitor's access to their history.
+MIN_SIGNING_SECRET = 16
+
+
+def _check_secrets(config: Config, fail: typing.Callable[[str, str], typing.NoReturn]) -> None:
+    """An empty secret is never a key: an explicit one is an error (a missing one is generated at startup)."""
+    secrets = config.secrets
+    generated = "remove the key to have the host generate one"
+    for name, hint in (("visitor_token", generated), ("identity", generated),
+                       ("admin_token", "to turn the admin API off set auth.admin_api = false")):
+        value = getattr(secrets, name)
+        if value is not None and not value.strip():
+            fail(f"secrets.{name}", f"must not be empty ({hint})")
+    for key, value in [("secrets.visitor_token", secrets.visitor_token),
+                       *((f"secrets.visitor_token_previous[{n}]", v)
+                         for n, v in enumerate(secrets.visitor_token_previous))]:
+        if value is not None and not value.strip():
+            fail(key, "must not be empty")
+        if value is not None and len(value.strip()) < MIN_SIGNING_SECRET:
+            fail(key, f"must be at least {MIN_SIGNING_SECRET} characters")
+
+
+def _check_auth(config: Config, fail: typing.Callable[[str, str], typing.NoReturn]) -> None:
+    auth = config.auth
+    if auth.max_failures < 1:
+        fail("auth.max_failures", "must be at least 1")
+    if auth.failure_window <= 0:
+        fail("auth.failure_window", "must be greater than 0")
+    if auth.agent_check_interval <= 0:
+        fail("auth.agent_check_interval", "must be greater than 0")
+    if auth.visitor_token_ttl < 60:
+        fail("auth.visitor_token_ttl", "must be at least 60 seconds")
+    for n, network in enumerate(auth.trusted_proxies):
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            fail(f"auth.trusted_proxies[{n}]", f"expected an address or CIDR network, got {network!r}")
 
 
 def _describe(value: Any) -> str:

@@ -5,7 +5,6 @@ Loading and checking live in :mod:`kefu_host.config.load`; docs/configuration.md
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,14 +80,49 @@ class RulesConfig:
     debounce: float = 0.2
 
 
+#: The signing secrets the host makes up (and keeps in the secrets file) when they are not configured.
+GENERATED_SECRETS = ("visitor_token", "identity", "admin_token")
+
+
 @dataclass(frozen=True)
 class SecretsConfig:
-    #: Signs visitor session tokens.
-    visitor_token: str = ""
+    """Secrets the host signs and checks with. None means not configured: see :mod:`kefu_host.config.secrets`."""
+
+    #: Signs visitor session tokens (JWT, HS256).
+    visitor_token: str | None = field(default=None, repr=False)
+    #: Earlier visitor-token secrets that still verify (not sign) during a rotation.
+    visitor_token_previous: tuple[str, ...] = field(default=(), repr=False)
     #: Shared with the business backend; it sends HMAC-SHA256(identity, user_id) to prove who a visitor is.
-    identity: str = ""
+    identity: str | None = field(default=None, repr=False)
     #: Bearer token for the admin API (/api/plugins, /api/rules, ...).
-    admin_token: str = ""
+    admin_token: str | None = field(default=None, repr=False)
+
+    def values(self) -> tuple[str, ...]:
+        """Every secret set here, the previous visitor-token secrets included."""
+        single = (self.visitor_token, self.identity, self.admin_token)
+        return (*(v for v in single if v), *self.visitor_token_previous)
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    #: Failed authentications (visitor and agent handshakes, history reads, admin API) one client address may make
+    #: in ``failure_window`` seconds; past that it is answered 429 with Retry-After, without checking anything.
+    max_failures: int = 20
+    failure_window: float = 60.0
+    #: Addresses (CIDR or single) of reverse proxies whose ``X-Forwarded-For`` names the client.
+    trusted_proxies: tuple[str, ...] = ()
+    #: Seconds between checks of the agents with open sockets: a disabled agent, or one given a new token, is
+    #: disconnected (4001) within this.
+    agent_check_interval: float = 1.0
+    #: Seconds a visitor token is valid.
+    visitor_token_ttl: int = 30 * 24 * 3600
+    #: False turns the admin API off (403 admin_disabled) whatever ``secrets.admin_token`` is.
+    admin_api: bool = True
+    #: Where generated secrets are kept (mode 0600). Default: beside the SQLite database (``data/kefu.db`` ->
+    #: ``data/kefu.secrets.toml``); with PostgreSQL there is no default (set the secrets, or this).
+    secrets_file: Path | None = None
+    #: Start with the shipped development secrets (``dev-...``) on a non-loopback ``server.host``.
+    insecure_dev: bool = False
 
 
 @dataclass(frozen=True)
@@ -196,20 +230,33 @@ class Config:
     database: DatabaseConfig = DatabaseConfig()
     rules: RulesConfig = RulesConfig()
     secrets: SecretsConfig = SecretsConfig()
+    auth: AuthConfig = AuthConfig()
     chat: ChatConfig = ChatConfig()
     events: EventsConfig = EventsConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
     plugins: PluginsConfig = PluginsConfig()
     #: Where the configuration came from; relative paths resolve against its directory.
     source: Path | None = None
+    #: For keys set outside the file: the environment variable or "command line" that set them; "" is the file as
+    #: it was named.
+    key_sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def base_dir(self) -> Path:
         return self.source.parent if self.source else Path.cwd()
 
+    def origin_of(self, key: str) -> str:
+        """The environment variable or flag that set ``key`` (or one of its parents), else the file."""
+        parts = key.split(".")
+        for n in range(len(parts), 0, -1):
+            found = self.key_sources.get(".".join(parts[:n]))
+            if found:
+                return found
+        return self.key_sources.get("") or (str(self.source) if self.source is not None else "defaults")
+
     def secret_values(self) -> frozenset[str]:
         """Every configured secret, so the log pipeline can redact them wherever they appear."""
-        values = {v for v in dataclasses.asdict(self.secrets).values() if v}
+        values = set(self.secrets.values())
         values |= {s for source in self.events.sources.values() for s in source.secrets}
         values |= {e.secret for e in self.webhooks.endpoints.values() if e.secret}
         return frozenset(values)

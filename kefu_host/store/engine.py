@@ -3,6 +3,9 @@
 SQLite runs in WAL mode (readers never block the writer) with a busy timeout and foreign keys on. pysqlite's own
 transaction handling is switched off so that SQLAlchemy's BEGIN is what SQLite sees: the writer takes the write
 lock up front (``BEGIN IMMEDIATE``) and savepoints work. PostgreSQL needs none of this.
+
+Every engine hides statement parameters from its errors and logs (``hide_parameters``): they are message bodies
+and customer profiles, and an error text travels to logs and monitoring.
 """
 
 from __future__ import annotations
@@ -59,10 +62,11 @@ def create_engines(
     """Engines for ``url``; on SQLite the writer has a single connection of its own. ``sqlite_autocheckpoint``
     False keeps commits from checkpointing (someone else must: see :mod:`kefu_host.store.checkpoint`)."""
     if not is_sqlite(url):
-        engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        engine = create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                                     hide_parameters=True)
         return Engines(read=engine, write=engine)
-    read = create_async_engine(url, pool_size=pool_size, max_overflow=0)
-    write = create_async_engine(url, pool_size=1, max_overflow=0)
+    read = create_async_engine(url, pool_size=pool_size, max_overflow=0, hide_parameters=True)
+    write = create_async_engine(url, pool_size=1, max_overflow=0, hide_parameters=True)
     options = {"synchronous": sqlite_synchronous, "busy_timeout": busy_timeout, "autocheckpoint": sqlite_autocheckpoint}
     tune_sqlite(read, begin="BEGIN", **options)  # type: ignore[arg-type]
     tune_sqlite(write, begin="BEGIN IMMEDIATE", **options)  # type: ignore[arg-type]

@@ -101,7 +101,8 @@ class Agent(Base):
     __tablename__ = "agents"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
-    #: ``scrypt$...`` hash of the agent's token; the token itself is shown once and never stored.
+    #: ``sha256$...`` hash of the agent's token secret (``scrypt$...`` from earlier versions, replaced at the next
+    #: login); the token itself is shown once and never stored.
     secret_hash: Mapped[str] = mapped_column(String(255))
     capacity: Mapped[int] = mapped_column(Integer, default=3)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -8,6 +8,7 @@ delivery's id (stable across retries of that copy), which is what a receiver de-
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -48,6 +49,15 @@ class Event:
             "occurred_at": self.occurred_at.isoformat(),
             "data": self.data,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A change the outbox may have to report: its event type and how to build the event's data (only when an
+    endpoint subscribes to the type)."""
+
+    type: str
+    data: Callable[[], dict[str, Any]]
 
 
 def new_event(event_type: str, occurred_at: datetime, data: dict[str, Any]) -> Event:
@@ -95,3 +105,23 @@ def message_data(conversation: ConversationView, message: MessageView) -> dict[s
     body = message.to_frame()
     body.pop("type")  # the frame's own discriminator; the envelope already says what this is
     return {**conversation_data(conversation), "message": body}
+
+
+# --- the changes the chat core reports, one constructor per event type ------------------------------------------
+
+
+def opened(conversation: ConversationView, reopened: bool) -> Change:
+    kind = CONVERSATION_REOPENED if reopened else CONVERSATION_CREATED
+    return Change(kind, lambda: conversation_data(conversation))
+
+
+def assigned(conversation: ConversationView, agent: AgentView) -> Change:
+    return Change(CONVERSATION_ASSIGNED, lambda: assigned_data(conversation, agent))
+
+
+def transferred(conversation: ConversationView, from_team: str | None, to_team: str, reason: str) -> Change:
+    return Change(CONVERSATION_TRANSFERRED, lambda: transferred_data(conversation, from_team, to_team, reason))
+
+
+def closed(conversation: ConversationView, closed_by: str) -> Change:
+    return Change(CONVERSATION_CLOSED, lambda: closed_data(conversation, closed_by))

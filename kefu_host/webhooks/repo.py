@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kefu_host.store import Store
 from kefu_host.store.models import WebhookDelivery
-from kefu_host.webhooks.events import Event, new_delivery_id
+from kefu_host.webhooks.events import Event
+from kefu_host.webhooks.outbox import delivery_rows
 
 Status = Literal["pending", "delivered", "dead"]
 STATUSES: tuple[Status, ...] = ("pending", "delivered", "dead")
@@ -73,24 +74,11 @@ def _delivery(row: Any) -> Delivery:
 
 
 async def record(store: Store, event: Event, endpoints: Sequence[tuple[str, str]]) -> list[str]:
-    """One pending delivery of ``event`` per ``(endpoint name, url)``, due at once; returns their ids."""
-    if not endpoints:
+    """One pending delivery of ``event`` per ``(endpoint name, url)``, due at once, in a transaction of its own;
+    returns their ids. Chat changes record theirs in their own transaction instead (:mod:`.outbox`)."""
+    rows = delivery_rows(event, endpoints)
+    if not rows:
         return []
-    payload = event.envelope()
-    rows = [
-        {
-            "id": new_delivery_id(),
-            "endpoint": name,
-            "url": url,
-            "event_type": event.type,
-            "payload": payload,
-            "status": "pending",
-            "attempts": 0,
-            "next_attempt_at": event.occurred_at,
-            "created_at": event.occurred_at,
-        }
-        for name, url in endpoints
-    ]
 
     async def write(conn: AsyncConnection) -> None:
         await conn.execute(insert(WebhookDelivery), rows)

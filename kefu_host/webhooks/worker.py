@@ -32,8 +32,6 @@ from kefu_host.webhooks.sender import Attempt, post
 
 log = structlog.get_logger("kefu_host.webhooks")
 
-#: Seconds a claim outlives the endpoint's timeout, so a slow send is never claimed twice by another worker.
-LEASE_MARGIN = 30.0
 #: Seconds added when sleeping until a retry, so the wake-up never lands a hair before it is due.
 RETRY_WAKE_SLACK = 0.005
 
@@ -44,6 +42,9 @@ class WorkerOptions:
     poll_interval: float = 1.0
     #: Most sends at once, over all endpoints.
     max_in_flight: int = 16
+    #: Seconds a claim outlives the endpoint's timeout, so a slow send is never claimed twice by another worker;
+    #: after a crash, a send that was in flight goes out again once its lease (timeout + margin) has passed.
+    lease_margin: float = 30.0
 
 
 class DeliveryWorker:
@@ -128,7 +129,7 @@ class DeliveryWorker:
             return
         now = utcnow()
         rows = await repo.due(self.store, now, free, exclude=list(self._in_flight))
-        leases = [(d, now + timedelta(seconds=self._timeout(d.endpoint) + LEASE_MARGIN)) for d in rows]
+        leases = [(d, now + timedelta(seconds=self._timeout(d.endpoint) + self.options.lease_margin)) for d in rows]
         for claim in await repo.claim(self.store, leases):
             task = asyncio.create_task(self._deliver(claim), name=f"kefu-webhook-{claim.id}")
             self._in_flight[claim.id] = (task, claim)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from kefu_host.chat.append import Appended, NewMessage, UnknownConversation
 from kefu_host.chat.repo import ChatRepo
 from kefu_host.customers import create_anonymous
-from kefu_host.store import open_store
+from kefu_host.store import Store, open_store
 from kefu_host.store.models import Conversation, Message
 
 
@@ -65,3 +67,72 @@ async def test_a_resend_after_a_restart_is_still_a_duplicate(db_url: str, count:
                                        for n in range(count)))
     assert all(a.duplicate for a in again)
     assert [a.message for a in again] == [o.message for o in originals]
+
+
+async def wait_for_backends(store: Store, *wait_events: str) -> None:
+    """Until a session of this database waits for a lock of one of these kinds (PostgreSQL's ``wait_event``)."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND wait_event = ANY(:kinds)"
+    )
+    async with asyncio.timeout(10):
+        while True:
+            async with store.read() as conn:
+                if (await conn.execute(query, {"kinds": list(wait_events)})).scalar_one() >= 1:
+                    return
+            await asyncio.sleep(0.01)
+
+
+async def test_a_resend_racing_its_original_on_another_host_gets_the_stored_message(pg_url: str) -> None:
+    """Two hosts on one PostgreSQL: the loser of the race is answered as a duplicate, not with a unique violation.
+
+    Deterministic: a trigger holds the first host's transaction open after its insert (on an advisory lock the
+    test holds) until the second host's batch is waiting too; then both go on.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        one = await stack.enter_async_context(open_store(pg_url))
+        two = await stack.enter_async_context(open_store(pg_url, migrate=False))
+        first, second = ChatRepo(one, on_stored=lambda m, o: None), ChatRepo(two, on_stored=lambda m, o: None)
+        conv = await first.create_conversation(await create_anonymous(one), "v", "support", 50)
+        async with one.engines.write.begin() as conn:
+            await conn.execute(text(
+                "CREATE FUNCTION hold_after_insert() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NEW; END $$"
+            ))
+            await conn.execute(text(
+                "CREATE TRIGGER hold AFTER INSERT ON messages FOR EACH ROW EXECUTE FUNCTION hold_after_insert()"
+            ))
+        gate = await stack.enter_async_context(one.engines.read.connect())
+        await gate.execute(text("SELECT pg_advisory_lock(4242)"))  # session level, not bound to a transaction
+        await gate.commit()
+
+        send = NewMessage(conv.id, "visitor", "v", "same-id", "hello")
+        original = asyncio.create_task(first.append(send))
+        await wait_for_backends(one, "advisory")  # inserted, not committed: the conversation row is locked
+        resend = asyncio.create_task(second.append(send))
+        await wait_for_backends(one, "transactionid", "tuple")  # the second host's batch waits for the first
+        await gate.execute(text("SELECT pg_advisory_unlock(4242)"))
+        await gate.commit()
+
+        stored, again = await original, await resend
+        assert not stored.duplicate and again == Appended(stored.message, duplicate=True)
+        async with one.read() as conn:
+            rows = (await conn.execute(select(Message.seq).where(Message.conversation_id == conv.id))).all()
+        assert rows == [(1,)]
+
+
+async def test_a_resend_from_a_second_writer_on_the_same_sqlite_file_gets_the_stored_message(tmp_path: Path) -> None:
+    """SQLite writers take the write lock before they look (BEGIN IMMEDIATE), so the second one sees the first's."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/store.db"
+    async with contextlib.AsyncExitStack() as stack:
+        one = await stack.enter_async_context(open_store(url))
+        two = await stack.enter_async_context(open_store(url, migrate=False))
+        first, second = ChatRepo(one, on_stored=lambda m, o: None), ChatRepo(two, on_stored=lambda m, o: None)
+        conv = await first.create_conversation(await create_anonymous(one), "v", "support", 50)
+        sends = [NewMessage(conv.id, "visitor", "v", f"k{n}", "hello") for n in range(50)]
+        a, b = await asyncio.gather(
+            asyncio.gather(*(first.append(s) for s in sends)), asyncio.gather(*(second.append(s) for s in sends))
+        )
+    for x, y in zip(a, b, strict=True):
+        assert x.message == y.message and sorted([x.duplicate, y.duplicate]) == [False, True]
+    assert sorted(x.message.seq for x in a) == list(range(1, 51))

@@ -191,3 +191,27 @@ async def test_plugins_hear_the_conversation_lifecycle(start_host: Callable[...,
         ("assigned", "a"),
         ("closed", "agent"),
     ]
+
+
+async def test_typing_and_read_reach_the_other_side_but_not_the_socket_that_sent_them(
+    start_host: Callable[..., Any],
+) -> None:
+    host = await start_host()
+    agent = await host.agent(await host.add_agent("li"))
+    visitor = await host.visitor()
+    ack = await visitor.say("hello")
+    cid = ack["conversation_id"]
+    await agent.expect("assigned")
+    await visitor.expect("agent_joined")
+    await agent.expect("agent_joined")  # it follows the conversation too
+
+    for sender, receiver, frames in [
+        (visitor, agent, [{"type": "typing"}, {"type": "read", "seq": 1}]),
+        (agent, visitor, [{"type": "typing", "conversation_id": cid}, {"type": "read", "conversation_id": cid, "seq": 1}]),
+    ]:
+        for outbound in frames:
+            await sender.send(outbound)
+            assert (await receiver.receive())["type"] == outbound["type"]
+        # frames to one socket arrive in the order they were sent to it: an echo would come before the pong
+        await sender.send({"type": "ping"})
+        assert (await sender.receive())["type"] == "pong"

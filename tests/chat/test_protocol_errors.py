@@ -240,6 +240,17 @@ async def test_the_visitor_api_answers_browsers_from_allowed_origins_only(start_
     assert "Access-Control-Allow-Origin" not in admin.headers  # only the visitor API is open to pages
 
 
+async def test_an_error_about_a_frame_names_it_wherever_the_error_was_raised(start_host: Callable[..., Any]) -> None:
+    host = await start_host()
+    agent = await host.agent(await host.add_agent("li"))
+    await agent.send({"type": "send", "conversation_id": 999, "client_msg_id": "mine-1", "body": "hello"})
+    error = await agent.expect("error")
+    assert (error["code"], error["ref"]) == ("forbidden", "mine-1")
+    await agent.send({"type": "action", "ref": "q1", "action": "erp.stock", "conversation_id": 999})
+    error = await agent.expect("error")
+    assert (error["code"], error["ref"]) == ("forbidden", "q1")
+
+
 @pytest.mark.parametrize(
     ("frame", "code", "message"),
     [

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from kefu_host.config import load_config
 from kefu_host.keys import STORE
 from kefu_host.testing.clients import ProtocolClient
 from kefu_host.webhooks import repo
@@ -58,6 +59,7 @@ def by_type(requests: list[Any]) -> dict[str, list[dict[str, Any]]]:
 
 
 async def test_a_conversation_sends_every_event_type_signed_to_the_endpoints_that_want_it(
+    db_url: str,
     receivers: Callable[..., Awaitable[Receiver]],
     webhook_config: Callable[..., Any],
     start_webhook_host: Callable[..., Awaitable[Host]],
@@ -70,7 +72,8 @@ async def test_a_conversation_sends_every_event_type_signed_to_the_endpoints_tha
                 "crm": (everything.url, SECRET, ["*"]),
                 "archive": (closes_only.url, OTHER_SECRET, ["conversation.closed"]),
             }
-        )
+        ),
+        db_url=db_url,
     )
     host = await start_webhook_host(config)
     cid = await conversation_flow(host)
@@ -95,13 +98,27 @@ async def test_a_conversation_sends_every_event_type_signed_to_the_endpoints_tha
         ("agent", "sorry, checking now"),
         ("visitor", "one more thing"),
     ]
+    # each event carries the conversation as that change left it
+    created = events["conversation.created"][0]["data"]["conversation"]
+    assert (created["status"], created["agent_id"], created["last_seq"]) == ("queued", None, 0)
+    reopened = events["conversation.reopened"][0]["data"]["conversation"]
+    assert (reopened["status"], reopened["agent_id"], reopened["last_seq"]) == ("queued", None, 2)
+    for m in messages:
+        assert m["data"]["conversation"]["last_seq"] == m["data"]["message"]["seq"]
+        assert m["data"]["conversation"]["created_at"] == created["created_at"]
+    assert messages[1]["data"]["conversation"]["status"] == "assigned"
+    for e in events["conversation.assigned"]:
+        assert e["data"]["conversation"]["status"] == "assigned"
+        assert e["data"]["conversation"]["agent_id"] == e["data"]["agent"]["id"]
     assert events["conversation.closed"][0]["data"]["closed_by"] == "agent"
+    assert events["conversation.closed"][0]["data"]["conversation"]["status"] == "closed"
     transferred = events["conversation.transferred"][0]["data"]
     assert (transferred["from_team"], transferred["to_team"], transferred["reason"]) == (
         "support",
         "vip",
         "agent",
     )
+    assert (transferred["conversation"]["team"], transferred["conversation"]["transfers"]) == ("vip", 1)
 
     # the endpoint subscribed to one type got that type only, as its own delivery of the same event
     (closed,) = await closes_only.wait_for(1)
@@ -153,3 +170,28 @@ async def test_message_events_are_not_written_when_no_endpoint_wants_them(
     rows = await deliveries(host)
     assert [r.event_type for r in rows] == ["conversation.created"]
     await receiver.wait_for(1)
+
+
+async def test_a_requeue_is_sent_as_a_transfer_within_the_team_with_its_assignment_before_it(
+    db_url: str,
+    receivers: Callable[..., Awaitable[Receiver]],
+    write_config: Callable[..., Any],
+    start_webhook_host: Callable[..., Awaitable[Host]],
+) -> None:
+    receiver = await receivers()
+    wanted = ["conversation.assigned", "conversation.transferred"]
+    path = write_config(webhooks_toml({"crm": (receiver.url, SECRET, wanted)}), db_url=db_url)
+    config = load_config(path, environ={"KEFU_CHAT__AGENT_GRACE_PERIOD": "0.05"})
+    host = await start_webhook_host(config)
+    alice = await host.agent(await host.add_agent("alice"))
+    visitor = await host.visitor()
+    cid = int((await visitor.say("hello"))["conversation_id"])
+    await alice.expect("assigned")
+    await alice.close()  # gone past the grace period: the conversation waits in its team's queue again
+    await visitor.expect("requeued", conversation_id=cid)
+
+    assigned, requeued = sorted(await receiver.wait_for(2), key=lambda r: r.payload["occurred_at"])
+    assert [assigned.payload["type"], requeued.payload["type"]] == wanted
+    data = requeued.payload["data"]
+    assert (data["from_team"], data["to_team"], data["reason"]) == ("support", "support", "requeue")
+    assert (data["conversation"]["status"], data["conversation"]["agent_id"]) == ("queued", None)

@@ -70,6 +70,7 @@ def test_equal_jitter_keeps_the_delay_between_half_and_all_of_the_nominal_one() 
 def test_plugin_settings_are_checked() -> None:
     assert worker_options({}) == WorkerOptions()
     assert worker_options({"poll_interval": 2, "max_in_flight": 4}) == WorkerOptions(2.0, 4)
+    assert worker_options({"lease_margin": 5}) == WorkerOptions(lease_margin=5.0)
     for bad in (
         {"poll_interval": 0},
         {"poll_interval": "1s"},
@@ -77,6 +78,8 @@ def test_plugin_settings_are_checked() -> None:
         {"max_in_flight": 1.5},
         {"max_in_flight": True},
         {"pol_interval": 1},
+        {"lease_margin": 0},
+        {"lease_margin": "30"},
     ):
         with pytest.raises(ValueError):
             worker_options(bad)

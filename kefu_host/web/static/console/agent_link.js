@@ -1,0 +1,159 @@
+import { newClientMsgId } from '../shared/ids.js';
+import { t } from '../shared/i18n.js';
+import { ReconnectingSocket, readyz } from '../shared/socket.js';
+import { createStore } from '../shared/store.js';
+import { pendingItems } from '../shared/transcript.js';
+import { alertNewChat } from './alerts.js';
+import { fetchMessages } from './history.js';
+import { MINE, initialState, reducer } from './state.js';
+
+const HISTORY_WITH_WELCOME = 100; // messages fetched for a conversation this page had no transcript of
+const TYPING_EVERY_MS = 2500;
+
+// The agent's connection: one socket to /ws/agent, the state it feeds, and the frames the console sends.
+export class AgentLink {
+  constructor(token) {
+    this.token = token;
+    this.store = createStore(reducer, initialState);
+    this.typingSent = new Map();
+    this.refs = 0;
+    this.socket = new ReconnectingSocket({
+      url: () => this.url(),
+      onFrame: (frame) => this.onFrame(frame),
+      onStatus: (status) => this.store.dispatch({ type: 'connection', status }),
+      hostIsUp: readyz,
+    });
+  }
+
+  get state() {
+    return this.store.state;
+  }
+
+  start() {
+    this.socket.start();
+  }
+
+  stop() {
+    this.socket.stop();
+  }
+
+  // ?resume=id:last_seq for every conversation whose transcript this page holds: the host replays what was missed.
+  url() {
+    const { conversations, order, presence } = this.state;
+    const resume = order
+      .map((id) => conversations[id])
+      .filter((c) => c.active && c.history === 'loaded')
+      .map((c) => `${c.id}:${c.transcript.lastSeq}`);
+    const query = new URLSearchParams({ token: this.token, presence });
+    if (resume.length) query.set('resume', resume.join(','));
+    return `/ws/agent?${query}`;
+  }
+
+  onFrame(frame) {
+    const before = this.state;
+    this.store.dispatch({ type: 'frame', frame, now: Date.now() });
+    if (frame.type === 'welcome') this.afterWelcome(before);
+    else if (frame.type === 'assigned') this.afterAssigned(before, frame);
+    else if (frame.type === 'resync') {
+      const reset = frame.reason === 'ahead_of_log';
+      this.loadHistory(frame.conversation_id, reset ? 0 : frame.from_seq, reset);
+    }
+  }
+
+  afterWelcome(before) {
+    for (const id of this.state.order) {
+      const conv = this.state.conversations[id];
+      if (!conv.active) {
+        for (const item of pendingItems(conv.transcript)) {
+          this.store.dispatch({ type: 'failed', id, clientMsgId: item.client_msg_id, code: 'forbidden' });
+        }
+        continue;
+      }
+      const had = before.conversations[id];
+      if (!had || had.history !== 'loaded' || !had.active) {
+        this.loadHistory(id, Math.max(0, conv.lastSeqHint - HISTORY_WITH_WELCOME));
+      }
+      this.resend(id);
+    }
+  }
+
+  afterAssigned(before, frame) {
+    const id = frame.conversation.id;
+    const had = before.conversations[id];
+    if (!had || !had.active) {
+      const name = frame.customer?.name || t('customer.anonymous', { id: frame.conversation.customer_id });
+      alertNewChat(t('alert.new_chat'), name);
+    }
+    this.resend(id);
+  }
+
+  async loadHistory(id, afterSeq, reset = false) {
+    this.store.dispatch({ type: 'history_loading', id });
+    try {
+      const messages = await fetchMessages(this.token, id, afterSeq);
+      this.store.dispatch({ type: 'history', id, messages, reset });
+    } catch (error) {
+      console.warn(error);
+      this.store.dispatch({ type: 'history_failed', id });
+    }
+  }
+
+  resend(id) {
+    const conv = this.state.conversations[id];
+    for (const item of pendingItems(conv.transcript)) {
+      this.socket.send({ type: 'send', conversation_id: id, client_msg_id: item.client_msg_id, body: item.body });
+    }
+  }
+
+  // --- what the agent does --------------------------------------------------------------------------------
+
+  select(id) {
+    this.store.dispatch({ type: 'select', id });
+  }
+
+  send(id, body) {
+    const clientMsgId = newClientMsgId();
+    this.store.dispatch({ type: 'sending', id, clientMsgId, body });
+    // not connected: the message stays pending and goes out after the next welcome
+    this.socket.send({ type: 'send', conversation_id: id, client_msg_id: clientMsgId, body });
+  }
+
+  retry(id, clientMsgId) {
+    this.store.dispatch({ type: 'retry', id, clientMsgId });
+    const item = this.state.conversations[id].transcript.items.find((i) => i.client_msg_id === clientMsgId);
+    if (item) this.socket.send({ type: 'send', conversation_id: id, client_msg_id: clientMsgId, body: item.body });
+  }
+
+  typing(id) {
+    const now = Date.now();
+    if (now - (this.typingSent.get(id) || 0) < TYPING_EVERY_MS) return;
+    if (this.socket.send({ type: 'typing', conversation_id: id })) this.typingSent.set(id, now);
+  }
+
+  close(id) {
+    this.socket.send({ type: 'close', conversation_id: id });
+  }
+
+  transfer(id, { team, agent }) {
+    const frame = { type: 'transfer', conversation_id: id };
+    if (team) frame.team = team;
+    if (agent) frame.agent = agent;
+    this.socket.send(frame);
+  }
+
+  setPresence(status) {
+    this.socket.send({ type: 'presence', status });
+  }
+
+  runAction(action, args, conversationId) {
+    const ref = `a${++this.refs}-${newClientMsgId().slice(1, 9)}`;
+    this.store.dispatch({ type: 'action_started', ref, action });
+    const frame = { type: 'action', ref, action, args };
+    if (conversationId != null) frame.conversation_id = conversationId;
+    if (!this.socket.send(frame)) {
+      this.store.dispatch({ type: 'frame', frame: { type: 'action_result', ref, ok: false,
+        error: { code: 'offline', message: t('action.offline') } } });
+    }
+    return ref;
+  }
+}

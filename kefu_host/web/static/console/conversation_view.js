@@ -1,0 +1,30 @@
+import { html } from 'htm/preact';
+import { Composer } from '../shared/composer.js';
+import { t } from '../shared/i18n.js';
+import { MessageList } from '../shared/message_list.js';
+import { TypingNote } from '../shared/typing.js';
+import { ConversationControls } from './conversation_controls.js';
+import { customerName } from './names.js';
+import { MINE } from './state.js';
+
+export function ConversationView({ link, conv, agent }) {
+  const name = customerName(conv);
+  const who = (item) => {
+    if (item.sender === 'visitor') return name;
+    if (item.sender === 'agent') return item.sender_id && item.sender_id !== agent?.name ? item.sender_id : t('who.me');
+    return t('who.system');
+  };
+  return html`<section class="conversation-view" aria-labelledby="conversation-title">
+    <header class="conversation-head">
+      <h2 id="conversation-title">${name} <small>#${conv.id}</small></h2>
+      ${conv.ended ? html`<p class="ended" role="status">${t(`ended.${conv.ended}`)}</p>`
+        : html`<${ConversationControls} link=${link} conv=${conv} agent=${agent} />`}
+    </header>
+    ${conv.history === 'failed' && html`<p class="error" role="alert">${t('history.failed')}</p>`}
+    <${MessageList} items=${conv.transcript.items} mine=${MINE} who=${who} label=${t('transcript.label', { name })}
+      onRetry=${(clientMsgId) => link.retry(conv.id, clientMsgId)} />
+    <${TypingNote} until=${conv.typingUntil} text=${t('typing.visitor', { name })} />
+    <${Composer} id="agent-composer" disabled=${!conv.active} placeholder=${t('composer.placeholder_agent')}
+      onSend=${(body) => link.send(conv.id, body)} onTyping=${() => link.typing(conv.id)} />
+  </section>`;
+}

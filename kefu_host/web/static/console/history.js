@@ -1,0 +1,21 @@
+// Stored messages over HTTP (GET /api/conversations/{id}/messages), for conversations the socket does not replay:
+// those listed in a welcome this page had no transcript for, and those a `resync` frame sends here.
+const PAGE = 100;
+const MAX_PAGES = 5;
+
+export async function fetchMessages(token, conversationId, afterSeq) {
+  const messages = [];
+  let after = afterSeq;
+  for (let page = 0; page < MAX_PAGES; page++) {
+    const response = await fetch(`/api/conversations/${conversationId}/messages?after_seq=${after}&limit=${PAGE}`, {
+      headers: { Authorization: `Bearer ${token}` },
+      cache: 'no-store',
+    });
+    if (!response.ok) throw new Error(`history of conversation ${conversationId}: HTTP ${response.status}`);
+    const body = await response.json();
+    messages.push(...body.messages);
+    if (body.messages.length < PAGE) break;
+    after = body.messages[body.messages.length - 1].seq;
+  }
+  return messages;
+}

@@ -1,0 +1,7 @@
+import { html } from 'htm/preact';
+import { render } from 'preact';
+import { initLanguage } from '../shared/i18n.js';
+import { App } from './app.js';
+
+initLanguage();
+render(html`<${App} />`, document.getElementById('app'));

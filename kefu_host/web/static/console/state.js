@@ -1,0 +1,195 @@
+import {
+  emptyTranscript,
+  unsentOnly,
+  withAck,
+  withFailed,
+  withPending,
+  withRetry,
+  withStored,
+} from '../shared/transcript.js';
+
+// The console's state and every change to it, as a pure reducer over frames (docs/protocol.md) and UI actions.
+export const MINE = 'agent';
+const TYPING_SHOWN_MS = 6000;
+
+export const initialState = {
+  agent: null,
+  actions: [],
+  presence: 'online',
+  connection: { state: 'connecting' },
+  conversations: {},
+  order: [], // newest first
+  selected: null,
+  results: {}, // action ref -> {action, pending, ok, result, error}
+  notice: null, // the last error frame that belongs to no message or action
+};
+
+function blank(id) {
+  return {
+    id,
+    status: 'assigned',
+    team: null,
+    customer_id: null,
+    priority: 0,
+    tags: [],
+    customer: null,
+    changed: [],
+    active: true,
+    ended: null, // 'closed', 'transferred', 'gone' (no longer ours after a reconnect)
+    transcript: emptyTranscript(),
+    unread: 0,
+    typingUntil: 0,
+    history: 'none', // 'none', 'loading', 'loaded', 'failed'
+    lastSeqHint: 0,
+  };
+}
+
+function fromView(view) {
+  const { id, status, team, customer_id: customerId, priority, tags, last_seq: lastSeq } = view;
+  // lastSeqHint: the host's last seq when it sent the view; where a history fetch for this page starts from
+  return { id, status, team, customer_id: customerId, priority, tags: tags || [], lastSeqHint: lastSeq ?? 0 };
+}
+
+function get(state, id) {
+  return state.conversations[id] || blank(id);
+}
+
+function put(state, conv, { toFront = false } = {}) {
+  const known = state.order.includes(conv.id);
+  let order = state.order;
+  if (!known || toFront) order = [conv.id, ...state.order.filter((id) => id !== conv.id)];
+  return { ...state, conversations: { ...state.conversations, [conv.id]: conv }, order };
+}
+
+function update(state, id, change) {
+  if (!state.conversations[id]) return state;
+  return put(state, { ...state.conversations[id], ...change(state.conversations[id]) });
+}
+
+export function reducer(state, action) {
+  switch (action.type) {
+    case 'frame':
+      return onFrame(state, action.frame, action.now);
+    case 'connection':
+      return { ...state, connection: action.status };
+    case 'select':
+      return { ...update(state, action.id, () => ({ unread: 0 })), selected: action.id };
+    case 'sending':
+      return update(state, action.id, (c) => ({
+        transcript: withPending(c.transcript, { sender: MINE, client_msg_id: action.clientMsgId, body: action.body }),
+      }));
+    case 'retry':
+      return update(state, action.id, (c) => ({ transcript: withRetry(c.transcript, MINE, action.clientMsgId) }));
+    case 'failed':
+      return update(state, action.id, (c) => ({
+        transcript: withFailed(c.transcript, MINE, action.clientMsgId, action.code),
+      }));
+    case 'history_loading':
+      return update(state, action.id, () => ({ history: 'loading' }));
+    case 'history': {
+      const conv = get(state, action.id);
+      let transcript = action.reset ? unsentOnly(conv.transcript) : conv.transcript;
+      for (const message of action.messages) transcript = withStored(transcript, message);
+      return put(state, { ...conv, transcript, history: 'loaded' });
+    }
+    case 'history_failed':
+      return update(state, action.id, () => ({ history: 'failed' }));
+    case 'action_started':
+      return { ...state, results: { ...state.results, [action.ref]: { action: action.action, pending: true } } };
+    case 'dismiss_notice':
+      return { ...state, notice: null };
+    case 'signed_out':
+      return initialState;
+    default:
+      return state;
+  }
+}
+
+function onFrame(state, f, now) {
+  switch (f.type) {
+    case 'welcome': {
+      const held = new Set(f.conversations.map((c) => c.id));
+      let next = { ...state, agent: f.agent, actions: f.actions || [], notice: null };
+      for (const id of state.order) {
+        if (!held.has(id) && state.conversations[id].active) {
+          next = update(next, id, () => ({ active: false, ended: 'gone' }));
+        }
+      }
+      for (const view of f.conversations) {
+        next = put(next, { ...get(next, view.id), ...fromView(view), active: true, ended: null });
+      }
+      return next;
+    }
+    case 'assigned': {
+      const id = f.conversation.id;
+      const conv = get(state, id);
+      let transcript = conv.transcript;
+      for (const message of f.messages || []) transcript = withStored(transcript, message);
+      const fresh = !conv.active || !state.conversations[id];
+      const selected = state.selected ?? id; // the first conversation opens by itself
+      const next = put(state, {
+        ...conv,
+        ...fromView(f.conversation),
+        customer: f.customer ?? conv.customer,
+        active: true,
+        ended: null,
+        transcript,
+        history: 'loaded',
+        unread: selected === id ? 0 : conv.unread + (fresh ? 1 : 0),
+      }, { toFront: true });
+      return { ...next, selected };
+    }
+    case 'unassigned':
+      return update(state, f.conversation_id, () => ({ active: false, ended: 'transferred', typingUntil: 0 }));
+    case 'closed':
+      return update(state, f.conversation_id, () => ({ active: false, ended: 'closed', status: 'closed',
+        typingUntil: 0 }));
+    case 'message':
+      return update(state, f.conversation_id, (c) => ({
+        transcript: withStored(c.transcript, f),
+        unread: f.sender !== MINE && state.selected !== c.id ? c.unread + 1 : c.unread,
+        typingUntil: f.sender === 'visitor' ? 0 : c.typingUntil,
+      }));
+    case 'ack':
+      return update(state, f.conversation_id, (c) => ({ transcript: withAck(c.transcript, MINE, f) }));
+    case 'typing':
+      if (f.from !== 'visitor') return state;
+      return update(state, f.conversation_id, () => ({ typingUntil: now + TYPING_SHOWN_MS }));
+    case 'presence':
+      return { ...state, presence: f.status };
+    case 'profile_update': {
+      let next = state;
+      for (const id of state.order) {
+        const c = state.conversations[id];
+        if (c.id === f.conversation_id || (f.customer && c.customer_id === f.customer.id)) {
+          next = update(next, id, () => ({ customer: f.customer, changed: f.changed || [] }));
+        }
+      }
+      return next;
+    }
+    case 'action_result': {
+      const before = state.results[f.ref] || {};
+      return { ...state, results: { ...state.results, [f.ref]: { ...before, pending: false, ok: f.ok,
+        result: f.result, error: f.error } } };
+    }
+    case 'error':
+      return onError(state, f);
+    default:
+      return state;
+  }
+}
+
+function onError(state, f) {
+  if (f.ref) {
+    for (const id of state.order) {
+      const t = state.conversations[id].transcript;
+      const failed = withFailed(t, MINE, f.ref, f.code);
+      if (failed !== t) return update(state, id, () => ({ transcript: failed }));
+    }
+    if (state.results[f.ref]) {
+      return { ...state, results: { ...state.results, [f.ref]: { ...state.results[f.ref], pending: false, ok: false,
+        error: { code: f.code, message: f.message } } } };
+    }
+  }
+  return { ...state, notice: { code: f.code, message: f.message } };
+}

@@ -1,0 +1,29 @@
+import { html } from 'htm/preact';
+import { t } from '../shared/i18n.js';
+import { ActionPanels } from './action_panels.js';
+import { ConversationList } from './conversation_list.js';
+import { ConversationView } from './conversation_view.js';
+import { CustomerPanel } from './customer_panel.js';
+import { Header } from './header.js';
+
+export function Workspace({ link, state, onSignOut }) {
+  const selected = state.selected != null ? state.conversations[state.selected] : null;
+  return html`<div class="workspace">
+    <${Header} link=${link} state=${state} onSignOut=${onSignOut} />
+    ${state.notice && html`<div class="notice" role="alert">
+      <span>${t('notice.error', { code: state.notice.code, message: state.notice.message })}</span>
+      <button type="button" class="link" onClick=${() => link.store.dispatch({ type: 'dismiss_notice' })}>
+        ${t('notice.dismiss')}</button></div>`}
+    <nav class="conversations" aria-label=${t('list.label')}>
+      <${ConversationList} state=${state} onSelect=${(id) => link.select(id)} />
+    </nav>
+    <main class="conversation">
+      ${selected ? html`<${ConversationView} link=${link} conv=${selected} agent=${state.agent} />`
+        : html`<p class="empty">${t('conversation.none')}</p>`}
+    </main>
+    <aside class="side" aria-label=${t('side.label')}>
+      <${CustomerPanel} conv=${selected} />
+      <${ActionPanels} link=${link} actions=${state.actions} results=${state.results} conv=${selected} />
+    </aside>
+  </div>`;
+}

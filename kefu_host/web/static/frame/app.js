@@ -1,0 +1,44 @@
+import { html } from 'htm/preact';
+import { Composer } from '../shared/composer.js';
+import { t, useLanguage } from '../shared/i18n.js';
+import { LangSwitch } from '../shared/lang_switch.js';
+import { MessageList } from '../shared/message_list.js';
+import { useStore } from '../shared/store.js';
+import { TypingNote } from '../shared/typing.js';
+import { MINE } from './state.js';
+import { StatusLine } from './status_line.js';
+
+export function App({ link }) {
+  useLanguage();
+  const state = useStore(link.store);
+  const who = (item) => {
+    if (item.sender === MINE) return t('who.you');
+    if (item.sender === 'agent') return item.sender_id || t('who.agent');
+    return t('who.system');
+  };
+  const live = state.status === 'queued' || state.status === 'assigned';
+  return html`<div class="widget">
+    <header class="widget-head">
+      <div class="titles">
+        <h1>${t('widget.title')}</h1>
+        <${StatusLine} state=${state} />
+      </div>
+      <${LangSwitch} id="widget-lang" />
+      ${link.parent.framed && html`<button type="button" class="icon" aria-label=${t('widget.minimize')}
+        onClick=${() => link.minimize()}>−</button>`}
+    </header>
+    <main class="widget-body">
+      <${MessageList} items=${state.transcript.items} mine=${MINE} who=${who} label=${t('widget.transcript')}
+        onRetry=${(clientMsgId) => link.retry(clientMsgId)} />
+      <${TypingNote} until=${state.typingUntil} text=${t('typing.agent')} />
+      ${state.status === 'closed' && html`<p class="closed-note">${t('widget.closed_note')}</p>`}
+      ${state.notice && html`<p class="error" role="alert">${t('notice.error', state.notice)}</p>`}
+    </main>
+    <footer class="widget-foot">
+      <${Composer} id="visitor-composer" placeholder=${t('composer.placeholder_visitor')}
+        onSend=${(body) => link.send(body)} onTyping=${() => link.typing()} />
+      ${live && html`<button type="button" class="link end-chat" onClick=${() => link.endChat()}>
+        ${t('widget.end_chat')}</button>`}
+    </footer>
+  </div>`;
+}

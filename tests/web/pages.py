@@ -1,0 +1,113 @@
+"""Page objects: the console and the demo shop's widget, as a person would use them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.async_api import FrameLocator, Locator, Page, expect
+
+from tests.web.conftest import WebHost
+
+FRAME = "iframe.kefu-frame"
+
+
+class Console:
+    def __init__(self, page: Page) -> None:
+        self.page = page
+
+    @classmethod
+    async def open(cls, page: Page, host: WebHost, token: str) -> Console:
+        await page.goto(host.url("/"))
+        await page.get_by_label("Agent token").fill(token)
+        await page.get_by_role("button", name="Connect").click()
+        console = cls(page)
+        await console.expect_connected()
+        return console
+
+    async def expect_connected(self) -> None:
+        await expect(self.page.locator(".topbar [data-connection]")).to_have_attribute("data-connection", "open")
+
+    def conversation(self, conversation_id: int | None = None) -> Locator:
+        items = self.page.locator("nav.conversations .conv-item")
+        return items if conversation_id is None else items.and_(
+            self.page.locator(f'[data-conversation-id="{conversation_id}"]'))
+
+    @property
+    def messages(self) -> Locator:
+        return self.page.locator("main.conversation .messages li.msg")
+
+    def message(self, text: str) -> Locator:
+        return self.messages.filter(has=self.page.locator(".body", has_text=text))
+
+    def in_state(self, state: str) -> Locator:
+        return self.page.locator(f'main.conversation .messages li.msg[data-state="{state}"]')
+
+    async def send(self, text: str) -> None:
+        await self.page.locator("#agent-composer").fill(text)
+        await self.page.locator("#agent-composer").press("Enter")
+
+    @property
+    def customer(self) -> Locator:
+        return self.page.locator("aside section.customer")
+
+
+class Widget:
+    """The chat widget on the demo shop page: the bubble on the page, the chat in its iframe."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.frame: FrameLocator = page.frame_locator(FRAME)
+
+    @classmethod
+    async def open_demo(cls, page: Page, host: WebHost, user: dict[str, Any] | None = None) -> Widget:
+        if user is not None:  # the company's page calls setUser before widget.js has loaded (the queue)
+            await page.add_init_script(
+                "window.kefu = window.kefu || function () { (window.kefu.q = window.kefu.q || []).push(arguments) };"
+                f"window.kefu('setUser', {_js(user)});"
+            )
+        await page.goto(host.url("/demo"))
+        widget = cls(page)
+        await widget.bubble.click()
+        await expect(widget.status).to_have_attribute("data-connection", "open")
+        return widget
+
+    @property
+    def bubble(self) -> Locator:
+        return self.page.locator("button.kefu-bubble")
+
+    @property
+    def badge(self) -> Locator:
+        return self.page.locator("button.kefu-bubble .kefu-unread")
+
+    @property
+    def status(self) -> Locator:
+        return self.frame.locator("p.status")
+
+    @property
+    def messages(self) -> Locator:
+        return self.frame.locator(".messages li.msg")
+
+    def message(self, text: str) -> Locator:
+        return self.messages.filter(has=self.frame.locator(".body", has_text=text))
+
+    def in_state(self, state: str) -> Locator:
+        return self.frame.locator(f'.messages li.msg[data-state="{state}"]')
+
+    async def send(self, text: str) -> None:
+        box = self.frame.locator("#visitor-composer")
+        await box.fill(text)
+        await box.press("Enter")
+
+
+def _js(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+async def bodies(messages: Locator) -> list[str]:
+    return [text.strip() for text in await messages.locator(".body").all_inner_texts()]
+
+
+async def seqs(messages: Locator) -> list[str]:
+    return [await m.get_attribute("data-seq") or "" for m in await messages.all()]

@@ -1,0 +1,47 @@
+"""axe-core finds no serious or critical accessibility violations on the console and in the widget."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import expect
+
+from tests.web.conftest import user_hash
+from tests.web.pages import Console, Widget
+from tests.web.test_actions import PLUGIN
+
+
+def serious(results: Any) -> list[str]:
+    return [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
+            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+
+
+async def test_console_and_widget_have_no_serious_violations(
+    start_web: Callable[..., Any], context: Any, page: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "erp.py").write_text(textwrap.dedent(PLUGIN))
+    host = await start_web(plugins=[(str(tmp_path / "erp.py"), {})])
+    axe = Axe()
+    await page.goto(host.url("/"))
+    await expect(page.get_by_label("Agent token")).to_be_visible()
+    assert serious(await axe.run(page)) == []
+
+    console = await Console.open(page, host, await host.add_agent("alice"))
+    shop = await context.new_page()
+    widget = await Widget.open_demo(shop, host, user={"id": "u-1", "hash": user_hash("u-1"), "name": "Li Lei"})
+    await widget.send("hello")
+    await expect(console.message("hello")).to_be_visible()
+    await host.send_event("user.profile_updated", {"uid": "u-1", "attributes": {"tier": "gold"}})
+    await expect(console.customer.locator(".attributes")).to_contain_text("gold")
+    await console.send("hi, how can I help?")
+    await page.get_by_role("button", name="Transfer…").click()
+    await expect(widget.message("how can I help")).to_be_visible()
+
+    assert serious(await axe.run(page)) == []
+    frame = next(f for f in shop.frames if "/widget/frame" in f.url)
+    assert serious(await axe.run(frame)) == []
+    assert serious(await axe.run(shop)) == []  # the bubble on the company's page
