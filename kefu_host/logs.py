@@ -19,6 +19,7 @@ from typing import Any, Literal, TextIO
 import orjson
 import structlog
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web import BaseRequest, StreamResponse
 from structlog.contextvars import merge_contextvars
 
@@ -128,11 +129,29 @@ def configure_logging(
             root.removeHandler(old)
     handler._kefu_host = True  # type: ignore[attr-defined]
     root.addHandler(handler)
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, ProtocolErrors) for f in server_log.filters):
+        server_log.addFilter(ProtocolErrors())
     root.setLevel(level.upper())
     global _access_sink
     if _access_sink is not None:
         _access_sink.flush()  # the old stream gets what was written to it
     _access_sink = None if use_console else _AccessSink(handler, redactor)
+
+
+class ProtocolErrors(logging.Filter):
+    """aiohttp logs a request it cannot parse (a bad request line, an oversized or malformed header) as an error
+    with a traceback; that is the client's mistake, answered 400, so it becomes one warning line saying what was
+    wrong. Errors in handlers are left as they are."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg, record.args = "bad HTTP request from %s: %s", (remote, " ".join(str(exc.message).split()))
+            record.exc_info = record.exc_text = None
+        return True
 
 
 def _dumps(obj: Any, **kw: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -223,3 +224,30 @@ def test_lines_written_while_a_request_is_handled_carry_its_id() -> None:
     assert during["request_id"] == "req-inside-1" and stdlib["request_id"] == "req-inside-1"
     assert list(during)[:3] == ["n", "event", "request_id"]  # where structlog's merged context goes
     assert "request_id" not in after
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "problem"),
+    [
+        (b"GET /" + b"x" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", "Got more than 8190 bytes"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"y" * 9000 + b"\r\n\r\n", "Got more than 8190 bytes"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n", "Invalid header value char"),
+        (b"GET /\x00 HTTP/1.1\r\n\r\n", ""),
+    ],
+)
+async def test_a_request_the_http_parser_refuses_logs_one_warning_line(
+    start_app: Callable[..., Any], log_stream: Any, request_bytes: bytes, problem: str
+) -> None:
+    stream = log_stream("json")
+    client = await start_app()
+    reader, writer = await asyncio.open_connection(str(client.server.host), int(client.server.port))
+    writer.write(request_bytes)
+    answer = await reader.read()  # the host answers 400 and closes the connection
+    writer.close()
+    assert answer.split(b" ", 2)[1] == b"400"
+    server_lines = [json.loads(line) for line in stream.getvalue().splitlines() if '"aiohttp.server"' in line]
+    assert len(server_lines) == 1, server_lines
+    line = server_lines[0]
+    assert line["level"] == "warning" and "exception" not in line
+    assert line["event"].startswith("bad HTTP request from 127.0.0.1: ") and problem in line["event"]
+    assert "\n" not in line["event"]

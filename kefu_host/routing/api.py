@@ -29,7 +29,11 @@ async def rules_status(request: web.Request) -> web.Response:
 async def reload_rules(request: web.Request) -> web.Response:
     """``{"force": true}`` skips the guard. 200 when loaded or unchanged; 422 with the errors otherwise."""
     body = await read_json(request, max_bytes=4096) if request.can_read_body else {}
-    force = bool(body.get("force")) if isinstance(body, dict) else False
+    if not isinstance(body, dict):
+        return error_response(422, "invalid_body", "body must be a JSON object")
+    force = body.get("force", False)
+    if not isinstance(force, bool):
+        return error_response(422, "invalid_body", "force: must be true or false", field="force")
     outcome = await request.app[RULES].reloader.reload(force=force, trigger="api")
     return json_response(
         {"status": outcome.status, "revision": outcome.revision, "previous_revision": outcome.previous_revision,

@@ -81,3 +81,12 @@ async def test_explain_against_the_active_set_and_a_candidate(
                                     json={"facts": facts, "files": {"routing.rule": "rule x priority 1\n  when\n"}})
     assert broken.status == 422
     assert (await broken.json())["error"]["errors"][0]["location"].startswith("routing.rule:")
+
+
+async def test_force_must_be_a_boolean(start_host: Callable[..., Any], write_rules: Callable[..., Any]) -> None:
+    write_rules()
+    host = await start_host()
+    for body in ({"force": "no"}, {"force": 1}, {"force": None}, ["force"]):
+        response = await host.client.post("/api/rules/reload", headers=admin_headers(), json=body)
+        assert response.status == 422 and (await response.json())["error"]["code"] == "invalid_body", body
+    assert (await host.client.post("/api/rules/reload", headers=admin_headers(), json={"force": False})).status == 200
