@@ -15,8 +15,10 @@ async def test_fifty_conversations_at_once_never_exceed_capacity(start_host: Cal
     visitors = await asyncio.gather(*(host.visitor() for _ in range(50)))
     await asyncio.gather(*(v.say(f"help {n}") for n, v in enumerate(visitors)))
 
-    assigned = [[f for f in await a.drain(0.5) if f["type"] == "assigned"] for a in agents]
-    assert [len(x) for x in assigned] == [3, 3, 3, 3]
+    # 12 of the 50 fill the four agents: each is told of three (waited for, not hoped for within a quiet spell)
+    for a in agents:
+        for _ in range(3):
+            await a.expect("assigned")
     dispatcher = host.app[CHAT].service.dispatcher
     assert all(len(slot.active) <= slot.capacity for slot in dispatcher.agents.values())
     assert len(dispatcher.queues["support"]) == 50 - 12
