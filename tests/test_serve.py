@@ -97,6 +97,7 @@ async def closed_listener(port: int, within: float = 10.0) -> None:
         except ConnectionRefusedError:
             return
         writer.close()
+        await writer.wait_closed()
         assert loop.time() < deadline, "the listener is still open"
         await asyncio.sleep(0.02)  # the pace of polling a state, not a wait for it
 
