@@ -19,7 +19,7 @@ from typing import Any, Literal, TextIO
 import orjson
 import structlog
 from aiohttp.abc import AbstractAccessLogger
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.http import HttpProcessingError
 from aiohttp.web import BaseRequest, StreamResponse
 from structlog.contextvars import merge_contextvars
 
@@ -129,29 +129,11 @@ def configure_logging(
             root.removeHandler(old)
     handler._kefu_host = True  # type: ignore[attr-defined]
     root.addHandler(handler)
-    server_log = logging.getLogger("aiohttp.server")
-    if not any(isinstance(f, ProtocolErrors) for f in server_log.filters):
-        server_log.addFilter(ProtocolErrors())
     root.setLevel(level.upper())
     global _access_sink
     if _access_sink is not None:
         _access_sink.flush()  # the old stream gets what was written to it
     _access_sink = None if use_console else _AccessSink(handler, redactor)
-
-
-class ProtocolErrors(logging.Filter):
-    """aiohttp logs a request it cannot parse (a bad request line, an oversized or malformed header) as an error
-    with a traceback; that is the client's mistake, answered 400, so it becomes one warning line saying what was
-    wrong. Errors in handlers are left as they are."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, HttpProcessingError):
-            remote = record.args[0] if isinstance(record.args, tuple) and record.args else None
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
-            record.msg, record.args = "bad HTTP request from %s: %s", (remote, " ".join(str(exc.message).split()))
-            record.exc_info = record.exc_text = None
-        return True
 
 
 def _dumps(obj: Any, **kw: Any) -> str:
@@ -255,3 +237,31 @@ class AccessLogger(AbstractAccessLogger):
     def enabled(self) -> bool:
         # our logger's level, not aiohttp's: silencing "kefu_host.access" works on both ways to the stream
         return _ACCESS_LOGGER.isEnabledFor(logging.INFO)
+
+
+_protocol = structlog.get_logger("kefu_host.protocol")
+#: Longest error text kept from a refused request: the parser quotes the offending bytes (up to a whole header).
+PROTOCOL_ERROR_CHARS = 200
+
+
+class ServerLogger(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's ``aiohttp.server`` logger (the runners' ``logger=``), with raw protocol errors as one warning.
+
+    A request the HTTP parser refuses (a bad request line, headers past the size limits, bytes not allowed) is the
+    client's mistake, already answered 400: aiohttp logs it as an error with a traceback of its own parser, or at
+    debug level for a first line that is not HTTP at all. Here it is one ``bad http request`` warning with the peer
+    and the parser's message. Everything else (a handler's unexpected exception, say) is logged as aiohttp wrote
+    it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.getLogger("aiohttp.server"), {})
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info")
+        if isinstance(exc, HttpProcessingError):
+            # aiohttp's call: ("Error handling request from %s", request.remote, exc_info=exc)
+            _protocol.warning("bad http request", remote=args[0] if args else None,
+                              error=exc.message[:PROTOCOL_ERROR_CHARS])
+            return
+        super().log(level, msg, *args, **kwargs)
