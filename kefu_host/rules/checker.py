@@ -5,13 +5,13 @@ Checking goes on after an error so one run reports as much as it can.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from kefu_host.rules import nodes as n
 from kefu_host.rules.errors import RuleError, did_you_mean
+from kefu_host.rules.regex import RegexError, compile_regex
 from kefu_host.rules.schema import PRIORITY_LEVELS, TEAM_ACTIONS, ArgType, Catalogue, FieldSpec, FieldType
 
 #: What a field reference evaluates to; None stands for a map value, whose type is only known at run time.
@@ -286,9 +286,10 @@ class Checker:
                 self.fail(cond.value.loc, f"contains takes a string, got {cond.value.kind} {cond.value.text}")
         elif isinstance(cond, n.Matches):
             try:
-                re.compile(str(cond.pattern.value))
-            except (re.error, OverflowError, RecursionError, ValueError) as exc:
-                self.fail(cond.pattern.loc, f"invalid regex {cond.pattern.text}: {exc}")
+                compile_regex(str(cond.pattern.value))
+            except RegexError as exc:
+                where = _at_fragment(cond.pattern, exc.fragment)
+                self.fail(where, f"invalid regex {cond.pattern.text}: {exc.problem}")
         elif cond.list_name is not None:
             if cond.list_name not in self.lists and not self.lenient:
                 close = did_you_mean(cond.list_name, self.lists, "${}")
@@ -333,6 +334,16 @@ class Checker:
         if resolved is not None and value.kind != _LITERAL_FOR[resolved]:
             expected = _LITERAL_FOR[resolved]
             self.fail(value.loc, f"expected a {expected} for {fact.field}, got {value.kind} {value.text}")
+
+
+def _at_fragment(pattern: n.Lit, fragment: str) -> n.Loc:
+    """Where in the pattern's string literal the part RE2 complained about starts, or the literal itself."""
+    # The literal is on one line (strings cannot span lines) and keeps a regex's backslashes as written.
+    offset = pattern.text.find(fragment) if fragment else -1
+    if offset < 0:
+        return pattern.loc
+    loc = pattern.loc
+    return n.Loc(loc.path, loc.line, loc.column + offset, loc.start + offset, loc.end)
 
 
 def _example(spec: FieldSpec) -> str:

@@ -8,7 +8,6 @@ lists, rule ids) is passed by reference in the function's globals. So rule text 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,8 @@ from kefu_host.rules import nodes as n
 from kefu_host.rules.checker import CheckedSet
 from kefu_host.rules.decision import RuleActions
 from kefu_host.rules.facts import dynamic_contains, folded_list
-from kefu_host.rules.matcher import WordScanner, required_literals
+from kefu_host.rules.matcher import WordScanner
+from kefu_host.rules.regex import compile_regex, required_literals, utf8
 from kefu_host.rules.schema import Catalogue, FieldType
 
 #: What a run returns: fired rule ids, their actions, (team, rule, routing), priority, preferred agent,
@@ -80,6 +80,7 @@ class _Compiler:
             "_fold": folded_list,
             "_dyn_contains": dynamic_contains,
             "_dyn_contains_any": _dyn_contains_any,
+            "_utf8": utf8,
         }
         self.constants: dict[tuple[Any, ...], str] = {}
         self.vars: dict[str, _Var] = {}
@@ -140,8 +141,12 @@ class _Compiler:
         if isinstance(cond, n.ContainsAny):
             return self.contains_any(var, self.list_words(cond))
         if isinstance(cond, n.Matches):
-            regex = self.const(re.compile(str(cond.pattern.value)), "R")
-            test = f"{self.flag(var, 'string')} and {regex}.search({v}) is not None"
+            regex = self.const(compile_regex(str(cond.pattern.value)), "R")
+            var.flags.add("u")
+            i = var.index
+            # RE2 reads bytes: the text is encoded once per decision, by the first regex that runs on it
+            text = f"(u{i} if u{i} is not None else (u{i} := _utf8(v{i})))"
+            test = f"{self.flag(var, 'string')} and {regex}.search({text}) is not None"
             literals = required_literals(str(cond.pattern.value)) if str(cond.field) in self.scanned else ()
             if literals and var.type is FieldType.STRING:
                 # The field is scanned anyway; a regex runs only when its fixed text is in the message.
@@ -301,6 +306,8 @@ class _Compiler:
                 lines.append(f"    t{i} = v{i}.casefold() if type(v{i}) is str else None")
             if "l" in var.flags:
                 lines.append(f"    l{i} = _fold(v{i})")
+            if "u" in var.flags:
+                lines.append(f"    u{i} = None")
             if var.scanner_lists:
                 # Scanned lazily, at most once per decision, by the first rule that needs it.
                 self.globals[f"S{i}"] = WordScanner(var.scanner_lists).scan

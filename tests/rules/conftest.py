@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
+import re2
 
 from kefu_host.rules import Catalogue, RuleSet, RuleSetError
 from kefu_host.rules.loader import build_ruleset
@@ -50,3 +53,33 @@ def write(directory: Path, files: Mapping[str, str | bytes]) -> None:
             path.write_bytes(text)
         else:
             path.write_text(textwrap.dedent(text), encoding="utf-8")
+
+
+#: A pattern that backtracks for seconds in Python's re on the text below (a visitor can send that text).
+CATASTROPHIC = "(a+)+$"
+HOSTILE = "a" * 24 + "!"
+
+
+@pytest.fixture
+def regex_engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, Any]]]:
+    """Every RE2 search as (pattern, text); Python's ``re`` refuses :data:`CATASTROPHIC`, so a rule regex that
+    still reached the backtracking engine fails the test instead of passing by luck."""
+    searches: list[tuple[str, Any]] = []
+    real_search = re2._Regexp.search
+
+    def spy(self: Any, text: Any, *args: Any) -> Any:
+        searches.append((self.pattern, text))
+        return real_search(self, text, *args)
+
+    def refuse(real: Any) -> Any:
+        def guarded(pattern: Any, *args: Any, **kwargs: Any) -> Any:
+            if pattern == CATASTROPHIC:
+                raise AssertionError("a rule regex reached Python's backtracking re")
+            return real(pattern, *args, **kwargs)
+
+        return guarded
+
+    monkeypatch.setattr(re2._Regexp, "search", spy)
+    for name in ("compile", "search", "match", "fullmatch"):
+        monkeypatch.setattr(re, name, refuse(getattr(re, name)))
+    yield searches
