@@ -63,7 +63,7 @@ def run_check(args: argparse.Namespace) -> int:
         return EXIT_FAILURE
     print(
         f"{directory}: OK, {_count(len(ruleset.rules), 'rule')}, {_count(len(ruleset.groups), 'group')}, "
-        f"{_count(len(ruleset.lists), 'list')}, {_count(len(ruleset.tests), 'test')} passed "
+        f"{_count(len(ruleset.lists), 'list')}, {_count(len(ruleset.test_names), 'test')} passed "
         f"(revision {ruleset.revision[:12]})"
     )
     return EXIT_OK

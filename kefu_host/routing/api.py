@@ -8,9 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from kefu_host.http import admin_only, error_response, json_response, read_json
-from kefu_host.keys import CONFIG, RULES
+from kefu_host.keys import RULES
 from kefu_host.rules import RuleError, RuleSetError, facts_from_json
-from kefu_host.rules.loader import build_ruleset, read_snapshot
+from kefu_host.rules.loader import read_snapshot
 
 
 def _error_list(errors: tuple[RuleError, ...] | list[RuleError]) -> list[dict[str, Any]]:
@@ -59,18 +59,15 @@ async def explain(request: web.Request) -> web.Response:
         if not isinstance(candidate, dict) or not all(isinstance(v, str) for v in candidate.values()):
             return error_response(422, "invalid_body", "files must map relative paths to file contents",
                                   field="files")
-        config = request.app[CONFIG]
         try:
-            ruleset = await asyncio.to_thread(_candidate, rules.reloader.directory, candidate, rules, config)
+            files = dict((await asyncio.to_thread(read_snapshot, rules.reloader.directory)).files)
+            files.update({path: text.encode() for path, text in candidate.items()})
+            ruleset = (await rules.reloader.builder.build(files)).ruleset
         except RuleSetError as exc:
             return error_response(422, "invalid_rules", f"{len(exc.errors)} error(s)", errors=_error_list(exc.errors))
-    return json_response(ruleset.explain(facts).to_dict())
-
-
-def _candidate(directory: Any, candidate: dict[str, str], rules: Any, config: Any) -> Any:
-    files = dict(read_snapshot(directory).files)
-    files.update({path: text.encode() for path, text in candidate.items()})
-    return build_ruleset(files, rules.catalogue.catalogue, config.chat.teams)
+    # a thread: explaining walks every rule, which for thousands of them is not a step to take on the loop
+    explanation = await asyncio.to_thread(ruleset.explain, facts)
+    return json_response(explanation.to_dict())
 
 
 def setup(app: web.Application) -> None:

@@ -18,11 +18,11 @@ from pathlib import Path
 from kefu_host.rules import nodes as n
 from kefu_host.rules.builder import parse_file
 from kefu_host.rules.checker import Checker
-from kefu_host.rules.compiler import compile_rules
+from kefu_host.rules.artifact import Artifact, pack
+from kefu_host.rules.compiler import compile_program
 from kefu_host.rules.errors import RuleError, RuleSetError
-from kefu_host.rules.explain import Explainer
 from kefu_host.rules.inline_tests import failures_as_errors, run_tests
-from kefu_host.rules.ruleset import RuleSet
+from kefu_host.rules.ruleset import RuleSet, rule_info
 from kefu_host.rules.schema import Catalogue
 from kefu_host.rules.wordlists import resolve_lists
 
@@ -135,6 +135,30 @@ def build_ruleset(
     revision: str | None = None,
 ) -> RuleSet:
     """Build a rule set from file contents by relative path (what :func:`load_rules` does after reading)."""
+    return _build(files, catalogue, teams, display_root, run_inline_tests, revision)[1]
+
+
+def build_artifact(
+    files: Mapping[str, bytes],
+    catalogue: Catalogue,
+    teams: Collection[str] | None = None,
+    *,
+    display_root: str = "",
+    run_inline_tests: bool = True,
+    revision: str | None = None,
+) -> Artifact:
+    """Like :func:`build_ruleset`, but the result packed to send to another process (see :mod:`.offload`)."""
+    return _build(files, catalogue, teams, display_root, run_inline_tests, revision)[0]
+
+
+def _build(
+    files: Mapping[str, bytes],
+    catalogue: Catalogue,
+    teams: Collection[str] | None,
+    display_root: str,
+    run_inline_tests: bool,
+    revision: str | None,
+) -> tuple[Artifact, RuleSet]:
     errors: list[RuleError] = []
     parsed: list[n.SourceFile] = []
     sources: dict[str, list[str]] = {}
@@ -154,21 +178,16 @@ def build_ruleset(
     errors += checker.errors
     if errors:
         raise RuleSetError(sorted(errors, key=lambda e: (e.path, e.line or 0, e.column or 0)))
-    program = compile_rules(checked, catalogue, lists)
-    ruleset = RuleSet.build(
-        revision or revision_of(files),
-        display_root,
-        checked,
-        program,
-        Explainer(catalogue, lists),
-        lists,
-        tuple(sorted(files)),
-    )
+    compiled = compile_program(checked, catalogue, lists)
+    infos = [rule_info(checked.rules[i], checked.groups) for i in compiled.order]
+    revision = revision or revision_of(files)
+    artifact = pack(revision, display_root, sorted(files), checked, compiled, lists, catalogue, infos)
+    ruleset = RuleSet.from_artifact(artifact)
     if run_inline_tests:
-        failed = failures_as_errors(run_tests(ruleset), sources)
+        failed = failures_as_errors(run_tests(ruleset, checked.tests), sources)
         if failed:
             raise RuleSetError(failed)
-    return ruleset
+    return artifact, ruleset
 
 
 def _decode(data: bytes, path: str) -> str:

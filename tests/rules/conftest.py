@@ -45,6 +45,16 @@ def errors(source: str = "", **kwargs: object) -> list[str]:
     return [error.headline() for error in caught.value.errors]
 
 
+def tagging_rules(count: int) -> str:
+    """``count`` generated tagging rules; 350 of them are over the size that is built in a worker process."""
+    return "\n".join(
+        f'rule gen.r{i} priority {i % 50} desc "generated rule {i}, tagging topic {i} for follow-up"\n'
+        f'  when message.text contains_any ["x{i}y", "话题{i}号"] or customer.tags contains "t{i}"\n'
+        f'  then tag "t{i}"\nend'
+        for i in range(count)
+    )
+
+
 def write(directory: Path, files: Mapping[str, str | bytes]) -> None:
     for name, text in files.items():
         path = directory / name
