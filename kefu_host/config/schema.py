@@ -77,6 +77,8 @@ class RulesConfig:
     rescan_interval: float = 10.0
     #: Seconds to wait for more file changes before reloading.
     debounce: float = 0.2
+    #: Accept a directory without any .rule file (every conversation then goes to chat.default_team).
+    allow_empty: bool = False
 
 
 @dataclass(frozen=True)

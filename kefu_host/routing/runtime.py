@@ -14,7 +14,7 @@ from aiohttp import web
 from kefu_host.config import resolve_path
 from kefu_host.keys import CONFIG, HOOKS, RULES
 from kefu_host.routing.catalogue import HostCatalogue, build_catalogue
-from kefu_host.rules import RuleSetHolder, RulesReloader
+from kefu_host.rules import RuleError, RuleSetHolder, RulesReloader
 
 log = structlog.get_logger("kefu_host.rules")
 
@@ -42,11 +42,11 @@ async def rules_ctx(app: web.Application) -> AsyncIterator[None]:
         debounce=config.rules.debounce,
         rescan_interval=config.rules.rescan_interval,
         watch=config.rules.watch,
+        allow_empty=config.rules.allow_empty,
     )
     outcome = await reloader.reload(trigger="startup")
     if holder.current is None:
-        details = "\n".join(str(e) for e in outcome.errors) or outcome.message
-        raise RulesStartupError(f"the rules in {config.rules.directory} do not load:\n{details}")
+        raise RulesStartupError(_startup_message(config.rules.directory, outcome.errors, outcome.message))
     app[RULES] = RulesRuntime(holder, reloader, catalogue)
     watcher = asyncio.create_task(reloader.run(), name="kefu-rules-watcher")
     sighup = _on_sighup(reloader)
@@ -56,6 +56,14 @@ async def rules_ctx(app: web.Application) -> AsyncIterator[None]:
     watcher.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await watcher
+
+
+def _startup_message(directory: object, errors: tuple[RuleError, ...], message: str) -> str:
+    """One line for a problem of the whole directory (missing, empty, unreadable); else every located error."""
+    if len(errors) == 1 and errors[0].line is None:
+        return f"rules.directory {directory}: {errors[0].message}"
+    details = "\n".join(str(e) for e in errors) or message
+    return f"the rules in {directory} do not load:\n{details}"
 
 
 def _on_sighup(reloader: RulesReloader) -> bool:

@@ -27,6 +27,10 @@ from kefu_host.rules.schema import Catalogue
 from kefu_host.rules.wordlists import resolve_lists
 
 RULE_SUFFIX = ".rule"
+NO_RULE_FILES = (
+    "no .rule file found; with no rules every conversation goes to chat.default_team "
+    "(set rules.allow_empty = true if that is intended)"
+)
 _READ_ATTEMPTS = 3
 
 
@@ -109,10 +113,12 @@ def load_rules(
     teams: Collection[str] | None = None,
     *,
     run_inline_tests: bool = True,
+    allow_empty: bool = False,
 ) -> RuleSet:
     """Load and compile every ``*.rule`` file under ``directory``; raises :class:`RuleSetError`.
 
     ``teams`` None skips checking team names. With ``run_inline_tests`` a failing inline test is a load error.
+    A directory without any ``.rule`` file is an error unless ``allow_empty``.
     """
     snapshot = read_snapshot(directory)
     return build_ruleset(
@@ -122,6 +128,7 @@ def load_rules(
         display_root=str(directory),
         run_inline_tests=run_inline_tests,
         revision=snapshot.revision,
+        allow_empty=allow_empty,
     )
 
 
@@ -133,9 +140,10 @@ def build_ruleset(
     display_root: str = "",
     run_inline_tests: bool = True,
     revision: str | None = None,
+    allow_empty: bool = False,
 ) -> RuleSet:
     """Build a rule set from file contents by relative path (what :func:`load_rules` does after reading)."""
-    return _build(files, catalogue, teams, display_root, run_inline_tests, revision)[1]
+    return _build(files, catalogue, teams, display_root, run_inline_tests, revision, allow_empty)[1]
 
 
 def build_artifact(
@@ -146,9 +154,10 @@ def build_artifact(
     display_root: str = "",
     run_inline_tests: bool = True,
     revision: str | None = None,
+    allow_empty: bool = False,
 ) -> Artifact:
     """Like :func:`build_ruleset`, but the result packed to send to another process (see :mod:`.offload`)."""
-    return _build(files, catalogue, teams, display_root, run_inline_tests, revision)[0]
+    return _build(files, catalogue, teams, display_root, run_inline_tests, revision, allow_empty)[0]
 
 
 def _build(
@@ -158,11 +167,17 @@ def _build(
     display_root: str,
     run_inline_tests: bool,
     revision: str | None,
+    allow_empty: bool,
 ) -> tuple[Artifact, RuleSet]:
     errors: list[RuleError] = []
     parsed: list[n.SourceFile] = []
     sources: dict[str, list[str]] = {}
-    for rel in sorted(name for name in files if name.endswith(RULE_SUFFIX)):
+    rule_files = sorted(name for name in files if name.endswith(RULE_SUFFIX))
+    if not rule_files and not allow_empty:
+        # Most likely a wrong rules.directory or a half-synced volume, not a decision to route nothing.
+        where = display_root or "the rules directory"
+        raise RuleSetError([RuleError(where, None, None, NO_RULE_FILES)])
+    for rel in rule_files:
         path = posixpath.join(display_root, rel) if display_root else rel
         try:
             text = _decode(files[rel], path)

@@ -54,6 +54,7 @@ class _Request:
     display_root: str
     revision: str | None
     run_inline_tests: bool
+    allow_empty: bool
 
 
 class RuleBuilder:
@@ -65,10 +66,12 @@ class RuleBuilder:
         teams: Collection[str] | None = None,
         *,
         process_bytes: int = PROCESS_BYTES,
+        allow_empty: bool = False,
     ) -> None:
         self.catalogue = catalogue
         self.teams = tuple(teams) if teams is not None else None
         self.process_bytes = process_bytes
+        self.allow_empty = allow_empty
 
     async def build(
         self,
@@ -81,7 +84,9 @@ class RuleBuilder:
         """Build ``files``. Raises :class:`RuleSetError` for a set that does not load, :class:`WorkerFailed`
         when the worker process crashed."""
         started = time.perf_counter()
-        request = _Request(files, self.catalogue, self.teams, display_root, revision, run_inline_tests)
+        request = _Request(
+            files, self.catalogue, self.teams, display_root, revision, run_inline_tests, self.allow_empty
+        )
         if sum(map(len, files.values())) < self.process_bytes:
             ruleset = await asyncio.to_thread(_build_here, request)
             return Built(ruleset, "thread", os.getpid(), time.perf_counter() - started)
@@ -98,6 +103,7 @@ def _build_here(request: _Request) -> RuleSet:
         display_root=request.display_root,
         revision=request.revision,
         run_inline_tests=request.run_inline_tests,
+        allow_empty=request.allow_empty,
     )
 
 
@@ -156,7 +162,8 @@ def _work(sender: Connection, request: _Request) -> None:
             display_root=request.display_root,
             revision=request.revision,
             run_inline_tests=request.run_inline_tests,
-            )
+            allow_empty=request.allow_empty,
+        )
         sender.send(("ok", artifact))
     except RuleSetError as exc:
         sender.send(("refused", exc))

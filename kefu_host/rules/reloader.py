@@ -124,13 +124,17 @@ class RulesReloader:
         rescan_interval: float = 10.0,
         watch: bool = True,
         process_bytes: int = PROCESS_BYTES,
+        allow_empty: bool = False,
     ) -> None:
-        """``process_bytes``: snapshots this large are built in a worker process (see :mod:`.offload`)."""
+        """``process_bytes``: snapshots this large are built in a worker process (see :mod:`.offload`);
+        ``allow_empty`` accepts a directory without any ``.rule`` file."""
         self.holder = holder
         self.directory = Path(directory)
         self.catalogue = catalogue or Catalogue.core()
         self.teams = teams
-        self.builder = RuleBuilder(self.catalogue, teams, process_bytes=process_bytes)
+        self.builder = RuleBuilder(
+            self.catalogue, teams, process_bytes=process_bytes, allow_empty=allow_empty
+        )
         self.debounce = debounce
         self.rescan_interval = rescan_interval
         self.watch = watch

@@ -50,6 +50,22 @@ def test_a_broken_rule_set_stops_startup_with_its_location(
     assert "routing.rule:3:3: missing 'then'" in result.stderr
 
 
+def test_a_rules_directory_without_a_rule_file_stops_startup_in_one_line(
+    rules_dir: Path, write_config: Callable[..., Path]
+) -> None:
+    (rules_dir / "README.txt").write_text("the rules live in the ops repository\n")
+    cfg = write_config()
+    refusing = {**os.environ, "KEFU_RULES__ALLOW_EMPTY": "false"}  # the test config allows it; the default not
+    result = subprocess.run([sys.executable, "-m", "kefu_host", "--config", str(cfg)], capture_output=True,
+                            text=True, timeout=60, env=refusing)
+    assert result.returncode == 2
+    problem = [line for line in result.stderr.splitlines() if line.startswith("kefu-host:")]
+    assert problem == [
+        "kefu-host: rules.directory rules: no .rule file found; with no rules every conversation goes to "
+        "chat.default_team (set rules.allow_empty = true if that is intended)"
+    ]
+
+
 def test_sighup_reloads_the_rules(write_rules: Callable[..., Any], write_config: Callable[..., Path]) -> None:
     write_rules()
     cfg = write_config()

@@ -101,8 +101,16 @@ def test_a_failing_inline_test_fails_the_load_unless_tests_are_skipped(tmp_path:
     assert load_rules(tmp_path, run_inline_tests=False).rules[0].id == "r"
 
 
-def test_an_empty_directory_is_an_empty_rule_set(tmp_path: Path) -> None:
-    rules = load_rules(tmp_path)
+def test_a_directory_without_a_rule_file_is_an_error_unless_allowed(tmp_path: Path) -> None:
+    # An empty set routes everything to chat.default_team: far more often a wrong path or a half-synced volume.
+    write(tmp_path, {"lists/words.txt": "诈骗\n", ".old.rule": "rule r when true then stop end\n"})
+    with pytest.raises(RuleSetError) as caught:
+        load_rules(tmp_path)
+    assert [error.headline() for error in caught.value.errors] == [
+        f"{tmp_path}: no .rule file found; with no rules every conversation goes to chat.default_team "
+        "(set rules.allow_empty = true if that is intended)"
+    ]
+    rules = load_rules(tmp_path, allow_empty=True)
     assert rules.rules == () and rules.decide({"customer.ltv": 1}).fired == ()
 
 

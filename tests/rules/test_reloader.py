@@ -12,6 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from kefu_host.rules import RuleSetHolder, RulesReloader
+from kefu_host.rules.loader import NO_RULE_FILES
 from kefu_host.rules.reloader import guard
 from tests.rules.conftest import TEAMS, ruleset, tagging_rules, write
 
@@ -65,6 +66,18 @@ async def test_a_big_set_is_built_in_a_worker_process_and_swapped_in(
     assert holder.current.decide({"message.text": "x349y"}).tags == ("t349",)  # type: ignore[union-attr]
     [entry] = [e for e in logs if e["event"] == "rules_reloaded"]
     assert entry["built_in"] == "process" and entry["build_pid"] != os.getpid()
+
+
+async def test_a_directory_left_without_rule_files_keeps_the_running_set(
+    loaded: tuple[RulesReloader, RuleSetHolder, Path],
+) -> None:
+    reloader, holder, directory = loaded
+    good = holder.current
+    for path in directory.glob("*.rule"):
+        path.unlink()
+    outcome = await reloader.reload(trigger="watch")
+    assert outcome.status == "failed" and holder.current is good
+    assert outcome.message == f"{directory}: " + NO_RULE_FILES
 
 
 async def test_a_changed_file_is_swapped_in(loaded: tuple[RulesReloader, RuleSetHolder, Path]) -> None:

@@ -56,6 +56,29 @@ def test_check_reports_errors_with_location_and_caret(
     )
 
 
+@pytest.mark.parametrize("files", [{}, {"lists/words.txt": "诈骗\n", ".hidden.rule": "rule r when true then stop end\n"}])
+def test_check_refuses_a_directory_without_a_rule_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], files: dict[str, str]
+) -> None:
+    (tmp_path / "rules").mkdir()
+    write(tmp_path / "rules", files)
+    code, out, err = run(capsys, "rules", "check", "rules")
+    assert code == 1 and out == ""
+    assert err == (
+        "rules: no .rule file found; with no rules every conversation goes to chat.default_team "
+        "(set rules.allow_empty = true if that is intended)\n1 error\n"
+    )
+
+
+def test_check_accepts_an_empty_directory_when_the_config_allows_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "kefu.toml").write_text('[rules]\ndirectory = "rules"\nallow_empty = true\n', encoding="utf-8")
+    code, out, err = run(capsys, "rules", "check")
+    assert code == 0 and err == "" and out.startswith("rules: OK, 0 rules, 0 groups, 0 lists, 0 tests passed")
+
+
 def test_teams_come_from_the_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write(tmp_path / "myrules", {"a.rule": 'rule r when true then assign_team "vip" end\n'})
     (tmp_path / "kefu.toml").write_text(
