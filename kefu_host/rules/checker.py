@@ -12,6 +12,7 @@ from typing import Any, Literal
 from kefu_host.rules import nodes as n
 from kefu_host.rules.errors import RuleError, did_you_mean
 from kefu_host.rules.regex import RegexError, compile_regex
+from kefu_host.rules.syntax import Names
 from kefu_host.rules.schema import PRIORITY_LEVELS, TEAM_ACTIONS, ArgType, Catalogue, FieldSpec, FieldType
 
 #: What a field reference evaluates to; None stands for a map value, whose type is only known at run time.
@@ -53,20 +54,21 @@ class CheckedSet:
 
 
 class Checker:
-    """Checks parsed files against a catalogue; ``teams`` None skips team names, ``lenient`` skips
-    unknown list and group names (another file that defines them may have failed to parse)."""
+    """Checks parsed files against a catalogue; ``teams`` None skips team names. ``unparsed`` are the names
+    files that failed to parse define: a reference to one is not reported as unknown, since it is only a
+    side effect of that file's syntax error, which is reported first."""
 
     def __init__(
         self,
         catalogue: Catalogue,
         teams: Collection[str] | None,
         lists: Mapping[str, tuple[str, ...]],
-        lenient: bool = False,
+        unparsed: Names = Names(),
     ) -> None:
         self.catalogue = catalogue
         self.teams = teams
         self.lists = lists
-        self.lenient = lenient
+        self.unparsed = unparsed
         self.errors: list[RuleError] = []
         self._source: n.SourceFile | None = None
 
@@ -115,7 +117,7 @@ class Checker:
 
     # ---- rules ---------------------------------------------------------------------------------------
     def rule(self, rule: n.Rule, groups: Mapping[str, n.GroupDef]) -> None:
-        if rule.group is not None and rule.group not in groups and not self.lenient:
+        if rule.group is not None and rule.group not in groups and rule.group not in self.unparsed.groups:
             self.fail(
                 rule.group_loc or rule.loc, f"unknown group {rule.group}{did_you_mean(rule.group, groups)}"
             )
@@ -291,7 +293,7 @@ class Checker:
                 where = _at_fragment(cond.pattern, exc.fragment)
                 self.fail(where, f"invalid regex {cond.pattern.text}: {exc.problem}")
         elif cond.list_name is not None:
-            if cond.list_name not in self.lists and not self.lenient:
+            if cond.list_name not in self.lists and cond.list_name not in self.unparsed.lists:
                 close = did_you_mean(cond.list_name, self.lists, "${}")
                 self.fail(cond.list_loc or cond.loc, f"unknown list ${cond.list_name}{close}")
         else:
@@ -310,7 +312,7 @@ class Checker:
             self.fact(fact)
         for expectation in test.expectations:
             if isinstance(expectation, n.ExpectFired):
-                if expectation.rule_id not in rules:
+                if expectation.rule_id not in rules and expectation.rule_id not in self.unparsed.rules:
                     close = did_you_mean(expectation.rule_id, rules)
                     self.fail(expectation.loc, f"unknown rule {expectation.rule_id}{close}")
             elif expectation.name == "stop":

@@ -24,6 +24,7 @@ from kefu_host.rules.errors import RuleError, RuleSetError
 from kefu_host.rules.inline_tests import failures_as_errors, run_tests
 from kefu_host.rules.ruleset import RuleSet, rule_info
 from kefu_host.rules.schema import Catalogue
+from kefu_host.rules.syntax import Names, defined_names
 from kefu_host.rules.wordlists import resolve_lists
 
 RULE_SUFFIX = ".rule"
@@ -177,22 +178,24 @@ def _build(
         # Most likely a wrong rules.directory or a half-synced volume, not a decision to route nothing.
         where = display_root or "the rules directory"
         raise RuleSetError([RuleError(where, None, None, NO_RULE_FILES)])
+    unparsed = Names()
     for rel in rule_files:
         path = posixpath.join(display_root, rel) if display_root else rel
+        text = ""
         try:
             text = _decode(files[rel], path)
             sources[path] = text.splitlines()
             parsed.append(parse_file(text, path))
         except RuleError as exc:
             errors.append(exc)
-    syntax_failed = bool(errors)
+            unparsed |= defined_names(text or files[rel].decode("utf-8", "replace"))
     lists, _defined, list_errors = resolve_lists(parsed, files, display_root)
-    errors += list_errors
-    checker = Checker(catalogue, teams, lists, lenient=syntax_failed)
+    checker = Checker(catalogue, teams, lists, unparsed)
     checked = checker.check(parsed)
-    errors += checker.errors
-    if errors:
-        raise RuleSetError(sorted(errors, key=lambda e: (e.path, e.line or 0, e.column or 0)))
+    # A file that does not parse comes first (a truncated one, typically): what else broke may follow from it
+    later = sorted(list_errors + checker.errors, key=lambda e: (e.path, e.line or 0, e.column or 0))
+    if errors or later:
+        raise RuleSetError(errors + later)
     compiled = compile_program(checked, catalogue, lists)
     infos = [rule_info(checked.rules[i], checked.groups) for i in compiled.order]
     revision = revision or revision_of(files)
@@ -209,6 +212,12 @@ def _decode(data: bytes, path: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        # the bytes before the bad one are valid: line and column count their characters
+        before = data[data.rfind(b"\n", 0, exc.start) + 1 : exc.start].decode("utf-8-sig")
         line = data[: exc.start].count(b"\n") + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise RuleError(path, line, column, "file is not valid UTF-8") from None
+        column = len(before) + 1
+        if exc.end == len(data) and exc.reason == "unexpected end of data":
+            message = "unexpected end of file inside a character (the file looks cut short)"
+        else:
+            message = "file is not valid UTF-8"
+        raise RuleError(path, line, column, message, before) from None

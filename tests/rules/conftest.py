@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import textwrap
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -53,6 +54,19 @@ def tagging_rules(count: int) -> str:
         f'  then tag "t{i}"\nend'
         for i in range(count)
     )
+
+
+SHIPPED = Path(__file__).resolve().parents[2] / "rules"
+#: The first error of the shipped rules with vip.rule cut off after "or" on line 6 (path in the directory).
+VIP_TRUNCATED = "vip.rule:6:33: unexpected end of file, expected '(', 'false', 'not', 'true' or a field"
+
+
+def shipped_with_vip_truncated(directory: Path) -> None:
+    """The shipped rules in ``directory``, vip.rule truncated mid-condition as a half-synced copy would be."""
+    shutil.copytree(SHIPPED, directory, dirs_exist_ok=True)
+    vip = directory / "vip.rule"
+    lines = vip.read_text(encoding="utf-8").splitlines(keepends=True)
+    vip.write_text("".join(lines[:5]) + lines[5][:32], encoding="utf-8")
 
 
 def write(directory: Path, files: Mapping[str, str | bytes]) -> None:
