@@ -8,7 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from kefu_host.http import admin_only, error_response, json_response, read_json
-from kefu_host.keys import RULES
+from kefu_host.keys import CONFIG, RULES, STORE
+from kefu_host.routing.staffing import unstaffed_teams
 from kefu_host.rules import RuleError, RuleSetError, facts_from_json
 from kefu_host.rules.loader import read_snapshot
 
@@ -19,10 +20,16 @@ def _error_list(errors: tuple[RuleError, ...] | list[RuleError]) -> list[dict[st
 
 @admin_only
 async def rules_status(request: web.Request) -> web.Response:
-    """Revision, load time, last error, and every rule of the active set."""
+    """Revision, load time, last error, every rule of the active set, and the teams it sends chats to that no
+    enabled agent belongs to (read from the store now: agents may have been added by another process)."""
     rules = request.app[RULES]
     current = rules.holder.current
-    return json_response({**rules.holder.status(), "set": current.summary() if current else None})
+    unstaffed = []
+    if current is not None:
+        found = await unstaffed_teams(request.app[STORE], current, request.app[CONFIG].chat.default_team)
+        unstaffed = [item.to_dict() for item in found]
+    summary = current.summary() if current else None
+    return json_response({**rules.holder.status(), "teams_without_agents": unstaffed, "set": summary})
 
 
 @admin_only

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -135,6 +135,8 @@ class RulesReloader:
         self.builder = RuleBuilder(
             self.catalogue, teams, process_bytes=process_bytes, allow_empty=allow_empty
         )
+        #: Called on the loop with each rule set a reload swapped in; it must not block (start a task).
+        self.on_swap: Callable[[RuleSet], None] | None = None
         self.debounce = debounce
         self.rescan_interval = rescan_interval
         self.watch = watch
@@ -194,6 +196,8 @@ class RulesReloader:
                 )
         self.holder.swap(ruleset)
         self._rejected = None
+        if self.on_swap is not None:
+            self.on_swap(ruleset)
         _log.info(
             "rules_reloaded",
             trigger=trigger,
