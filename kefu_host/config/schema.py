@@ -78,6 +78,8 @@ class RulesConfig:
     rescan_interval: float = 10.0
     #: Seconds to wait for more file changes before reloading.
     debounce: float = 0.2
+    #: Accept a directory without any .rule file (every conversation then goes to chat.default_team).
+    allow_empty: bool = False
 
 
 #: The signing secrets the host makes up (and keeps in the secrets file) when they are not configured.
