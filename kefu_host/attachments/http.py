@@ -30,7 +30,8 @@ from kefu_host.chat.runtime import ChatRuntime
 from kefu_host.chat.service import Visitor
 from kefu_host.chat.values import ATTACHMENT
 from kefu_host.config import Config, database_url, resolve_path
-from kefu_host.http import error_response, json_response
+from kefu_host.http import error_response, json_response, path_int
+from kefu_host.inputs import ID_RANGE, NUL
 from kefu_host.keys import ATTACHMENTS, CHAT, CONFIG
 from kefu_host.store import StoreUnavailable
 from kefu_host.store.engine import sqlite_path
@@ -80,10 +81,7 @@ def setup(app: web.Application) -> None:
 
 async def upload(request: web.Request) -> web.Response:
     """Store a file in the conversation as an attachment message; 201 with it (200 for a resend)."""
-    try:
-        conversation_id = int(request.match_info["id"])
-    except ValueError:
-        return error_response(400, "bad_request", "the conversation id must be an integer")
+    conversation_id = path_int(request, "id", ID_RANGE)
     files = request.app[ATTACHMENTS]
     if not files.allowed_types:
         return error_response(403, "attachments_off", "this host accepts no attachments (attachments.allowed_types)")
@@ -178,6 +176,8 @@ async def _client_msg_id(parts: MultipartReader) -> str:
         raise UploadRefused(400, "bad_request", "client_msg_id is not UTF-8 text") from None
     if not value:
         raise UploadRefused(400, "bad_request", "client_msg_id must be a non-empty string")
+    if NUL in value:
+        raise UploadRefused(400, "bad_request", "client_msg_id must not contain U+0000 (NUL)")
     if len(raw) > limit or len(value) > MAX_CLIENT_MSG_ID:
         raise UploadRefused(400, "too_long", f"client_msg_id is longer than {MAX_CLIENT_MSG_ID} characters")
     return value
@@ -210,11 +210,8 @@ def _answer(message: dict[str, Any], *, duplicate: bool) -> web.Response:
 
 async def download(request: web.Request) -> web.StreamResponse:
     """The file of an attachment message, to whoever may read its conversation."""
-    try:
-        conversation_id = int(request.match_info["id"])
-        message_id = int(request.match_info["message_id"])
-    except ValueError:
-        return error_response(400, "bad_request", "the conversation id and the attachment id must be integers")
+    conversation_id = path_int(request, "id", ID_RANGE)
+    message_id = path_int(request, "message_id", ID_RANGE)
     reader = await conversation_reader(request, conversation_id)
     if isinstance(reader, web.Response):
         return reader

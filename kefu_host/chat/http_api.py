@@ -10,18 +10,23 @@ from aiohttp import web
 
 from kefu_host.chat.accounts import AgentRecord
 from kefu_host.chat.agent_ws import agent_socket
-from kefu_host.chat.handshake import BadQuery, credential, int_query
+from kefu_host.chat.handshake import credential
 from kefu_host.chat.runtime import chat_ctx
 from kefu_host.chat.tokens import InvalidToken, VisitorClaims, check_identity
 from kefu_host.chat.values import ConversationView
 from kefu_host.chat.visitor_ws import visitor_socket
-from kefu_host.customers import create_anonymous, ensure_identified
-from kefu_host.http import error_response, is_admin, json_response, read_json
+from kefu_host.customers import create_anonymous, ensure_identified, visitor_profile
+from kefu_host.http import error_response, is_admin, json_response, path_int, query_int, read_json
+from kefu_host.inputs import ID_RANGE, INT32_RANGE, BadInput, IntRange
 from kefu_host.keys import AUTH_GUARD, CHAT, CONFIG, STORE
 from kefu_host.store import StoreUnavailable
 
 MAX_HISTORY_PAGE = 500
 DEFAULT_HISTORY_PAGE = 100
+#: ``limit`` may be any positive 32-bit integer; pages hold at most :data:`MAX_HISTORY_PAGE` messages.
+_LIMIT_RANGE = IntRange(1, INT32_RANGE.maximum)
+#: ``before_seq``: seqs start at 1, so nothing is before 1.
+_BEFORE_RANGE = IntRange(1, INT32_RANGE.maximum)
 
 
 async def create_visitor_session(request: web.Request) -> web.Response:
@@ -57,7 +62,11 @@ async def create_visitor_session(request: web.Request) -> web.Response:
                 guard.failed(request)
                 return error_response(403, "identity_mismatch", "user_hash does not match user_id",
                                       field="user_hash")
-            customer_id = await ensure_identified(request.app[STORE], user_id, body)
+            try:
+                profile = visitor_profile(body)
+            except BadInput as exc:
+                return error_response(422, "invalid_body", str(exc), field=exc.field)
+            customer_id = await ensure_identified(request.app[STORE], user_id, profile)
             uid: str | None = user_id
         elif previous is not None and previous.uid is None:
             customer_id, uid = previous.customer_id, None
@@ -120,22 +129,15 @@ async def conversation_reader(request: web.Request, conversation_id: int) -> Rea
 async def conversation_messages(request: web.Request) -> web.Response:
     """``?after_seq=N`` (the page a ``resync`` frame sends clients to) or ``?before_seq=N`` (older history, for
     scrolling back), ``&limit=M``: stored messages in seq order, agents' notes only for agents and admins."""
-    try:
-        conversation_id = int(request.match_info["id"])
-    except ValueError:
-        return error_response(400, "bad_request", "the conversation id must be an integer")
-    try:
-        after, before, asked = (int_query(request, name) for name in ("after_seq", "before_seq", "limit"))
-    except BadQuery as exc:
-        return error_response(400, "bad_request", str(exc))
-    if after is not None and before is not None:
-        return error_response(400, "bad_request", "give after_seq or before_seq, not both")
-    if before == 0 or asked == 0:
-        return error_response(400, "bad_request", f"{'before_seq' if before == 0 else 'limit'} must be at least 1")
-    limit = min(asked or DEFAULT_HISTORY_PAGE, MAX_HISTORY_PAGE)
+    conversation_id = path_int(request, "id", ID_RANGE)  # an id that cannot exist tells nobody anything
     reader = await conversation_reader(request, conversation_id)
     if isinstance(reader, web.Response):
         return reader
+    after = query_int(request, "after_seq", INT32_RANGE)  # the query only after the credential
+    before = query_int(request, "before_seq", _BEFORE_RANGE)
+    if after is not None and before is not None:
+        return error_response(400, "bad_request", "give after_seq or before_seq, not both")
+    limit = min(query_int(request, "limit", _LIMIT_RANGE, default=DEFAULT_HISTORY_PAGE), MAX_HISTORY_PAGE)
     repo = request.app[CHAT].service.repo
     # one more than asked for says whether there is more beyond this page
     if before is not None:
@@ -150,10 +152,7 @@ async def conversation_messages(request: web.Request) -> web.Response:
 
 async def conversation_detail(request: web.Request) -> web.Response:
     """The conversation and its routing decisions: why it went where it went."""
-    try:
-        conversation_id = int(request.match_info["id"])
-    except ValueError:
-        return error_response(400, "bad_request", "id must be an integer")
+    conversation_id = path_int(request, "id", ID_RANGE)
     reader = await conversation_reader(request, conversation_id)
     if isinstance(reader, web.Response):
         return reader
