@@ -156,6 +156,9 @@ async def test_a_resent_upload_is_stored_once(start_host: Callable[..., Any], db
     again = await upload(host, cid, visitor.token, form("same", png(rgb=(0, 0, 255)), "b.png"))
     assert (first[0], again[0], again[1]["duplicate"]) == (201, 200, True)
     assert again[1]["message"] == first[1]["message"]
+    # a resend is answered from the record before its file is read: whatever it carries, nothing more is stored
+    third = await upload(host, cid, visitor.token, form("same", HTML, "c.png"))
+    assert (third[0], third[1]["message"]["id"]) == (200, first[1]["message"]["id"])
     assert len(stored_files(host)) == 1
     await agent.expect("message", seq=2)
     await visitor.say("and a text")
