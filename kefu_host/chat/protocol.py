@@ -150,3 +150,18 @@ def int_field(data: dict[str, Any], name: str, *, minimum: int = 0, required: bo
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise FrameError("bad_frame", f"'{name}' must be an integer >= {minimum}")
     return value
+
+
+def optional_text(data: dict[str, Any], name: str, *, max_len: int) -> str | None:
+    """A free-text field a visitor may leave out or blank (None then), without NUL characters (which PostgreSQL
+    cannot store); surrounding whitespace is dropped."""
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise FrameError("bad_frame", f"'{name}' must be a string")
+    if len(value) > max_len:
+        raise FrameError("too_long", f"'{name}' is longer than {max_len} characters")
+    if "\x00" in value:
+        raise FrameError("bad_frame", f"'{name}' must not contain NUL characters")
+    return value.strip() or None
