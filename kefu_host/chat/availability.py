@@ -24,21 +24,26 @@ def availability_frame(team: str, online: bool) -> dict[str, Any]:
 
 
 class Availability:
+    """The answer per team, kept current by :meth:`refresh`, which the presence keeper calls after every change of
+    an agent's presence or teams (the only changes that can flip it), so :meth:`online`, asked by every visitor
+    welcome, is a dictionary lookup even in a reconnect storm."""
+
     def __init__(self, dispatcher: Dispatcher, bus: Bus) -> None:
         self.dispatcher = dispatcher
         self.bus = bus
-        #: the last answer announced per team; every team starts without agents online (all start offline)
-        self._announced: dict[str, bool] = {}
+        #: the answer per team as last refreshed; every team starts without agents online (all start offline)
+        self._online: dict[str, bool] = {}
 
     def online(self, team: str) -> bool:
         """Is an agent of ``team`` online (not away, not disconnected)? Busy agents count: the visitor then waits in
         the queue, with its place shown, rather than leaving a message."""
-        return any(team in a.teams and a.presence == "online" for a in self.dispatcher.agents.values())
+        return self._online.get(team, False)
 
     def refresh(self, teams: Iterable[str]) -> None:
-        """Announce the teams whose answer changed since it was last announced."""
+        """Work the answer out again for ``teams``; announce those whose answer changed."""
+        agents = self.dispatcher.agents.values()
         for team in teams:
-            now = self.online(team)
-            if self._announced.get(team, False) != now:
-                self._announced[team] = now
+            now = any(team in a.teams and a.presence == "online" for a in agents)
+            if self._online.get(team, False) != now:
+                self._online[team] = now
                 self.bus.publish(availability_topic(team), frame(availability_frame(team, now)))
