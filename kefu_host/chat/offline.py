@@ -15,13 +15,13 @@ from typing import Any
 from kefu_host.chat.protocol import FrameError, optional_text
 from kefu_host.chat.service import ChatService
 from kefu_host.chat.state import ConvState
-from kefu_host.customers import set_contact
+from kefu_host.customers import PROFILE_LIMITS, set_contact
 from kefu_host.store import StoreUnavailable
 
 OFFLINE_TAG = "offline"
 #: As long as the customer record's columns.
-MAX_NAME_CHARS = 255
-MAX_EMAIL_CHARS = 255
+MAX_NAME_CHARS = PROFILE_LIMITS["name"]
+MAX_EMAIL_CHARS = PROFILE_LIMITS["email"]
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
 

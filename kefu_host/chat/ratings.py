@@ -17,14 +17,15 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kefu_host.chat.bus import Bus, agent_topic, customer_topic
-from kefu_host.chat.protocol import FrameError, frame, optional_text
+from kefu_host.chat.protocol import FrameError, frame, int_field, optional_text
 from kefu_host.chat.repo import ChatRepo, conversation_view
 from kefu_host.chat.values import ConversationView, RatingView
+from kefu_host.inputs import IntRange
 from kefu_host.store import Store
 from kefu_host.store.models import Conversation, WebhookDelivery, utcnow
 from kefu_host.webhooks import events
 
-MIN_SCORE, MAX_SCORE = 1, 5
+SCORES = IntRange(1, 5)
 MAX_COMMENT_CHARS = 1000
 
 
@@ -50,9 +51,8 @@ class Rated:
 
 def parse_score(data: dict[str, Any]) -> Score:
     """``score`` (an integer 1-5) and the optional ``comment`` of a ``rate`` or ``close`` frame."""
-    score = data.get("score")
-    if not isinstance(score, int) or isinstance(score, bool) or not MIN_SCORE <= score <= MAX_SCORE:
-        raise FrameError("bad_frame", f"'score' must be an integer from {MIN_SCORE} to {MAX_SCORE}")
+    score = int_field(data, "score", SCORES)
+    assert score is not None
     return Score(score, optional_text(data, "comment", max_len=MAX_COMMENT_CHARS))
 
 

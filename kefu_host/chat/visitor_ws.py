@@ -35,6 +35,7 @@ from kefu_host.chat.runtime import ChatRuntime
 from kefu_host.chat.service import Visitor
 from kefu_host.chat.session import Session
 from kefu_host.http import error_response
+from kefu_host.inputs import ID_RANGE
 from kefu_host.keys import CHAT, SOCKETS
 from kefu_host.store import StoreUnavailable
 
@@ -136,7 +137,7 @@ async def _dispatch(
     elif kind == "offline_message":
         await _send(chat, session, visitor, bucket, data, offline=True)
     elif kind == "rate":
-        cid = int_field(data, "conversation_id", minimum=1)
+        cid = int_field(data, "conversation_id", ID_RANGE)
         assert cid is not None
         score = parse_score(data)
         _take(bucket)
@@ -187,8 +188,6 @@ async def _send(
     assert client_msg_id is not None and body is not None
     contact = None
     if offline:
-        if "\x00" in body:
-            raise FrameError("bad_frame", "'body' must not contain NUL characters")
         contact = parse_contact(data)
     _take(bucket)
     if contact is not None:
