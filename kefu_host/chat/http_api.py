@@ -11,6 +11,7 @@ from aiohttp import web
 from kefu_host.chat.accounts import AgentRecord
 from kefu_host.chat.agent_ws import agent_socket
 from kefu_host.chat.handshake import credential
+from kefu_host.chat.ratings import read_rating
 from kefu_host.chat.runtime import chat_ctx
 from kefu_host.chat.tokens import InvalidToken, VisitorClaims, check_identity
 from kefu_host.chat.values import ConversationView
@@ -151,14 +152,18 @@ async def conversation_messages(request: web.Request) -> web.Response:
 
 
 async def conversation_detail(request: web.Request) -> web.Response:
-    """The conversation and its routing decisions: why it went where it went."""
+    """The conversation, its routing decisions (why it went where it went) and its satisfaction rating."""
     conversation_id = path_int(request, "id", ID_RANGE)
     reader = await conversation_reader(request, conversation_id)
     if isinstance(reader, web.Response):
         return reader
-    repo = request.app[CHAT].service.repo
+    chat = request.app[CHAT]
+    repo = chat.service.repo
+    stored = await read_rating(repo.store, conversation_id, chat.config.chat.rating_window)
     return json_response({"conversation": reader.conversation.to_dict(),
-                          "decisions": await repo.decisions(conversation_id)})
+                          "decisions": await repo.decisions(conversation_id),
+                          "rating": stored.rating.to_dict() if stored.rating else None,
+                          "rate_until": stored.rate_until.isoformat() if stored.rate_until else None})
 
 
 def setup(app: web.Application) -> None:

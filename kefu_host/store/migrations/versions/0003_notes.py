@@ -1,7 +1,7 @@
 """Messages carry an attachment's metadata (a JSON column); private notes use the existing ``kind`` column.
 
-Revision ID: 0002_notes
-Revises: 0001
+Revision ID: 0003_notes
+Revises: 0002_visitor
 Create Date: 2026-12-03
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_notes"
-down_revision = "0001"
+revision = "0003_notes"
+down_revision = "0002_visitor"
 branch_labels = None
 depends_on = None
 
