@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from kefu_host.keys import AUTH_GUARD, CONFIG
+from kefu_host.keys import AUTH_GUARD, CHAT, CONFIG
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -103,25 +103,36 @@ def is_admin(request: web.Request) -> bool:
             and hmac.compare_digest(token.encode("utf-8", "replace"), (expected or "").encode()))
 
 
-def check_admin(request: web.Request) -> web.Response | None:
-    """None when the request carries the admin token; otherwise the 401/403/429 answer to return."""
+async def admin_denied(request: web.Request) -> web.Response | None:
+    """None when the request may use the admin API: it carries the admin token, or it is signed by an admin agent
+    (its console session, with CSRF for a POST, or its ``kfa_`` token). Otherwise the 401/403/429 to return."""
     if not request.config_dict[CONFIG].auth.admin_api:
         return error_response(403, "admin_disabled", "the admin API is off (auth.admin_api = false)")
     guard = request.config_dict[AUTH_GUARD]
     refused = guard.refuse(request)
     if refused is not None:
         return refused
-    if not is_admin(request):
-        guard.failed(request)
-        return error_response(401, "unauthorized", "admin token required (Authorization: Bearer ...)")
-    return None
+    if is_admin(request):
+        return None
+    auth = request.config_dict[CHAT].auth
+    if auth.offers_agent(request):
+        agent = await auth.agent(request)
+        if isinstance(agent, web.Response):
+            return agent
+        if agent.is_admin:
+            return None
+        return error_response(403, "not_admin", f"agent {agent.name} is not an admin "
+                              f"(kefu-host agents set {agent.name} --admin)")
+    guard.failed(request)
+    return error_response(401, "unauthorized", "admin token (Authorization: Bearer ...) or an admin agent's "
+                          "console session required")
 
 
 def admin_only(handler: Handler) -> Handler:
     """Decorate an admin endpoint."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
-        denied = check_admin(request)
+        denied = await admin_denied(request)
         return denied if denied is not None else await handler(request)
 
     wrapped.__name__ = handler.__name__

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from kefu_host.http import check_admin, error_response, json_response
+from kefu_host.http import admin_denied, error_response, json_response
 
 from .store import STATUSES
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def route_table(plugin: TicketPlugin) -> Sequence[web.RouteDef]:
     async def list_tickets(request: web.Request) -> web.Response:
-        denied = check_admin(request)
+        denied = await admin_denied(request)
         if denied is not None:
             return denied
         uid = request.query.get("uid", "")
@@ -33,7 +33,7 @@ def route_table(plugin: TicketPlugin) -> Sequence[web.RouteDef]:
         return json_response({"uid": uid, "tickets": [t.to_dict() for t in found]})
 
     async def show_ticket(request: web.Request) -> web.Response:
-        denied = check_admin(request)
+        denied = await admin_denied(request)
         if denied is not None:
             return denied
         store = plugin.store
