@@ -13,15 +13,17 @@ export class ApiError extends Error {
 }
 
 // auth: {kind: 'session', csrf} or {kind: 'token', token}; null before signing in.
+// body: a value sent as JSON, or a FormData / Blob sent as it is (the browser sets its Content-Type).
 export async function request(auth, method, path, body) {
   const headers = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const raw = body instanceof FormData || body instanceof Blob;
+  if (body !== undefined && !raw) headers['Content-Type'] = 'application/json';
   if (auth?.kind === 'token') headers.Authorization = `Bearer ${auth.token}`;
   else if (auth?.kind === 'session' && method !== 'GET') headers['X-CSRF-Token'] = auth.csrf;
   const response = await fetch(path, {
     method,
     headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined || raw ? body : JSON.stringify(body),
     credentials: 'same-origin',
     cache: 'no-store',
   });
@@ -63,5 +65,13 @@ export class Api {
 
   post(path, body) {
     return this.call('POST', path, body);
+  }
+
+  put(path, body) {
+    return this.call('PUT', path, body);
+  }
+
+  delete(path) {
+    return this.call('DELETE', path);
   }
 }
