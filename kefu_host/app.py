@@ -23,7 +23,7 @@ from kefu_host.health import Lifecycle
 from kefu_host.hookcall import Hooks
 from kefu_host.http import request_context
 from kefu_host.keys import AUTH_GUARD, CONFIG, HOOKS, LIFECYCLE, PLUGIN_MANAGER, PLUGINS, SOCKETS, STORE
-from kefu_host.logs import AccessLogger
+from kefu_host.logs import AccessLogger, ServerLogger
 from kefu_host.plugins import discover, load_plugins, new_plugin_manager
 from kefu_host.routing import api as rules_api
 from kefu_host.routing.runtime import rules_ctx
@@ -33,7 +33,7 @@ from kefu_host.store import Store, open_store
 log = structlog.get_logger("kefu_host.app")
 
 #: How every runner of the app is set up (the CLI's, and the tests').
-RUNNER_OPTIONS: dict[str, Any] = {"access_log_class": AccessLogger}
+RUNNER_OPTIONS: dict[str, Any] = {"access_log_class": AccessLogger, "logger": ServerLogger()}
 
 #: The host's own features that are plain plugins (they implement hooks like any other).
 BUILTIN_PLUGINS: tuple[str, ...] = ("kefu_host.webhooks",)

@@ -5,17 +5,43 @@ Chat creates them when a visitor session starts; business events (see :mod:`kefu
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import String, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kefu_host.inputs import BadInput
 from kefu_host.store import Store
 from kefu_host.store.dialect import insert_ignore
 from kefu_host.store.models import Customer, utcnow
 
 #: Profile fields a verified visitor may fill in when the customer record has no value yet.
 VISITOR_PROFILE_FIELDS = ("name", "email", "phone", "avatar_url")
+
+
+def _column_length(name: str) -> int:
+    column_type = Customer.__table__.c[name].type
+    assert isinstance(column_type, String) and column_type.length is not None
+    return column_type.length
+
+
+#: The most characters each profile field holds (its column's length, enforced by PostgreSQL).
+PROFILE_LIMITS = {name: _column_length(name) for name in VISITOR_PROFILE_FIELDS}
+
+
+def visitor_profile(body: Mapping[str, Any]) -> dict[str, str]:
+    """The profile fields a visitor session body gives (absent, null and empty ones left out); a field that is not
+    a string, or longer than its column, raises :class:`~kefu_host.inputs.BadInput` naming it."""
+    profile = {}
+    for name, limit in PROFILE_LIMITS.items():
+        value = body.get(name)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str) or len(value) > limit:
+            raise BadInput(name, f"must be a string of at most {limit} characters")
+        profile[name] = value
+    return profile
 
 
 async def create_anonymous(store: Store) -> int:

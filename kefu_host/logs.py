@@ -19,6 +19,7 @@ from typing import Any, Literal, TextIO
 import orjson
 import structlog
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http import HttpProcessingError
 from aiohttp.web import BaseRequest, StreamResponse
 from structlog.contextvars import merge_contextvars
 
@@ -236,3 +237,31 @@ class AccessLogger(AbstractAccessLogger):
     def enabled(self) -> bool:
         # our logger's level, not aiohttp's: silencing "kefu_host.access" works on both ways to the stream
         return _ACCESS_LOGGER.isEnabledFor(logging.INFO)
+
+
+_protocol = structlog.get_logger("kefu_host.protocol")
+#: Longest error text kept from a refused request: the parser quotes the offending bytes (up to a whole header).
+PROTOCOL_ERROR_CHARS = 200
+
+
+class ServerLogger(logging.LoggerAdapter[logging.Logger]):
+    """aiohttp's ``aiohttp.server`` logger (the runners' ``logger=``), with raw protocol errors as one warning.
+
+    A request the HTTP parser refuses (a bad request line, headers past the size limits, bytes not allowed) is the
+    client's mistake, already answered 400: aiohttp logs it as an error with a traceback of its own parser, or at
+    debug level for a first line that is not HTTP at all. Here it is one ``bad http request`` warning with the peer
+    and the parser's message. Everything else (a handler's unexpected exception, say) is logged as aiohttp wrote
+    it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.getLogger("aiohttp.server"), {})
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info")
+        if isinstance(exc, HttpProcessingError):
+            # aiohttp's call: ("Error handling request from %s", request.remote, exc_info=exc)
+            _protocol.warning("bad http request", remote=args[0] if args else None,
+                              error=exc.message[:PROTOCOL_ERROR_CHARS])
+            return
+        super().log(level, msg, *args, **kwargs)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import textwrap
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -43,6 +46,8 @@ def base_toml(tmp: Path, db_url: str | None = None) -> str:
 
         [rules]
         directory = "rules"
+        # most tests run a host without rules (everything to chat.default_team); a real host refuses that
+        allow_empty = true
 
         [secrets]
         visitor_token = "test-visitor-secret"
@@ -151,3 +156,48 @@ def start_app(aiohttp_client: Any, make_config: Callable[..., Config]) -> Callab
 
 def admin_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return orjson.loads(self.body)
+
+
+async def raw_request(address: tuple[str, int], method: str, target: bytes, headers: list[tuple[bytes, bytes]],
+                      body: bytes = b"", *, timeout: float = 10.0) -> RawAnswer:
+    """One HTTP/1.1 request written byte for byte (so headers can hold bytes no client library would send)."""
+    reader, writer = await asyncio.open_connection(*address)
+    try:
+        lines = [method.encode() + b" " + target + b" HTTP/1.1", b"Host: 127.0.0.1", b"Connection: close"]
+        lines += [name + b": " + value for name, value in headers]
+        if body or method in ("POST", "PUT", "PATCH"):
+            lines.append(b"Content-Length: " + str(len(body)).encode())
+        writer.write(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+        status_line, *header_lines = head.decode("latin-1").rstrip("\r\n").split("\r\n")
+        status = int(status_line.split(" ")[1])
+        parsed = {k.lower(): v for k, v in (line.split(": ", 1) for line in header_lines if ": " in line)}
+        rest = b"" if status == 101 else await asyncio.wait_for(reader.read(), timeout)  # 101: the socket stays open
+    finally:
+        writer.close()
+    if parsed.get("transfer-encoding") == "chunked":
+        rest = _dechunk(rest)
+    return RawAnswer(status, parsed, rest)
+
+
+def _dechunk(data: bytes) -> bytes:
+    out = b""
+    while data:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0] or b"0", 16)
+        if size == 0:
+            break
+        out, data = out + data[:size], data[size + 2 :]
+    return out
+

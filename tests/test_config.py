@@ -42,6 +42,8 @@ def test_values_are_typed(make_config: Callable[..., Config]) -> None:
         ('[plugins]\nload = ["./missing_plugin"]\n', "kefu.toml: plugins.load[0]: file not found: "),
         ('[chat]\ndefault_team = "sales"\n', "kefu.toml: chat.default_team: 'sales' is not in chat.teams"),
         ("[plugins]\nticket = 3\n", "kefu.toml: plugins.ticket: expected a table of plugin settings, got integer 3"),
+        ("[server]\nmax_frame_bytes = 65536\n", ("kefu.toml: server.max_frame_bytes: must be at least 98224, the size "
+                                                 "of a send frame at the protocol's character limits")),
     ],
 )
 def test_bad_values_name_the_key_and_the_file(

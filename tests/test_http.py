@@ -1,4 +1,4 @@
-"""The admin API takes the admin token, or an admin agent signed in to the console (with CSRF for changes)."""
+"""What every HTTP request goes through (kefu_host.http): unreadable text refused at the door, one error shape."""
 
 from __future__ import annotations
 
@@ -7,53 +7,94 @@ from typing import Any
 
 import pytest
 
-from tests.chat.conftest import Host
-from tests.chat.test_login_api import sign_in
-from tests.conftest import admin_headers
-
-PASSWORD = "a long admin password"
+from tests.conftest import ADMIN_TOKEN, RawAnswer, admin_headers, raw_request
 
 
-@pytest.fixture
-def start_host(start_app: Callable[..., Any]) -> Callable[..., Any]:
-    async def start(extra: str = "", **kwargs: Any) -> Host:
-        return Host(await start_app(extra, **kwargs))
-
-    return start
+async def raw(client: Any, target: bytes, headers: list[tuple[bytes, bytes]], method: str = "GET",
+              body: bytes = b"") -> RawAnswer:
+    return await raw_request((str(client.server.host), int(client.server.port)), method, target, headers, body)
 
 
-async def test_an_admin_agents_session_may_use_the_admin_api(start_host: Callable[..., Any]) -> None:
-    host: Host = await start_host()
-    await host.add_agent("root", admin=True, password=PASSWORD)
-    csrf = (await sign_in(host, "root", PASSWORD))["csrf_token"]
-    for path in ("/api/rules", "/api/plugins"):
-        assert (await host.client.get(path)).status == 200, path
-    refused = await host.client.post("/api/rules/reload", json={})
-    assert refused.status == 403 and (await refused.json())["error"]["code"] == "csrf_failed"
-    reload = await host.client.post("/api/rules/reload", json={}, headers={"X-CSRF-Token": csrf})
-    assert reload.status == 200 and (await reload.json())["status"] in ("loaded", "unchanged")
-
-
-async def test_an_agent_that_is_not_an_admin_is_refused_with_a_403_that_says_how(
-    start_host: Callable[..., Any],
+@pytest.mark.parametrize(("name", "value"), [(b"Authorization", b"Bearer \xff\xfe"), (b"Origin", b"\xff"),
+                                             (b"X-Request-Id", b"\xe9t\xe9"), (b"webhook-id", b"\xff")])
+async def test_a_header_that_is_not_utf8_is_a_400_naming_it(
+    start_app: Callable[..., Any], name: bytes, value: bytes
 ) -> None:
-    host: Host = await start_host()
-    token = await host.add_agent("alice", password=PASSWORD)
-    await sign_in(host, "alice", PASSWORD)
-    response = await host.client.get("/api/rules")
-    body = await response.json()
-    assert response.status == 403 and body["error"]["code"] == "not_admin"
-    assert "kefu-host agents set alice --admin" in body["error"]["message"]
-    host.client.session.cookie_jar.clear()
-    by_token = await host.client.get("/api/plugins", headers={"Authorization": f"Bearer {token}"})
-    assert by_token.status == 403
-    assert (await host.client.get("/api/plugins")).status == 401
-    assert (await host.client.get("/api/plugins", headers=admin_headers())).status == 200
+    client = await start_app()
+    for target in (b"/api/plugins", b"/api/conversations/1", b"/ws/visitor", b"/api/events"):
+        answer = await raw(client, target, [(name, value)])
+        assert answer.status == 400, (target, answer)
+        error = answer.json()["error"]
+        assert error["code"] == "bad_request"
+        assert error["message"].lower() == f"header {name.decode()} is not valid utf-8".lower()
 
 
-async def test_with_the_admin_api_off_an_admin_agent_is_refused_too(start_host: Callable[..., Any]) -> None:
-    host: Host = await start_host("[auth]\nadmin_api = false\n")
-    await host.add_agent("root", admin=True, password=PASSWORD)
-    await sign_in(host, "root", PASSWORD)
-    response = await host.client.get("/api/rules")
-    assert response.status == 403 and (await response.json())["error"]["code"] == "admin_disabled"
+async def test_a_non_ascii_admin_token_is_simply_wrong(start_app: Callable[..., Any]) -> None:
+    client = await start_app()
+    for token in ("é", f"{ADMIN_TOKEN}é", "令牌"):
+        response = await client.get("/api/plugins", headers={"Authorization": f"Bearer {token}"})
+        assert response.status == 401 and (await response.json())["error"]["code"] == "unauthorized"
+    assert (await client.get("/api/plugins", headers=admin_headers())).status == 200
+
+
+@pytest.mark.parametrize("target", [b"/api/plugins?x=%00", b"/api/conversations/1%00", b"/readyz?a%00=1"])
+async def test_nul_in_the_path_or_query_is_a_400(start_app: Callable[..., Any], target: bytes) -> None:
+    client = await start_app()
+    answer = await raw(client, target, [(b"Authorization", f"Bearer {ADMIN_TOKEN}".encode())])
+    assert answer.status == 400 and answer.json()["error"]["code"] == "bad_request"
+    assert "NUL" in answer.json()["error"]["message"]
+
+
+async def test_aiohttp_refusals_carry_the_json_error_too(start_app: Callable[..., Any]) -> None:
+    client = await start_app()
+    missing = await client.get("/no/such/path")
+    assert missing.status == 404 and (await missing.json())["error"]["code"] == "not_found"
+    wrong_method = await client.delete("/api/events")
+    assert wrong_method.status == 405 and (await wrong_method.json())["error"]["code"] == "method_not_allowed"
+    assert "POST" in wrong_method.headers["Allow"]
+    not_upgraded = await client.get("/ws/visitor", params={"token": (await _token(client))})
+    assert not_upgraded.status == 400 and (await not_upgraded.json())["error"]["code"] == "bad_request"
+    too_big = await client.post("/api/visitor/sessions", data=b"{" + b" " * 20000 + b"}",
+                                headers={"Content-Type": "application/json"})
+    assert too_big.status == 413 and (await too_big.json())["error"]["code"] == "too_large"
+    for response in (missing, wrong_method, not_upgraded, too_big):
+        assert response.headers["X-Request-Id"]
+
+
+async def _token(client: Any) -> str:
+    response = await client.post("/api/visitor/sessions")
+    return str((await response.json())["token"])
+
+
+async def test_nul_in_a_json_body_is_a_422_naming_the_field(start_app: Callable[..., Any]) -> None:
+    client = await start_app()
+    response = await client.post("/api/rules/explain", headers=admin_headers(),
+                                 json={"facts": {"message.text": "a\x00b"}})
+    assert response.status == 422
+    assert (await response.json())["error"] == {
+        "code": "invalid_body", "message": "facts.message.text: must not contain U+0000 (NUL)",
+        "field": "facts.message.text"}
+
+
+async def test_a_json_body_nested_past_the_limit_is_a_422_naming_where(start_app: Callable[..., Any]) -> None:
+    client = await start_app()
+    facts: Any = "deep"
+    for _ in range(300):  # orjson reads this, and could not write it back in the explanation
+        facts = [facts]
+    response = await client.post("/api/rules/explain", headers=admin_headers(),
+                                 json={"facts": {"customer.tags": facts}})
+    assert response.status == 422, await response.text()
+    error = (await response.json())["error"]
+    assert error["code"] == "invalid_body" and error["field"].startswith("facts.customer.tags[0][0]")
+    assert "nests deeper than 32 levels" in error["message"]
+
+
+async def test_refusals_reach_the_page_that_asked(start_app: Callable[..., Any]) -> None:
+    client = await start_app()
+    page = {"Origin": "http://visitor.example"}
+    bad_query = await client.get("/api/conversations/²/messages", headers=page)
+    not_json = await client.post("/api/visitor/sessions", data=b"{", headers={**page, "Content-Type": "application/json"})
+    for response, code in ((bad_query, "bad_request"), (not_json, "invalid_json")):
+        assert response.status == 400 and (await response.json())["error"]["code"] == code
+        assert response.headers["Access-Control-Allow-Origin"] == "http://visitor.example"  # the widget can read why
+        assert response.headers["X-Request-Id"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -223,3 +224,56 @@ def test_lines_written_while_a_request_is_handled_carry_its_id() -> None:
     assert during["request_id"] == "req-inside-1" and stdlib["request_id"] == "req-inside-1"
     assert list(during)[:3] == ["n", "event", "request_id"]  # where structlog's merged context goes
     assert "request_id" not in after
+
+
+RAW_PROTOCOL_ERRORS = {
+    "not a request line": (b"GARBAGE\r\n\r\n", "GARBAGE"),
+    "a 20 KB header": (b"GET /livez HTTP/1.1\r\nHost: h\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n", "8190 bytes"),
+    "a byte not allowed in a header name": (b"GET /livez HTTP/1.1\r\nHost: h\r\nX-\xffBad: 1\r\n\r\n", "header"),
+    "TLS on the HTTP port": (b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", "HTTPS"),
+    "a 9 KB request line": (b"GET /" + b"x" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", "8190 bytes"),
+    "a control character in a header value": (b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n", "header"),
+    "a NUL in the request line": (b"GET /\x00 HTTP/1.1\r\n\r\n", ""),
+}
+
+
+@pytest.mark.parametrize("case", list(RAW_PROTOCOL_ERRORS))
+async def test_a_raw_protocol_error_is_one_warning_line_without_a_traceback(
+    start_app: Callable[..., Any], log_stream: Any, case: str
+) -> None:
+    import asyncio
+
+    stream = log_stream("json")
+    client = await start_app()
+    raw, says = RAW_PROTOCOL_ERRORS[case]
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.port)
+    writer.write(raw)
+    answer = await asyncio.wait_for(reader.read(), 10)  # the host answers, then closes the connection
+    writer.close()
+    assert answer.startswith(b"HTTP/1.") and answer.split(b" ", 2)[1] == b"400"
+
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    warnings = [r for r in lines if r["level"] != "info"]
+    assert len(warnings) == 1, warnings
+    (warning,) = warnings
+    assert warning["level"] == "warning" and warning["event"] == "bad http request"
+    assert warning["logger"] == "kefu_host.protocol" and warning["remote"] == "127.0.0.1"
+    assert says in warning["error"] and len(warning["error"]) <= 200  # the parser's words, not the whole header
+    assert "exception" not in warning and "Traceback" not in stream.getvalue()
+
+
+async def test_an_unexpected_exception_in_a_handler_still_logs_its_traceback(
+    start_app: Callable[..., Any], log_stream: Any, tmp_path: Any
+) -> None:
+    plugin = tmp_path / "broken.py"
+    plugin.write_text(
+        "from aiohttp import web\nfrom kefu_host import hookimpl\n\n"
+        "async def boom(request):\n    raise RuntimeError('the handler broke')\n\n"
+        "@hookimpl\ndef kefu_routes():\n    return [web.get('/boom', boom)]\n"
+    )
+    stream = log_stream("json")
+    client = await start_app(plugins=[(str(plugin), {})])
+    assert (await client.get("/plugins/broken/boom")).status == 500
+    errors = [json.loads(line) for line in stream.getvalue().splitlines() if '"level":"error"' in line]
+    assert len(errors) == 1 and errors[0]["logger"] == "aiohttp.server"
+    assert "RuntimeError: the handler broke" in errors[0]["exception"]

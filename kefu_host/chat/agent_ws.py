@@ -32,6 +32,7 @@ from kefu_host.chat.protocol import (
 from kefu_host.chat.runtime import ChatRuntime
 from kefu_host.chat.session import Session
 from kefu_host.http import error_response
+from kefu_host.inputs import ID_RANGE
 from kefu_host.keys import CHAT, SOCKETS
 from kefu_host.store import StoreUnavailable
 
@@ -116,7 +117,7 @@ async def _welcome(
 
 def _owned(chat: ChatRuntime, session: Session, record: AgentRecord, data: dict[str, Any]) -> int:
     """The conversation a frame names, if the agent holds it and this socket has been told so (``assigned``)."""
-    cid = int_field(data, "conversation_id", minimum=1)
+    cid = int_field(data, "conversation_id", ID_RANGE)
     assert cid is not None
     if not chat.service.owns(record.id, cid) or not session.following(cid):
         raise FrameError("forbidden", f"conversation {cid} is not assigned to you")
@@ -168,7 +169,8 @@ async def _dispatch(chat: ChatRuntime, session: Session, record: AgentRecord, da
         _start_action(chat, session, record, data)
     elif kind == "transfer":
         cid = _owned(chat, session, record, data)
-        team, agent = data.get("team"), data.get("agent")
+        team = text_field(data, "team", max_len=100, required=False)
+        agent = text_field(data, "agent", max_len=100, required=False)
         if team is not None and team not in chat.config.chat.teams:
             raise FrameError("unknown_team", f"unknown team {team!r}")
         if agent is not None and agent not in {a.name for a in service.agents.values()}:

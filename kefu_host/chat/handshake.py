@@ -7,7 +7,8 @@ import socket
 from aiohttp import web
 
 from kefu_host.config import Config
-from kefu_host.http import bearer_token, error_response
+from kefu_host.http import bearer_token, error_response, query_int
+from kefu_host.inputs import ID_RANGE, INT32_RANGE, BadInput, parse_int
 
 
 def origin_refused(request: web.Request, config: Config) -> web.Response | None:
@@ -42,17 +43,13 @@ async def open_websocket(request: web.Request, config: Config) -> web.WebSocketR
     return ws
 
 
-class BadQuery(Exception):
-    pass
+#: A malformed query parameter: answered 400 before the upgrade.
+BadQuery = BadInput
 
 
 def int_query(request: web.Request, name: str) -> int | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return None
-    if not raw.isdigit():
-        raise BadQuery(f"query parameter {name} must be a non-negative integer")
-    return int(raw)
+    """A seq-like query parameter (``last_seq``): an integer from 0 to 2^31-1, None when absent."""
+    return query_int(request, name, INT32_RANGE)
 
 
 def resume_points(request: web.Request) -> dict[int, int]:
@@ -61,7 +58,7 @@ def resume_points(request: web.Request) -> dict[int, int]:
     points: dict[int, int] = {}
     for part in filter(None, raw.split(",")):
         cid, sep, seq = part.partition(":")
-        if not sep or not cid.isdigit() or not seq.isdigit():
-            raise BadQuery("query parameter resume must look like 12:40,13:7 (conversation:last_seq)")
-        points[int(cid)] = int(seq)
+        if not sep:
+            raise BadInput("resume", "must look like 12:40,13:7 (conversation:last_seq)")
+        points[parse_int(cid, "resume", ID_RANGE)] = parse_int(seq, "resume", INT32_RANGE)
     return points

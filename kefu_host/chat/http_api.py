@@ -13,12 +13,15 @@ from kefu_host.chat.handshake import credential
 from kefu_host.chat.runtime import chat_ctx
 from kefu_host.chat.tokens import InvalidToken, check_identity
 from kefu_host.chat.visitor_ws import visitor_socket
-from kefu_host.customers import create_anonymous, ensure_identified
-from kefu_host.http import error_response, is_admin, json_response, read_json
+from kefu_host.customers import create_anonymous, ensure_identified, visitor_profile
+from kefu_host.http import error_response, is_admin, json_response, path_int, query_int, read_json
+from kefu_host.inputs import ID_RANGE, INT32_RANGE, BadInput, IntRange
 from kefu_host.keys import AUTH_GUARD, CHAT, CONFIG, STORE
 from kefu_host.store import StoreUnavailable
 
 MAX_HISTORY_PAGE = 500
+#: ``limit`` may be any positive 32-bit integer; pages hold at most :data:`MAX_HISTORY_PAGE` messages.
+_LIMIT_RANGE = IntRange(1, INT32_RANGE.maximum)
 
 
 async def create_visitor_session(request: web.Request) -> web.Response:
@@ -54,7 +57,11 @@ async def create_visitor_session(request: web.Request) -> web.Response:
                 guard.failed(request)
                 return error_response(403, "identity_mismatch", "user_hash does not match user_id",
                                       field="user_hash")
-            customer_id = await ensure_identified(request.app[STORE], user_id, body)
+            try:
+                profile = visitor_profile(body)
+            except BadInput as exc:
+                return error_response(422, "invalid_body", str(exc), field=exc.field)
+            customer_id = await ensure_identified(request.app[STORE], user_id, profile)
             uid: str | None = user_id
         elif previous is not None and previous.uid is None:
             customer_id, uid = previous.customer_id, None
@@ -98,40 +105,31 @@ async def _may_read(request: web.Request, conversation_id: int, *, holder_only: 
 
 async def conversation_messages(request: web.Request) -> web.Response:
     """``?after_seq=N&limit=M``: stored messages in seq order; the page a ``resync`` frame sends clients to."""
-    try:
-        conversation_id = int(request.match_info["id"])
-        after = int(request.query.get("after_seq", "0"))
-        limit = min(int(request.query.get("limit", "100")), MAX_HISTORY_PAGE)
-    except ValueError:
-        return error_response(400, "bad_request", "id, after_seq and limit must be integers")
+    conversation_id = path_int(request, "id", ID_RANGE)  # an id that cannot exist tells nobody anything
     denied = await _may_read(request, conversation_id)
     if denied is not None:
         return denied
-    messages = await request.app[CHAT].service.repo.messages_after(conversation_id, max(after, 0), max(limit, 1))
+    after = query_int(request, "after_seq", INT32_RANGE, default=0)  # the query only after the credential
+    limit = min(query_int(request, "limit", _LIMIT_RANGE, default=100), MAX_HISTORY_PAGE)
+    messages = await request.app[CHAT].service.repo.messages_after(conversation_id, after, limit)
     return json_response({"conversation_id": conversation_id, "messages": [m.to_frame() for m in messages]})
 
 
 async def conversation_detail(request: web.Request) -> web.Response:
     """The conversation and its routing decisions: why it went where it went."""
-    try:
-        conversation_id = int(request.match_info["id"])
-    except ValueError:
-        return error_response(400, "bad_request", "id must be an integer")
+    conversation_id = path_int(request, "id", ID_RANGE)
     denied = await _may_read(request, conversation_id)
     if denied is not None:
         return denied
     repo = request.app[CHAT].service.repo
     view = await repo.conversation(conversation_id)
-    assert view is not None
+    assert view is not None  # _may_read found it
     return json_response({"conversation": view.to_dict(), "decisions": await repo.decisions(conversation_id)})
 
 
 async def conversation_explain(request: web.Request) -> web.Response:
     """What the active rules would decide for the conversation now, rule by rule (nothing is applied)."""
-    try:
-        conversation_id = int(request.match_info["id"])
-    except ValueError:
-        return error_response(400, "bad_request", "id must be an integer")
+    conversation_id = path_int(request, "id", ID_RANGE)
     denied = await _may_read(request, conversation_id, holder_only=True)
     if denied is not None:
         return denied

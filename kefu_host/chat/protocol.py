@@ -11,6 +11,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from kefu_host.inputs import INT32_RANGE, BadInput, IntRange, json_int, json_problem
+
 # Close codes (RFC 6455 reserves 4000-4999 for applications).
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001  # the host is shutting down: reconnect (elsewhere) and resume
@@ -18,12 +20,23 @@ CLOSE_TOO_BIG = 1009  # a frame over server.max_frame_bytes
 CLOSE_TOO_SLOW = 4008  # the client did not read fast enough; reconnect with last_seq
 CLOSE_SESSION_ENDED = 4001  # the token expired or the agent was disabled
 
+#: Limits of a ``send`` frame's texts, in characters (Unicode code points, as Python's ``len``).
 MAX_BODY_CHARS = 8000
 MAX_CLIENT_MSG_ID = 100
+#: The most bytes one character can take in a frame: a character outside the BMP that a client writes as two
+#: ``\uXXXX`` escapes (a surrogate pair). CJK text is 3 bytes a character as UTF-8, 6 when escaped.
+MAX_BYTES_PER_CHAR = 12
+#: Bytes a ``send`` frame needs with both texts at their limits, however its characters are written (the rest of
+#: the frame, keys and a conversation id, fits in the 1 KiB added). ``server.max_frame_bytes`` may not be lower, so
+#: a frame within the character limits is never closed with 1009.
+SEND_FRAME_BYTES = (MAX_BODY_CHARS + MAX_CLIENT_MSG_ID) * MAX_BYTES_PER_CHAR + 1024
+#: How much of a refused value an error message repeats.
+_SHOWN = 60
 
 
 class FrameError(Exception):
-    """A frame the host will not act on; answered with an ``error`` frame carrying ``code``."""
+    """A frame the host will not act on; answered with an ``error`` frame carrying ``code``. Messages about one
+    field of the frame name it in quotes (``'body' is longer than 8000 characters``)."""
 
     def __init__(self, code: str, message: str, ref: str | None = None) -> None:
         super().__init__(message)
@@ -97,27 +110,34 @@ def resync_frame(conversation_id: int, reason: str, last_seq: int, from_seq: int
 
 
 def parse(text: str, allowed: frozenset[str]) -> dict[str, Any]:
-    """Decode one client frame: a JSON object whose ``type`` is one of ``allowed``."""
+    """Decode one client frame: a JSON object whose ``type`` is one of ``allowed``, with no text holding NUL and
+    no deeper nesting than :mod:`kefu_host.inputs` allows, in any field: what is refused here never reaches a
+    database."""
     try:
         data = orjson.loads(text)
     except orjson.JSONDecodeError:
         raise FrameError("bad_json", "frame is not valid JSON") from None
     if not isinstance(data, dict):
         raise FrameError("bad_frame", "frame must be a JSON object")
+    problem = json_problem(data, text)
+    if problem is not None:
+        raise FrameError("bad_frame", f"'{problem.field}' {problem.message}", frame_ref(data))
     kind = data.get("type")
     if not isinstance(kind, str):
         raise FrameError("bad_frame", "frame has no string 'type'")
     if kind not in allowed:
-        raise FrameError("unknown_type", f"unknown frame type {kind!r}; expected one of {', '.join(sorted(allowed))}")
+        raise FrameError("unknown_type",
+                         f"unknown frame type {_shown(kind)}; expected one of {', '.join(sorted(allowed))}")
     return data
 
 
 def frame_ref(data: dict[str, Any]) -> str | None:
-    """What a client's frame is known by in answers: its ``client_msg_id``, else its ``ref`` (action frames)."""
+    """What a client's frame is known by in answers: its ``client_msg_id``, else its ``ref`` (action frames); not
+    one the host would refuse (too long, holding NUL), which is not sent back."""
     for key in ("client_msg_id", "ref"):
         value = data.get(key)
         if isinstance(value, str):
-            return value
+            return value if len(value) <= MAX_CLIENT_MSG_ID and "\x00" not in value else None
     return None
 
 
@@ -143,10 +163,16 @@ def text_field(data: dict[str, Any], name: str, *, max_len: int, required: bool 
     return value
 
 
-def int_field(data: dict[str, Any], name: str, *, minimum: int = 0, required: bool = True) -> int | None:
+def int_field(data: dict[str, Any], name: str, bounds: IntRange = INT32_RANGE, *, required: bool = True) -> int | None:
+    """An integer field within ``bounds`` (seqs by default; :data:`~kefu_host.inputs.ID_RANGE` for ids)."""
     value = data.get(name)
     if value is None and not required:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise FrameError("bad_frame", f"'{name}' must be an integer >= {minimum}")
-    return value
+    try:
+        return json_int(value, name, bounds)
+    except BadInput as exc:
+        raise FrameError("bad_frame", f"'{name}' {exc.message}") from None
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "...")

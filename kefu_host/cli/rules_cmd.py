@@ -55,24 +55,26 @@ def register(
 
 
 def run_check(args: argparse.Namespace) -> int:
-    directory, teams = _target(args)
+    directory, teams, allow_empty = _target(args)
     try:
-        ruleset = load_rules(directory, _catalogue(args), teams)
+        ruleset = load_rules(directory, _catalogue(args), teams, allow_empty=allow_empty)
     except RuleSetError as exc:
         _print_errors(exc, sys.stderr)
         return EXIT_FAILURE
     print(
         f"{directory}: OK, {_count(len(ruleset.rules), 'rule')}, {_count(len(ruleset.groups), 'group')}, "
-        f"{_count(len(ruleset.lists), 'list')}, {_count(len(ruleset.tests), 'test')} passed "
+        f"{_count(len(ruleset.lists), 'list')}, {_count(len(ruleset.test_names), 'test')} passed "
         f"(revision {ruleset.revision[:12]})"
     )
     return EXIT_OK
 
 
 def run_test(args: argparse.Namespace) -> int:
-    directory, teams = _target(args)
+    directory, teams, allow_empty = _target(args)
     try:
-        ruleset = load_rules(directory, _catalogue(args), teams, run_inline_tests=False)
+        ruleset = load_rules(
+            directory, _catalogue(args), teams, run_inline_tests=False, allow_empty=allow_empty
+        )
     except RuleSetError as exc:
         _print_errors(exc, sys.stderr)
         return EXIT_FAILURE
@@ -93,14 +95,16 @@ def run_test(args: argparse.Namespace) -> int:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    directory, teams = _target(args)
+    directory, teams, allow_empty = _target(args)
     try:
         facts = facts_from_json(_read_facts(args.facts))
     except (OSError, ValueError) as exc:
         print(f"kefu-host: --facts: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        ruleset = load_rules(directory, _catalogue(args), teams, run_inline_tests=False)
+        ruleset = load_rules(
+            directory, _catalogue(args), teams, run_inline_tests=False, allow_empty=allow_empty
+        )
     except RuleSetError as exc:
         _print_errors(exc, sys.stderr)
         return EXIT_FAILURE
@@ -152,18 +156,19 @@ def _print_node(node: NodeResult, depth: int, out: TextIO) -> None:
         _print_node(child, depth + 1, out)
 
 
-def _target(args: argparse.Namespace) -> tuple[Path, Collection[str] | None]:
-    """The rules directory and the team names to check against."""
+def _target(args: argparse.Namespace) -> tuple[Path, Collection[str] | None, bool]:
+    """The rules directory, the team names to check against, and whether no rule file at all is accepted
+    (``rules.allow_empty``, so the check agrees with the host; without a configuration, no)."""
     teams: Collection[str] | None = None
     if args.teams is not None:
         teams = tuple(t.strip() for t in args.teams.split(",") if t.strip())
     if args.directory is not None and config_path(args) is None:
-        return Path(args.directory), teams
+        return Path(args.directory), teams, False
     config = load_config_from_args(args)
     directory = (
         Path(args.directory) if args.directory is not None else resolve_path(config, config.rules.directory)
     )
-    return _shorter(directory), teams if teams is not None else config.chat.teams
+    return _shorter(directory), teams if teams is not None else config.chat.teams, config.rules.allow_empty
 
 
 def _catalogue(args: argparse.Namespace) -> Catalogue:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from kefu_host.chat.protocol import SEND_FRAME_BYTES
 from kefu_host.config.schema import (
     ENV_PREFIX,
     HOST_PLUGIN_KEYS,
@@ -229,8 +230,9 @@ def _check_semantics(config: Config, origin: str, origins: Mapping[str, str]) ->
         fail("server.shutdown_timeout", "must be greater than 0")
     if config.server.socket_send_buffer < 0:
         fail("server.socket_send_buffer", "must be 0 (the OS default) or a number of bytes")
-    if config.server.max_frame_bytes < 256:
-        fail("server.max_frame_bytes", "must be at least 256")
+    if config.server.max_frame_bytes < SEND_FRAME_BYTES:
+        fail("server.max_frame_bytes", f"must be at least {SEND_FRAME_BYTES}, the size of a send frame at the "
+             "protocol's character limits")
     url = config.database.url
     if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         fail("database.url", f"expected sqlite+aiosqlite:///FILE or postgresql+asyncpg://..., got {url.split(':')[0]!r}")

@@ -39,7 +39,9 @@ class ServerConfig:
     allowed_origins: tuple[str, ...] = ()
     #: permessage-deflate costs several times the memory per connection; off unless asked for.
     websocket_compression: bool = False
-    max_frame_bytes: int = 16384
+    #: Largest WebSocket frame, in bytes. The default holds a ``send`` frame at the protocol's character limits
+    #: however it is escaped (:data:`kefu_host.chat.protocol.SEND_FRAME_BYTES`, the lowest value accepted).
+    max_frame_bytes: int = 131072
     #: Kernel send buffer (SO_SNDBUF) of each WebSocket, in bytes; 0 keeps the OS default (which autotunes up to
     #: megabytes per socket). A small one bounds memory per slow client and finds slow clients sooner.
     socket_send_buffer: int = 0
@@ -76,6 +78,8 @@ class RulesConfig:
     rescan_interval: float = 10.0
     #: Seconds to wait for more file changes before reloading.
     debounce: float = 0.2
+    #: Accept a directory without any .rule file (every conversation then goes to chat.default_team).
+    allow_empty: bool = False
 
 
 #: The signing secrets the host makes up (and keeps in the secrets file) when they are not configured.

@@ -21,6 +21,12 @@ from kefu_host.events.validation import InvalidEvent
 
 #: Columns an event may set, each guarded by its field time.
 GUARDED = ("name", "email", "phone", "avatar_url", "vip_level", "last_login_at", "last_ip", "last_user_agent")
+#: The largest amount one event may carry, in its own currency and in the base currency (``events.currency``).
+MAX_AMOUNT = Decimal(10**12)
+#: A customer's lifetime value stays within plus or minus this, in the base currency: minor units of it fit the
+#: 64-bit ``ltv_cents`` column with room to spare. An order that would take the LTV past it is refused.
+MAX_LTV = 10**15
+MAX_LTV_CENTS = MAX_LTV * 100
 
 
 @dataclass(frozen=True)
@@ -61,22 +67,30 @@ def merge(row: Mapping[str, Any], change: CustomerChange, occurred_at: datetime)
     if times != (row.get("field_times") or {}):
         updates["field_times"] = times
     if change.ltv_delta:
-        updates["ltv_cents"] = int(row.get("ltv_cents") or 0) + change.ltv_delta
+        ltv = int(row.get("ltv_cents") or 0) + change.ltv_delta
+        if abs(ltv) > MAX_LTV_CENTS:
+            raise InvalidEvent("data.amount", f"would take the customer's lifetime value past {MAX_LTV} "
+                               f"(it is {int(row.get('ltv_cents') or 0) / 100:.2f})")
+        updates["ltv_cents"] = ltv
         changed.add("ltv")
     return updates, frozenset(changed)
 
 
 def to_cents(amount: Any, currency: str, base: str, rates: Mapping[str, float]) -> int:
-    """An amount in ``currency`` as minor units of the base currency."""
+    """An amount in ``currency`` as minor units of the base currency; at most :data:`MAX_AMOUNT` in either."""
     try:
         value = Decimal(str(amount))
     except InvalidOperation:
         raise InvalidEvent("data.amount", f"{amount!r} is not a number") from None
+    if not value.is_finite() or abs(value) > MAX_AMOUNT:
+        raise InvalidEvent("data.amount", f"must be at most {MAX_AMOUNT}")
     if currency.upper() != base.upper():
         rate = rates.get(currency.upper())
         if rate is None:
             raise InvalidEvent("data.currency", f"no exchange rate from {currency} to {base} (events.exchange_rates)")
         value *= Decimal(str(rate))
+        if abs(value) > MAX_AMOUNT:
+            raise InvalidEvent("data.amount", f"must be at most {MAX_AMOUNT} once converted to {base}")
     return int((value * 100).to_integral_value())
 
 

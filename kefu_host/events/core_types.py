@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from kefu_host.config import EventsConfig
-from kefu_host.events.changes import CustomerChange, to_cents
+from kefu_host.events.changes import MAX_AMOUNT, CustomerChange, to_cents
 from kefu_host.events.types import Event, EventType
+from kefu_host.inputs import INT32_MAX
 
 _UID = {"type": "string", "minLength": 1, "maxLength": 191}
-_AMOUNT = {"anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": r"^\d+(\.\d+)?$"}]}
+#: A decimal string's size is checked by :func:`~kefu_host.events.changes.to_cents`, after any conversion.
+_AMOUNT = {"anyOf": [{"type": "number", "minimum": 0, "maximum": int(MAX_AMOUNT)},
+                     {"type": "string", "pattern": r"^\d+(\.\d+)?$"}]}
 _CURRENCY = {"type": "string", "pattern": "^[A-Za-z]{3}$"}
 PROFILE_FIELDS = ("name", "email", "phone", "avatar_url")
 
@@ -23,7 +26,7 @@ def login(event: Event) -> CustomerChange:
         values["last_user_agent"] = data["user_agent"]
     vip = data.get("extra", {}).get("vip_level")
     if vip is not None:
-        values["vip_level"] = vip
+        values["vip_level"] = int(vip)  # the schema let through an integer, maybe written 2.0
     return CustomerChange(values=values)
 
 
@@ -60,7 +63,8 @@ def core_event_types(config: EventsConfig) -> list[EventType]:
                     "uid": _UID,
                     "ip": {"type": "string", "maxLength": 64},
                     "user_agent": {"type": "string", "maxLength": 512},
-                    "extra": {"type": "object", "properties": {"vip_level": {"type": "integer", "minimum": 0}}},
+                    "extra": {"type": "object", "properties": {
+                        "vip_level": {"type": "integer", "minimum": 0, "maximum": INT32_MAX}}},
                 },
             },
             "a user logged in to the business system; extra.vip_level updates the VIP level",

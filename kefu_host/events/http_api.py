@@ -52,10 +52,12 @@ def _json(body: bytes) -> Any:
         ) from None
 
 
-async def _accept(request: web.Request, source: str, envelopes: list[Any], batch: bool) -> web.Response:
+async def _accept(
+    request: web.Request, source: str, envelopes: list[Any], batch: bool, body: bytes
+) -> web.Response:
     ingestor = request.app[EVENTS].ingestor
     try:
-        events = ingestor.parse(source, envelopes, batch=batch)
+        events = ingestor.parse(source, envelopes, batch=batch, raw=body)
         outcomes = await ingestor.ingest(events)
     except InvalidEvent as exc:
         return error_response(422, "invalid_event", str(exc), field=exc.field)
@@ -74,11 +76,12 @@ async def post_event(request: web.Request) -> web.Response:
     if isinstance(signed, web.Response):
         return signed
     body, source = signed
-    return await _accept(request, source, [_json(body)], batch=False)
+    return await _accept(request, source, [_json(body)], batch=False, body=body)
 
 
 async def post_batch(request: web.Request) -> web.Response:
-    """Up to ``events.max_batch`` events: ``{"events": [...]}``. All are validated before any is stored."""
+    """Up to ``events.max_batch`` events: ``{"events": [...]}``. All are validated before any is stored, and they
+    are stored together or not at all."""
     signed = await _signed_body(request)
     if isinstance(signed, web.Response):
         return signed
@@ -90,7 +93,7 @@ async def post_batch(request: web.Request) -> web.Response:
     limit = request.app[CONFIG].events.max_batch
     if len(envelopes) > limit:
         return error_response(413, "too_many_events", f"events: at most {limit} per batch", field="events")
-    return await _accept(request, source, envelopes, batch=True)
+    return await _accept(request, source, envelopes, batch=True, body=body)
 
 
 def setup(app: web.Application) -> None:

@@ -1,14 +1,15 @@
-"""Accepting events: validate, record and apply each in one transaction, then the effects.
+"""Accepting events: validate, record and apply them in one transaction, then the effects.
 
 The same path serves ``POST /api/events``, the batch endpoint and the Redis Stream source. An event id is recorded
 in ``processed_events`` in the very transaction that applies it (:mod:`kefu_host.events.record`), so a repeated
-event (also two copies arriving at once, also on several processes) has no second effect.
+event (also two copies arriving at once, also on several processes) has no second effect. The events of one request
+are recorded together or not at all.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -29,13 +30,17 @@ class Ingestor:
         self.effects = effects
         self.kind = RecordEvents()
 
-    def parse(self, source: str, envelopes: Sequence[Any], *, batch: bool = False) -> list[Pending]:
+    def parse(
+        self, source: str, envelopes: Sequence[Any], *, batch: bool = False, raw: bytes | None = None
+    ) -> list[Pending]:
         """Validate every envelope and work out its change first: one bad event refuses the request before anything
-        is stored."""
+        is stored. ``raw`` is the JSON text the envelopes were read from (it makes the checks for NUL and nesting
+        cheap)."""
         pending = []
+        now = datetime.now(UTC)
         for n, envelope in enumerate(envelopes):
             prefix = f"events[{n}]." if batch else ""
-            event_id, kind, occurred_at, data = self.validators.check(envelope, prefix)
+            event_id, kind, occurred_at, data = self.validators.check(envelope, prefix, now, text=raw)
             event = Event(event_id, kind, occurred_at, data, source)
             event_type = self.validators.types[kind]
             try:
@@ -47,27 +52,17 @@ class Ingestor:
         return pending
 
     async def ingest(self, pending: Sequence[Pending]) -> list[Outcome]:
-        """Record and apply the events (batched by the group-commit writer), then their effects.
+        """Record and apply the events together (in a batch of the group-commit writer), then their effects.
 
-        Raises :class:`~kefu_host.store.StoreUnavailable` if the store cannot take them (some may be stored: a retry
-        finds those as duplicates).
+        All or nothing: raises :class:`~kefu_host.store.StoreUnavailable` if the store cannot take them, or
+        :class:`InvalidEvent` for an event that only the stored customer shows to be wrong (an LTV past its
+        maximum); then none of them is stored.
         """
-        if len(pending) == 1:  # the usual request: no gather needed
-            try:
-                outcomes: list[Any] = [await self.store.writer.submit(self.kind, pending[0])]
-            except Exception as exc:
-                outcomes = [exc]
-        else:
-            outcomes = await asyncio.gather(
-                *(self.store.writer.submit(self.kind, p) for p in pending), return_exceptions=True
-            )
+        outcomes: list[Outcome] = await self.store.writer.submit(self.kind, tuple(pending))
         for item, outcome in zip(pending, outcomes, strict=True):
-            if isinstance(outcome, Outcome) and outcome.status == "accepted":
+            if outcome.status == "accepted":
                 await self.effects.after(item.event, outcome.customer, outcome.changed)
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-        return list(outcomes)  # type: ignore[arg-type]
+        return outcomes
 
 
 __all__ = ["Ingestor", "InvalidEvent", "Outcome"]

@@ -3,11 +3,14 @@
 An event's ``(source, id)`` row in ``processed_events`` is inserted only if absent: a repeat (also a concurrent copy,
 on any process) finds it and changes nothing. The customer is created on first sight of its ``uid``.
 
+An item of the writer is the events of one request (a batch, or a single event), recorded together or not at all:
+an event that fails leaves none of its request behind.
+
 On SQLite the batch runs as one call on the driver's thread (as the chat messages do, see
 :mod:`kefu_host.chat.append`), with statements for the whole batch rather than for each event (one multi-row insert
 claims the ids, one query reads the customers, one update writes each changed customer), and without a savepoint
-per event: an event that fails aborts the batch, and the writer then retries every item of it in a transaction of
-its own, so the failure stays that event's. Elsewhere each event runs through portable SQLAlchemy Core, in a
+per request: an event that fails aborts the batch, and the writer then retries every item of it in a transaction of
+its own, so the failure stays that request's. Elsewhere each request runs through portable SQLAlchemy Core, in a
 savepoint of its own.
 """
 
@@ -55,25 +58,35 @@ class Outcome(NamedTuple):
 
 
 class RecordEvents:
-    """The batch kind for the group-commit writer."""
+    """The batch kind for the group-commit writer; each item is the events of one request, and its result their
+    outcomes, in order."""
 
     name = "record_events"
 
-    def apply_sqlite(self, db: sqlite3.Connection, items: Sequence[Pending]) -> list[Any]:
-        return _record_sqlite(db, items)
+    def apply_sqlite(self, db: sqlite3.Connection, items: Sequence[Sequence[Pending]]) -> list[Any]:
+        return _regroup(items, _record_sqlite(db, [p for group in items for p in group]))
 
-    async def apply(self, conn: AsyncConnection, items: Sequence[Pending]) -> list[Any]:
+    async def apply(self, conn: AsyncConnection, items: Sequence[Sequence[Pending]]) -> list[Any]:
         if conn.dialect.name == "sqlite":
             driver = (await conn.get_raw_connection()).driver_connection  # aiosqlite.Connection
-            return await driver._execute(_record_sqlite, driver._conn, items)  # type: ignore[no-any-return]
+            flat = [p for group in items for p in group]
+            return _regroup(items, await driver._execute(_record_sqlite, driver._conn, flat))
         results: list[Any] = []
-        for pending in items:
+        for group in items:
             try:
                 async with conn.begin_nested():
-                    results.append(await _record_core(conn, pending))
-            except Exception as exc:  # this event's own failure; the others in the batch go on
+                    results.append([await _record_core(conn, pending) for pending in group])
+            except Exception as exc:  # this request's own failure: none of its events stays; other requests go on
                 results.append(exc)
         return results
+
+
+def _regroup(groups: Sequence[Sequence[Pending]], outcomes: Sequence[Outcome]) -> list[list[Outcome]]:
+    out, at = [], 0
+    for group in groups:
+        out.append(list(outcomes[at : at + len(group)]))
+        at += len(group)
+    return out
 
 
 def _stamp(moment: datetime) -> str:

@@ -85,8 +85,8 @@ class RedisStreamSource:
     async def _handle(self, client: aioredis.Redis, entries: list[tuple[bytes, dict[bytes, bytes]]]) -> None:
         for entry_id, fields in entries:
             try:
-                envelope = _envelope(fields)
-                events = self.ingestor.parse(self.config.source, [envelope])
+                raw, envelope = _envelope(fields)
+                events = self.ingestor.parse(self.config.source, [envelope], raw=raw)
                 await self.ingestor.ingest(events)
             except (InvalidEvent, ValueError) as exc:
                 await self._dead(client, entry_id, fields, f"invalid: {exc}")
@@ -111,11 +111,12 @@ class RedisStreamSource:
         await client.xack(self.config.stream, self.config.group, entry_id)
 
 
-def _envelope(fields: dict[bytes, bytes]) -> Any:
+def _envelope(fields: dict[bytes, bytes]) -> tuple[bytes, Any]:
+    """The entry's JSON text and the envelope read from it."""
     raw = fields.get(b"event") or fields.get(b"data")
     if raw is None:
         raise ValueError("entry has no 'event' field with the JSON envelope")
     try:
-        return orjson.loads(raw)
+        return raw, orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ValueError(f"'event' field is not JSON: {exc}") from None

@@ -52,7 +52,7 @@ def event_types(hooks: Hooks, core: list[EventType]) -> list[EventType]:
 async def events_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     types = event_types(app[HOOKS], core_event_types(config.events))
-    validators = Validators(types)
+    validators = Validators(types, max_future=config.events.tolerance)
     ingestor = Ingestor(app[STORE], validators, Effects(app[HOOKS], app[CHAT].service))
     app[EVENTS] = EventsRuntime(ingestor, validators.types)
     consumer_task = None

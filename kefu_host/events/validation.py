@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import fastjsonschema
@@ -11,8 +11,12 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from kefu_host.events.types import EventType
+from kefu_host.inputs import json_problem
 
 MAX_ID = 191
+#: ``occurred_at`` may not lie before this: older times are not business events (and year-1 times with an offset
+#: cannot even be turned into UTC).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class InvalidEvent(Exception):
@@ -49,7 +53,10 @@ class Validators:
     changed after draft 7 are checked by jsonschema alone.
     """
 
-    def __init__(self, types: Iterable[EventType]) -> None:
+    def __init__(self, types: Iterable[EventType], max_future: float = 300.0) -> None:
+        #: How far ``occurred_at`` may lie ahead of the host's clock (``events.tolerance``): a sender whose clock
+        #: runs years ahead would otherwise pin every field it sets, as field times let only newer events win.
+        self.max_future = timedelta(seconds=max_future)
         self.types: dict[str, EventType] = {}
         self._validators: dict[str, Draft202012Validator] = {}
         self._fast: dict[str, Callable[[Any], Any]] = {}
@@ -60,20 +67,35 @@ class Validators:
             if _draft7_safe(event_type.schema):
                 self._fast[event_type.name] = fastjsonschema.compile(dict(event_type.schema))
 
-    def check(self, envelope: Any, prefix: str = "") -> tuple[str, str, datetime, Mapping[str, Any]]:
-        """(id, type, occurred_at, data) of a valid envelope; raises :class:`InvalidEvent`."""
+    def check(
+        self, envelope: Any, prefix: str = "", now: datetime | None = None, *, text: bytes | None = None
+    ) -> tuple[str, str, datetime, Mapping[str, Any]]:
+        """(id, type, occurred_at, data) of a valid envelope; raises :class:`InvalidEvent`.
+
+        Besides its type's schema, an event keeps the rules of :func:`kefu_host.inputs.json_problem` (no text
+        holding U+0000, limited nesting; ``text``, the JSON the envelope was read from, lets those checks skip their
+        walks), and ``occurred_at`` lies between 1970 and ``max_future`` from ``now``.
+        """
         if not isinstance(envelope, dict):
             raise InvalidEvent(prefix.rstrip(".") or "(body)", "must be a JSON object with id, type, occurred_at, data")
         if envelope.keys() - _ENVELOPE:
             unknown = sorted(envelope.keys() - _ENVELOPE)[0]
             raise InvalidEvent(prefix + unknown, "unknown envelope field (expected id, type, occurred_at, data)")
+        problem = json_problem(envelope, text, prefix.rstrip("."))
+        if problem is not None:
+            raise InvalidEvent(problem.field, problem.message)
         event_id = envelope.get("id")
         if not isinstance(event_id, str) or not 0 < len(event_id) <= MAX_ID:
             raise InvalidEvent(prefix + "id", f"must be a string of 1 to {MAX_ID} characters")
         kind = envelope.get("type")
         if not isinstance(kind, str) or kind not in self.types:
-            raise InvalidEvent(prefix + "type", f"unknown event type {kind!r}; known: {', '.join(sorted(self.types))}")
+            shown = kind if not isinstance(kind, str) or len(kind) <= 100 else kind[:100] + "..."
+            raise InvalidEvent(prefix + "type", f"unknown event type {shown!r}; known: {', '.join(sorted(self.types))}")
         occurred_at = _timestamp(envelope.get("occurred_at"), prefix + "occurred_at")
+        latest = (now or datetime.now(UTC)) + self.max_future
+        if not EARLIEST <= occurred_at <= latest:
+            raise InvalidEvent(prefix + "occurred_at", f"{occurred_at.isoformat()} is not between "
+                               f"{EARLIEST.isoformat()} and {self.max_future.total_seconds():g} s from now")
         data = envelope.get("data")
         if not isinstance(data, dict):
             raise InvalidEvent(prefix + "data", "must be a JSON object")

@@ -1,4 +1,5 @@
-"""The rules feature while the app runs: the holder, the reloader and its watcher, SIGHUP, startup load."""
+"""The rules feature while the app runs: the holder, the reloader and its watcher, SIGHUP, startup load, and
+the warning about teams the rules send chats to that have no agent."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import structlog
 from aiohttp import web
 
 from kefu_host.config import resolve_path
-from kefu_host.keys import CONFIG, HOOKS, RULES
+from kefu_host.keys import CONFIG, HOOKS, RULES, STORE
 from kefu_host.routing.catalogue import HostCatalogue, build_catalogue
-from kefu_host.rules import RuleSetHolder, RulesReloader
+from kefu_host.routing.staffing import report_unstaffed
+from kefu_host.rules import RuleError, RuleSet, RuleSetHolder, RulesReloader
 
 log = structlog.get_logger("kefu_host.rules")
 
@@ -42,20 +44,41 @@ async def rules_ctx(app: web.Application) -> AsyncIterator[None]:
         debounce=config.rules.debounce,
         rescan_interval=config.rules.rescan_interval,
         watch=config.rules.watch,
+        allow_empty=config.rules.allow_empty,
     )
     outcome = await reloader.reload(trigger="startup")
     if holder.current is None:
-        details = "\n".join(str(e) for e in outcome.errors) or outcome.message
-        raise RulesStartupError(f"the rules in {config.rules.directory} do not load:\n{details}")
+        raise RulesStartupError(_startup_message(config.rules.directory, outcome.errors, outcome.message))
     app[RULES] = RulesRuntime(holder, reloader, catalogue)
+    store, default_team = app[STORE], config.chat.default_team
+    await report_unstaffed(store, holder.current, default_team)
+    reports: set[asyncio.Task[None]] = set()
+
+    def on_swap(ruleset: RuleSet) -> None:
+        task = asyncio.create_task(report_unstaffed(store, ruleset, default_team), name="kefu-rules-staffing")
+        reports.add(task)
+        task.add_done_callback(reports.discard)
+
+    reloader.on_swap = on_swap
     watcher = asyncio.create_task(reloader.run(), name="kefu-rules-watcher")
     sighup = _on_sighup(reloader)
     yield
     if sighup:
         asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
-    watcher.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await watcher
+    reloader.on_swap = None
+    for task in (watcher, *reports):
+        task.cancel()
+    for task in (watcher, *reports):
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def _startup_message(directory: object, errors: tuple[RuleError, ...], message: str) -> str:
+    """One line for a problem of the whole directory (missing, empty, unreadable); else each located error."""
+    if len(errors) == 1 and errors[0].line is None:
+        return f"rules.directory {directory}: {errors[0].message}"
+    details = "\n".join(str(e) for e in errors) or message
+    return f"the rules in {directory} do not load:\n{details}"
 
 
 def _on_sighup(reloader: RulesReloader) -> bool:

@@ -5,13 +5,14 @@ Checking goes on after an error so one run reports as much as it can.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from kefu_host.rules import nodes as n
 from kefu_host.rules.errors import RuleError, did_you_mean
+from kefu_host.rules.regex import RegexError, compile_regex
+from kefu_host.rules.syntax import Names
 from kefu_host.rules.schema import PRIORITY_LEVELS, TEAM_ACTIONS, ArgType, Catalogue, FieldSpec, FieldType
 
 #: What a field reference evaluates to; None stands for a map value, whose type is only known at run time.
@@ -53,20 +54,21 @@ class CheckedSet:
 
 
 class Checker:
-    """Checks parsed files against a catalogue; ``teams`` None skips team names, ``lenient`` skips
-    unknown list and group names (another file that defines them may have failed to parse)."""
+    """Checks parsed files against a catalogue; ``teams`` None skips team names. ``unparsed`` are the names
+    files that failed to parse define: a reference to one is not reported as unknown, since it is only a
+    side effect of that file's syntax error, which is reported first."""
 
     def __init__(
         self,
         catalogue: Catalogue,
         teams: Collection[str] | None,
         lists: Mapping[str, tuple[str, ...]],
-        lenient: bool = False,
+        unparsed: Names = Names(),
     ) -> None:
         self.catalogue = catalogue
         self.teams = teams
         self.lists = lists
-        self.lenient = lenient
+        self.unparsed = unparsed
         self.errors: list[RuleError] = []
         self._source: n.SourceFile | None = None
 
@@ -115,7 +117,7 @@ class Checker:
 
     # ---- rules ---------------------------------------------------------------------------------------
     def rule(self, rule: n.Rule, groups: Mapping[str, n.GroupDef]) -> None:
-        if rule.group is not None and rule.group not in groups and not self.lenient:
+        if rule.group is not None and rule.group not in groups and rule.group not in self.unparsed.groups:
             self.fail(
                 rule.group_loc or rule.loc, f"unknown group {rule.group}{did_you_mean(rule.group, groups)}"
             )
@@ -286,11 +288,12 @@ class Checker:
                 self.fail(cond.value.loc, f"contains takes a string, got {cond.value.kind} {cond.value.text}")
         elif isinstance(cond, n.Matches):
             try:
-                re.compile(str(cond.pattern.value))
-            except (re.error, OverflowError, RecursionError, ValueError) as exc:
-                self.fail(cond.pattern.loc, f"invalid regex {cond.pattern.text}: {exc}")
+                compile_regex(str(cond.pattern.value))
+            except RegexError as exc:
+                where = _at_fragment(cond.pattern, exc.fragment)
+                self.fail(where, f"invalid regex {cond.pattern.text}: {exc.problem}")
         elif cond.list_name is not None:
-            if cond.list_name not in self.lists and not self.lenient:
+            if cond.list_name not in self.lists and cond.list_name not in self.unparsed.lists:
                 close = did_you_mean(cond.list_name, self.lists, "${}")
                 self.fail(cond.list_loc or cond.loc, f"unknown list ${cond.list_name}{close}")
         else:
@@ -309,7 +312,7 @@ class Checker:
             self.fact(fact)
         for expectation in test.expectations:
             if isinstance(expectation, n.ExpectFired):
-                if expectation.rule_id not in rules:
+                if expectation.rule_id not in rules and expectation.rule_id not in self.unparsed.rules:
                     close = did_you_mean(expectation.rule_id, rules)
                     self.fail(expectation.loc, f"unknown rule {expectation.rule_id}{close}")
             elif expectation.name == "stop":
@@ -333,6 +336,16 @@ class Checker:
         if resolved is not None and value.kind != _LITERAL_FOR[resolved]:
             expected = _LITERAL_FOR[resolved]
             self.fail(value.loc, f"expected a {expected} for {fact.field}, got {value.kind} {value.text}")
+
+
+def _at_fragment(pattern: n.Lit, fragment: str) -> n.Loc:
+    """Where in the pattern's string literal the part RE2 complained about starts, or the literal itself."""
+    # The literal is on one line (strings cannot span lines) and keeps a regex's backslashes as written.
+    offset = pattern.text.find(fragment) if fragment else -1
+    if offset < 0:
+        return pattern.loc
+    loc = pattern.loc
+    return n.Loc(loc.path, loc.line, loc.column + offset, loc.start + offset, loc.end)
 
 
 def _example(spec: FieldSpec) -> str:

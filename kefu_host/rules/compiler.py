@@ -8,54 +8,33 @@ lists, rule ids) is passed by reference in the function's globals. So rule text 
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
+import marshal
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from kefu_host.rules import nodes as n
 from kefu_host.rules.checker import CheckedSet
 from kefu_host.rules.decision import RuleActions
-from kefu_host.rules.facts import dynamic_contains, folded_list
-from kefu_host.rules.matcher import WordScanner, required_literals
+from kefu_host.rules.program import CompiledRules, Program, Regex, Scanner, link
+from kefu_host.rules.regex import required_literals
 from kefu_host.rules.schema import Catalogue, FieldType
 
-#: What a run returns: fired rule ids, their actions, (team, rule, routing), priority, preferred agent,
-#: tags, auto replies and plugin actions, in evaluation order (the arguments of ``make_decision``).
-Outcome = tuple[list[str], list[Any], Any, Any, Any, list[str], list[str], list[Any]]
-Run = Callable[[Mapping[str, Any]], Outcome]
+__all__ = ["Program", "compile_program", "compile_rules"]
+
 _NUMBER_LITERALS = ("number", "duration")
 
 
-@dataclass(frozen=True)
-class Program:
-    """The compiled rule set: ``run(facts)`` evaluates the rules and folds the fired rules' effects."""
-
-    run: Run
-    #: Indices of the checked rules in evaluation order: priority descending, then file order.
-    order: tuple[int, ...]
-    #: Fact keys the conditions and action arguments read.
-    fields_used: frozenset[str]
-    #: For fields with a parameter or key, which ones are read (``{"queue.length": {"support"}}``).
-    field_params: Mapping[str, frozenset[str]]
-    #: The generated Python, kept for debugging.
-    source: str
-
-
 def compile_rules(checked: CheckedSet, catalogue: Catalogue, lists: Mapping[str, tuple[str, ...]]) -> Program:
-    """Compile rules that passed the checker; ``lists`` holds every named list's words."""
+    """Compile and link rules that passed the checker; ``lists`` holds every named list's words."""
+    return link(compile_program(checked, catalogue, lists))
+
+
+def compile_program(
+    checked: CheckedSet, catalogue: Catalogue, lists: Mapping[str, tuple[str, ...]]
+) -> CompiledRules:
+    """Compile rules that passed the checker into data; :func:`~kefu_host.rules.program.link` runs it."""
     return _Compiler(catalogue, lists).build(checked)
-
-
-def _sub(value: Any, selector: str) -> Any:
-    return value.get(selector) if isinstance(value, Mapping) else None
-
-
-def _dyn_contains_any(value: Any, scanner: WordScanner, words: frozenset[str]) -> bool:
-    if type(value) is str:
-        return scanner.scan(value) != 0
-    folded = folded_list(value)
-    return folded is not None and not folded.isdisjoint(words)
 
 
 @dataclass
@@ -66,21 +45,16 @@ class _Var:
     ref: n.FieldRef
     type: FieldType | None
     flags: set[str]
-    scanner_lists: list[frozenset[str]]
+    #: Word lists scanned on this field, each with its bit in the scan result (dict: O(1) per lookup)
+    scanner_lists: dict[frozenset[str], int]
 
 
 class _Compiler:
     def __init__(self, catalogue: Catalogue, lists: Mapping[str, tuple[str, ...]]) -> None:
         self.catalogue = catalogue
         self.lists = lists
-        self.globals: dict[str, Any] = {
-            "_NUM": (int, float),
-            "_NAN": float("nan"),
-            "_sub": _sub,
-            "_fold": folded_list,
-            "_dyn_contains": dynamic_contains,
-            "_dyn_contains_any": _dyn_contains_any,
-        }
+        #: The generated function's constants by name (the helpers are added when it is linked).
+        self.globals: dict[str, Any] = {}
         self.constants: dict[tuple[Any, ...], str] = {}
         self.vars: dict[str, _Var] = {}
         self.action_fields: list[n.FieldRef] = []
@@ -104,7 +78,7 @@ class _Compiler:
         if found is None:
             spec = self.catalogue.fields[ref.name]
             ftype = None if ref.key is not None else spec.type
-            found = self.vars[key] = _Var(len(self.vars), ref, ftype, set(), [])
+            found = self.vars[key] = _Var(len(self.vars), ref, ftype, set(), {})
         return found
 
     # ---- conditions ----------------------------------------------------------------------------------
@@ -140,12 +114,17 @@ class _Compiler:
         if isinstance(cond, n.ContainsAny):
             return self.contains_any(var, self.list_words(cond))
         if isinstance(cond, n.Matches):
-            regex = self.const(re.compile(str(cond.pattern.value)), "R")
-            test = f"{self.flag(var, 'string')} and {regex}.search({v}) is not None"
+            regex = self.const(Regex(str(cond.pattern.value)), "R")
+            var.flags.add("u")
+            i = var.index
+            # RE2 reads bytes: the text is encoded once per decision, by the first regex that runs on it
+            text = f"(u{i} if u{i} is not None else (u{i} := _utf8(v{i})))"
+            test = f"{self.flag(var, 'string')} and {regex}.search({text}) is not None"
             literals = required_literals(str(cond.pattern.value)) if str(cond.field) in self.scanned else ()
             if literals and var.type is FieldType.STRING:
                 # The field is scanned anyway; a regex runs only when its fixed text is in the message.
-                need = sum(self.bit(var, frozenset({literal.casefold()})) for literal in literals)
+                bits = sum(self.bit(var, frozenset({literal.casefold()})) for literal in literals)
+                need = self.const(bits, "B")
                 return f"({self.mask(var)} & {need} == {need} and {test})"
             return f"({test})"
         raise AssertionError(f"no compiler for {type(cond).__name__}")
@@ -166,10 +145,13 @@ class _Compiler:
         return f"_dyn_contains(v{var.index}, {word})"
 
     def bit(self, var: _Var, words: frozenset[str]) -> int:
-        """The bit of ``words`` in the variable's scan result."""
-        if words not in var.scanner_lists:
-            var.scanner_lists.append(words)
-        return 1 << var.scanner_lists.index(words)
+        """The bit of ``words`` in the variable's scan result.
+
+        Bits go into the code as named constants, never as literals: with thousands of lists on one field a
+        bit has thousands of digits, which cost quadratic time to print and to parse (and Python refuses to
+        print ints of over 4,300 digits at all)."""
+        index = var.scanner_lists.setdefault(words, len(var.scanner_lists))
+        return 1 << index
 
     def mask(self, var: _Var) -> str:
         """The variable's scan result, computed by the first condition that needs it."""
@@ -178,12 +160,12 @@ class _Compiler:
 
     def contains_any(self, var: _Var, words: frozenset[str]) -> str:
         if var.type is FieldType.STRING:
-            return f"({self.mask(var)} & {self.bit(var, words)} != 0)"
+            return f"({self.mask(var)} & {self.const(self.bit(var, words), 'B')} != 0)"
         folded = self.const(words)
         if var.type is FieldType.STRING_LIST:
             var.flags.add("l")
             return f"(l{var.index} is not None and not l{var.index}.isdisjoint({folded}))"
-        scanner = self.const(WordScanner([words]), "W")
+        scanner = self.const(Scanner((words,)), "W")
         return f"_dyn_contains_any(v{var.index}, {scanner}, {folded})"
 
     def list_words(self, cond: n.ContainsAny) -> frozenset[str]:
@@ -234,11 +216,10 @@ class _Compiler:
             # Some tag or reply appears in more than one place, so the lists may hold it twice.
             body = [line.replace(_OUTCOME, _OUTCOME.replace("tags, replies", _DEDUPED)) for line in body]
         source = "\n".join([*lines, *body, ""])
-        namespace = dict(self.globals)
         # Safe to run: the source is built from generated names only (see the module docstring).
-        exec(compile(source, "<rules>", "exec"), namespace)
-        # popped, so the function and its globals form no cycle: a replaced rule set is freed by refcounting alone
-        return Program(namespace.pop("run"), tuple(order), *self.fields_read(), source)
+        code = marshal.dumps(compile(source, "<rules>", "exec"))
+        used, params = self.fields_read()
+        return CompiledRules(code, tuple(self.globals.items()), tuple(order), used, params, source)
 
     def fold(self, rule: n.Rule) -> list[str]:
         """Statements adding a fired rule's effect; a static effect adds only the parts it has."""
@@ -301,9 +282,11 @@ class _Compiler:
                 lines.append(f"    t{i} = v{i}.casefold() if type(v{i}) is str else None")
             if "l" in var.flags:
                 lines.append(f"    l{i} = _fold(v{i})")
+            if "u" in var.flags:
+                lines.append(f"    u{i} = None")
             if var.scanner_lists:
                 # Scanned lazily, at most once per decision, by the first rule that needs it.
-                self.globals[f"S{i}"] = WordScanner(var.scanner_lists).scan
+                self.globals[f"S{i}"] = Scanner(tuple(var.scanner_lists), bound=True)
                 lines.append(f"    m{i} = None")
         return lines
 

@@ -7,7 +7,6 @@ it follows the same semantics (tests hold the two to the same answers).
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ from kefu_host.rules import nodes as n
 from kefu_host.rules.decision import Decision
 from kefu_host.rules.facts import dynamic_contains, folded_list, is_number, read_fact
 from kefu_host.rules.matcher import words_found
+from kefu_host.rules.regex import compile_regex, search
 from kefu_host.rules.schema import Catalogue, FieldType
 
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
@@ -164,7 +164,7 @@ class Explainer:
             return (inside is not None and inside != cond.negated), ()
         ftype = self.type_of(cond.field)
         if isinstance(cond, n.Matches):
-            return type(value) is str and re.search(str(cond.pattern.value), value) is not None, ()
+            return type(value) is str and search(compile_regex(str(cond.pattern.value)), value), ()
         if isinstance(cond, n.Contains):
             word = str(cond.value.value).casefold()
             if ftype is FieldType.STRING:

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 
 import ahocorasick
-
-try:  # the regex parser is private; without it regexes simply run unfiltered
-    from re import _parser as _regex_parser
-except ImportError:  # pragma: no cover - other Python versions
-    _regex_parser = None
 
 
 #: Above this many different first characters the scanner matches UTF-8 bytes instead of characters.
@@ -80,30 +74,3 @@ def words_found(text: str, words: Iterable[str], limit: int = 10) -> list[str]:
             if len(found) >= limit:
                 break
     return found
-
-
-def required_literals(pattern: str, shortest: int = 2) -> tuple[str, ...]:
-    """Literal runs every match of ``pattern`` must contain, for filtering before running the regex.
-
-    Only top-level runs of plain characters count (inside a group or an alternation nothing is certain),
-    and a case-insensitive pattern has none. Text that lacks one of them cannot match, and since case
-    folding maps character by character, the test holds on case-folded text too.
-    """
-    if _regex_parser is None:
-        return ()
-    try:
-        parsed = _regex_parser.parse(pattern)
-    except (re.error, RecursionError, OverflowError, ValueError):
-        return ()
-    if parsed.state.flags & re.IGNORECASE:
-        return ()
-    runs: list[str] = []
-    current: list[str] = []
-    for op, arg in parsed:
-        if op is _regex_parser.LITERAL:
-            current.append(chr(arg))
-            continue
-        runs.append("".join(current))
-        current = []
-    runs.append("".join(current))
-    return tuple(dict.fromkeys(run for run in runs if len(run) >= shortest))

@@ -1,7 +1,8 @@
 """Hot reload: watch the rules directory, rebuild on change, swap one immutable RuleSet, keep the last good.
 
 A reload reads a snapshot and skips the work when its revision is unchanged; otherwise it parses and
-compiles in a worker thread, runs the guard (:func:`guard`), and swaps. Every failure keeps the
+compiles off the event loop (:mod:`~kefu_host.rules.offload`: a worker process for big sets, a thread for
+small ones), runs the guard (:func:`guard`), and swaps on the loop. Every failure keeps the
 current set, is logged with its location and counted on the holder. The file watcher is backed by a
 periodic content-hash rescan, because Kubernetes ConfigMaps update by swapping a symlink, which inotify
 can miss.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +21,8 @@ import structlog
 from watchfiles import awatch
 
 from kefu_host.rules.errors import RuleError, RuleSetError
-from kefu_host.rules.loader import Snapshot, build_ruleset, read_snapshot
+from kefu_host.rules.loader import read_snapshot
+from kefu_host.rules.offload import PROCESS_BYTES, RuleBuilder, WorkerFailed
 from kefu_host.rules.ruleset import RuleSet
 from kefu_host.rules.schema import Catalogue
 
@@ -121,11 +123,20 @@ class RulesReloader:
         debounce: float = 0.2,
         rescan_interval: float = 10.0,
         watch: bool = True,
+        process_bytes: int = PROCESS_BYTES,
+        allow_empty: bool = False,
     ) -> None:
+        """``process_bytes``: snapshots this large are built in a worker process (see :mod:`.offload`);
+        ``allow_empty`` accepts a directory without any ``.rule`` file."""
         self.holder = holder
         self.directory = Path(directory)
         self.catalogue = catalogue or Catalogue.core()
         self.teams = teams
+        self.builder = RuleBuilder(
+            self.catalogue, teams, process_bytes=process_bytes, allow_empty=allow_empty
+        )
+        #: Called on the loop with each rule set a reload swapped in; it must not block (start a task).
+        self.on_swap: Callable[[RuleSet], None] | None = None
         self.debounce = debounce
         self.rescan_interval = rescan_interval
         self.watch = watch
@@ -164,12 +175,16 @@ class RulesReloader:
             return ReloadOutcome(
                 "unchanged", trigger, previous, previous, f"revision {revision[:12]} was already rejected"
             )
-        started = time.perf_counter()
         try:
-            ruleset = await asyncio.to_thread(self._build, snapshot)
+            built = await self.builder.build(
+                snapshot.files, display_root=str(self.directory), revision=revision
+            )
         except RuleSetError as exc:
             self._rejected = revision
             return self._failed(trigger, revision, exc.summary(), exc.errors)
+        except WorkerFailed as exc:  # not the files' fault (memory?): the next change or rescan tries again
+            return self._failed(trigger, revision, str(exc), ())
+        ruleset = built.ruleset
         if current is not None and not force:
             reason = guard(current, ruleset)
             if reason:
@@ -181,24 +196,19 @@ class RulesReloader:
                 )
         self.holder.swap(ruleset)
         self._rejected = None
+        if self.on_swap is not None:
+            self.on_swap(ruleset)
         _log.info(
             "rules_reloaded",
             trigger=trigger,
             revision=revision,
             previous_revision=previous,
             rules=len(ruleset.rules),
-            seconds=round(time.perf_counter() - started, 4),
+            seconds=round(built.seconds, 4),
+            built_in=built.where,
+            build_pid=built.pid,
         )
         return ReloadOutcome("loaded", trigger, revision, previous, f"loaded {len(ruleset.rules)} rules")
-
-    def _build(self, snapshot: Snapshot) -> RuleSet:
-        return build_ruleset(
-            snapshot.files,
-            self.catalogue,
-            self.teams,
-            display_root=str(self.directory),
-            revision=snapshot.revision,
-        )
 
     def _failed(
         self, trigger: str, revision: str | None, message: str, errors: tuple[RuleError, ...]

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kefu_host.rules import nodes as n
-from kefu_host.rules.checker import CheckedSet
-from kefu_host.rules.compiler import Program
+from kefu_host.rules.artifact import Artifact, unpack_detail, unpack_infos, unpack_program, unpack_tests
 from kefu_host.rules.decision import Decision, make_decision
 from kefu_host.rules.explain import Explainer, Explanation
+from kefu_host.rules.program import Program
 
 
 @dataclass(frozen=True)
@@ -49,15 +49,16 @@ def is_default_rule(rule: n.Rule, groups: Mapping[str, n.GroupDef]) -> bool:
 
 
 class _Engine:
-    """The compiled parts a decision needs, kept together and out of the dataclass's repr."""
+    """What decisions and explanations need, kept together and out of the dataclass's repr."""
 
-    __slots__ = ("checked", "explainer", "order", "run")
+    __slots__ = ("detail", "order", "run", "tests")
 
-    def __init__(self, checked: CheckedSet, program: Program, explainer: Explainer) -> None:
-        self.checked = checked
+    def __init__(self, program: Program, artifact: Artifact) -> None:
         self.run = program.run
         self.order = program.order
-        self.explainer = explainer
+        # only the syntax is kept, as bytes: the rest of the artifact is in ``run`` now
+        self.detail = artifact.detail
+        self.tests = artifact.tests
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,39 +73,34 @@ class RuleSet:
     groups: Mapping[str, str]
     #: List name to how many words it holds.
     lists: Mapping[str, int]
-    #: Inline test blocks, for ``kefu-host rules test``.
-    tests: tuple[n.TestDef, ...]
+    #: Names of the inline tests (:attr:`tests` has the tests themselves).
+    test_names: tuple[str, ...]
     #: Fact keys the rules read: gather only these (e.g. skip queue statistics nobody reads).
     fields_used: frozenset[str]
     #: Parameters and keys read per field, e.g. ``{"queue.length": frozenset({"support"})}``.
     field_params: Mapping[str, frozenset[str]]
+    #: Team to the rules that send conversations there (``assign_team``, ``transfer``, ``overflow_to``).
+    routes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: Every file the revision covers (relative paths).
     files: tuple[str, ...] = ()
     _engine: _Engine | None = field(default=None, repr=False)
 
     @classmethod
-    def build(
-        cls,
-        revision: str,
-        directory: str,
-        checked: CheckedSet,
-        program: Program,
-        explainer: Explainer,
-        lists: Mapping[str, tuple[str, ...]],
-        files: tuple[str, ...],
-    ) -> RuleSet:
-        infos = tuple(_info(checked.rules[i], checked.groups) for i in program.order)
+    def from_artifact(cls, artifact: Artifact) -> RuleSet:
+        """The rule set an artifact describes. Each step is short, so a thread can do this beside the loop."""
+        program = unpack_program(artifact)
         return cls(
-            revision=revision,
-            directory=directory,
-            rules=infos,
-            groups={name: group.mode for name, group in checked.groups.items()},
-            lists={name: len(words) for name, words in lists.items()},
-            tests=checked.tests,
-            fields_used=program.fields_used,
-            field_params=program.field_params,
-            files=files,
-            _engine=_Engine(checked, program, explainer),
+            revision=artifact.revision,
+            directory=artifact.directory,
+            rules=unpack_infos(artifact),
+            groups=dict(artifact.groups),
+            lists=dict(artifact.lists),
+            test_names=artifact.test_names,
+            fields_used=artifact.fields_used,
+            field_params=artifact.field_params,
+            routes=dict(artifact.routes),
+            files=artifact.files,
+            _engine=_Engine(program, artifact),
         )
 
     @property
@@ -115,6 +111,11 @@ class RuleSet:
     def default_rules(self) -> tuple[str, ...]:
         return tuple(rule.id for rule in self.rules if rule.is_default)
 
+    @property
+    def tests(self) -> tuple[n.TestDef, ...]:
+        """The inline test blocks, unpacked on each access (the host keeps only their bytes)."""
+        return unpack_tests(self._built().tests)
+
     def decide(self, facts: Mapping[str, Any]) -> Decision:
         """Evaluate the rules against ``facts``; never does I/O."""
         engine = self._engine
@@ -122,11 +123,13 @@ class RuleSet:
         return make_decision(self.revision, *engine.run(facts))
 
     def explain(self, facts: Mapping[str, Any]) -> Explanation:
-        """Every rule with its status and the value of each condition node, plus the decision."""
-        engine = self._engine
-        assert engine is not None, "a RuleSet is built by the loader"
-        checked = engine.checked
-        rules = engine.explainer.rules(checked.rules, engine.order, checked.groups, facts)
+        """Every rule with its status and the value of each condition node, plus the decision.
+
+        Unpacks the syntax tree each time: for a set of thousands of rules, call it from a thread."""
+        engine = self._built()
+        detail = unpack_detail(engine.detail)
+        explainer = Explainer(detail.catalogue, detail.lists)
+        rules = explainer.rules(detail.rules, engine.order, detail.groups, facts)
         return Explanation(self.revision, rules, self.decide(facts), dict(facts))
 
     def summary(self) -> dict[str, Any]:
@@ -137,13 +140,18 @@ class RuleSet:
             "rules": [rule.to_dict() for rule in self.rules],
             "groups": dict(self.groups),
             "lists": dict(self.lists),
-            "tests": [test.name for test in self.tests],
+            "tests": list(self.test_names),
             "fields_used": sorted(self.fields_used),
             "files": list(self.files),
         }
 
+    def _built(self) -> _Engine:
+        assert self._engine is not None, "a RuleSet is built by the loader"
+        return self._engine
 
-def _info(rule: n.Rule, groups: Mapping[str, n.GroupDef]) -> RuleInfo:
+
+def rule_info(rule: n.Rule, groups: Mapping[str, n.GroupDef]) -> RuleInfo:
+    """What ops and the admin API see of ``rule``."""
     return RuleInfo(
         rule.id,
         rule.priority,

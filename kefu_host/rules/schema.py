@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 _ACTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -163,6 +164,13 @@ class Catalogue:
             MappingProxyType({a.name: a for a in CORE_ACTIONS}),
         )
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Sent to the worker process that builds big rule sets. Mapping proxies do not pickle, and a plugin's
+        # subclass of a spec lives in a module that process may not import, so plain specs travel instead.
+        fields = tuple(FieldSpec(f.name, f.type, f.doc, f.param) for f in self.fields.values())
+        actions = tuple(ActionSpec(a.name, tuple(a.args), a.doc) for a in self.actions.values())
+        return (_catalogue, (fields, actions))
+
     def extended(self, fields: Iterable[FieldSpec] = (), actions: Iterable[ActionSpec] = ()) -> Catalogue:
         """A new catalogue with these added. A name that is already taken raises ValueError."""
         new_fields = dict(self.fields)
@@ -176,3 +184,8 @@ class Catalogue:
                 raise ValueError(f"rule action {action_spec.name} is already defined")
             new_actions[action_spec.name] = action_spec
         return Catalogue(MappingProxyType(new_fields), MappingProxyType(new_actions))
+
+
+def _catalogue(fields: tuple[FieldSpec, ...], actions: tuple[ActionSpec, ...]) -> Catalogue:
+    by_name = MappingProxyType({f.name: f for f in fields})
+    return Catalogue(by_name, MappingProxyType({a.name: a for a in actions}))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedToken
@@ -50,12 +51,52 @@ def parse_tree(text: str, path: str) -> Tree[Token]:
         line, column, message = _token_error(exc, text)
         raise _error(path, lines, line, column, message) from None
     except UnexpectedCharacters as exc:
-        message = "unterminated string" if exc.char == '"' else f"unexpected character {exc.char!r}"
-        raise _error(path, lines, exc.line, exc.column, message) from None
+        raise _error(path, lines, exc.line, exc.column, _character_error(exc, text)) from None
     except LarkError as exc:  # lark promises only these two for LALR; anything else is still a syntax error
         raise _error(path, lines, 1, 1, f"cannot parse: {exc}") from None
     _check_depth(tree, path, lines)
     return tree
+
+
+@dataclass(frozen=True)
+class Names:
+    """Rule ids, list and group names a file defines."""
+
+    rules: frozenset[str] = frozenset()
+    lists: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
+
+    def __or__(self, other: Names) -> Names:
+        return Names(self.rules | other.rules, self.lists | other.lists, self.groups | other.groups)
+
+
+def defined_names(text: str) -> Names:
+    """What ``text`` defines, read from its tokens alone, so it works on a file that does not parse.
+
+    After a syntax error the file defines nothing; these are the names other files must not be told are
+    unknown because of it. Lexing stops at the first character no token starts with (a truncated string).
+    """
+    found: dict[str, set[str]] = {"_RULE": set(), "_LIST": set(), "_GROUP": set()}
+    previous = keyword = None
+    try:
+        for token in _parser().lex(text):
+            if keyword is not None and token.type in ("NAME", "DOTTED"):
+                found[keyword].add(str(token))
+            # "in group routing" names a group that some file defines; only "group routing match" defines it
+            keyword = token.type if token.type in found and previous != "_IN" else None
+            previous = token.type
+    except LarkError:
+        pass
+    return Names(frozenset(found["_RULE"]), frozenset(found["_LIST"]), frozenset(found["_GROUP"]))
+
+
+def _character_error(exc: UnexpectedCharacters, text: str) -> str:
+    if exc.char == '"':
+        return "unterminated string"  # at its opening quote: the string runs to the end of the line or file
+    if text[exc.pos_in_stream :].strip() == exc.char:  # the file ends here, cut short after "customer."
+        before = text[: exc.pos_in_stream].split()
+        return f"unexpected end of file after '{(before[-1] if before else '') + exc.char}'"
+    return f"unexpected character {exc.char!r}"
 
 
 def _error(path: str, lines: list[str], line: int, column: int, message: str) -> RuleError:

@@ -47,6 +47,8 @@ class ErpClient:
             raise ActionError(
                 "erp_unavailable", "the ERP connection is not open (the host is starting or stopping)"
             )
+        if any(s in (".", "..") for s in segments):  # URLs resolve them as path steps, past the record asked for
+            raise ActionError("bad_args", "'.' and '..' are not ids the ERP can be asked for")
         url = self.settings.base_url + "/" + "/".join(quote(s, safe="") for s in segments)
         try:
             async with self.session.get(url, params=params) as response:

@@ -14,7 +14,8 @@ from kefu_host.keys import CHAT
 from .client import ErpClient
 from .settings import ErpSettings
 
-_ID = {"type": "string", "minLength": 1, "maxLength": 191}
+#: An id the ERP reads in a URL path: "." and ".." would be resolved as path steps (``/v1/stock/..`` is ``/v1/``).
+_ID = {"type": "string", "minLength": 1, "maxLength": 191, "not": {"enum": [".", ".."]}}
 MAX_ORDERS = 50
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from kefu_host import hookimpl
 from kefu_host.agent_actions import ActionContext, ActionError, AgentAction
 from kefu_host.chat.values import CustomerView
+from kefu_host.events.changes import MAX_AMOUNT
 from kefu_host.events.types import Event, EventType
 from kefu_host.keys import CHAT, CONFIG
 from kefu_host.plugin_db import open_store, resolve_url, utcnow
@@ -34,9 +35,10 @@ _DB_DOWN = (OperationalError, InterfaceError, OSError)
 PRUNE_EVERY = 3600.0
 _UID = {"type": "string", "minLength": 1, "maxLength": 191}
 _ORDER = {"type": "string", "minLength": 1, "maxLength": 191}
+#: At most the host's largest event amount (10^12), however it is written.
 _AMOUNT = {
     "anyOf": [
-        {"type": "number", "exclusiveMinimum": 0},
+        {"type": "number", "exclusiveMinimum": 0, "maximum": int(MAX_AMOUNT)},
         {"type": "string", "pattern": r"^\d{1,12}(\.\d{1,4})?$"},
     ]
 }
@@ -66,7 +68,7 @@ def amount_text(amount: float | str) -> str:
         value = Decimal(str(amount))
     except InvalidOperation:
         raise ActionError("bad_args", f"amount: {amount!r} is not a number") from None
-    if not value.is_finite() or value <= 0 or value > Decimal("1e12"):
+    if not value.is_finite() or value <= 0 or value > MAX_AMOUNT:
         raise ActionError("bad_args", f"amount: {amount!r} must be a positive amount")
     return format(value.normalize(), "f")
 

@@ -7,12 +7,16 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from kefu_host.http import admin_denied, error_response, json_response
+from kefu_host.http import admin_denied, error_response, json_response, path_int
+from kefu_host.inputs import INT32_MAX, IntRange
 
 from .store import STATUSES
 
 if TYPE_CHECKING:
     from .plugin import TicketPlugin
+
+#: Ticket numbers are 32-bit on every database.
+_TICKET_ID = IntRange(1, INT32_MAX)
 
 
 def route_table(plugin: TicketPlugin) -> Sequence[web.RouteDef]:
@@ -39,10 +43,10 @@ def route_table(plugin: TicketPlugin) -> Sequence[web.RouteDef]:
         store = plugin.store
         if store is None:
             return error_response(503, "tickets_unavailable", "the ticket database is not open")
-        raw = request.match_info["id"]
-        ticket = await store.get(int(raw)) if raw.isascii() and raw.isdigit() and int(raw) < 2**31 else None
+        ticket_id = path_int(request, "id", _TICKET_ID)  # else 400, answered by the host
+        ticket = await store.get(ticket_id)
         if ticket is None:
-            return error_response(404, "not_found", f"no ticket {raw}")
+            return error_response(404, "not_found", f"no ticket {ticket_id}")
         return json_response({"ticket": ticket.to_dict(), "history": await store.history(ticket.id)})
 
     return [web.get("/tickets", list_tickets), web.get("/tickets/{id}", show_ticket)]

@@ -18,7 +18,7 @@ COUNT = 150
 
 
 async def test_a_slow_tab_is_closed_with_4008_while_a_fast_tab_gets_everything(start_host: Callable[..., Any]) -> None:
-    host = await start_host(environ={"KEFU_CHAT__SEND_QUEUE_SIZE": "16", "KEFU_SERVER__MAX_FRAME_BYTES": "65536",
+    host = await start_host(environ={"KEFU_CHAT__SEND_QUEUE_SIZE": "16",
                                      "KEFU_SERVER__SOCKET_SEND_BUFFER": "65536"})
     agent = await host.agent(await host.add_agent("chatty"))
     fast = await host.visitor()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from kefu_host.events.changes import MAX_LTV_CENTS
+from kefu_host.events.signing import sign
 from kefu_host.keys import STORE
 from kefu_host.store.models import Customer, ProcessedEvent
 from kefu_host.testing.events import envelope, signed
@@ -160,3 +163,164 @@ async def test_older_profile_events_never_overwrite_newer_values(start_host: Cal
     assert row.name == "new name"  # the older event lost on this field
     assert row.email == "old@example.com"  # but set a field nobody had set
     assert row.attributes == {"tier": "gold", "city": "杭州"}
+
+
+async def processed(host: Any) -> int:
+    return await stored_events(host)
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (envelope("user.profile_updated", {"uid": "u", "name": "Li\x00Lei"}), "data.name"),
+        (envelope("user.profile_updated", {"uid": "u", "attributes": {"note": "a\x00"}}), "data.attributes.note"),
+        (envelope("user.profile_updated", {"uid": "u", "attributes": {"k\x00": 1}}), "data.attributes.k\\u0000"),
+        (envelope("user.login", {"uid": "u\x00"}), "data.uid"),
+        ({**envelope("user.login", {"uid": "u"}), "id": "evt\x00"}, "id"),
+    ],
+)
+async def test_text_holding_nul_is_a_422_on_every_database(
+    start_host: Callable[..., Any], db_url: str, payload: Any, field: str
+) -> None:
+    host = await start_host(db_url=db_url)
+    body, headers = signed(SECRET, payload, msg_id="msg-nul")  # a header cannot carry the NUL of the id
+    response = await host.client.post("/api/events", data=body, headers=headers)
+    assert response.status == 422, await response.text()
+    error = (await response.json())["error"]
+    assert error == {"code": "invalid_event", "field": field, "message": f"{field}: must not contain U+0000 (NUL)"}
+    assert await processed(host) == 0 and await customer(host, "u") is None
+
+
+@pytest.mark.parametrize("level", [2**31, 2**63, 1e19, -1])
+async def test_a_vip_level_past_its_column_is_a_422(start_host: Callable[..., Any], db_url: str, level: Any) -> None:
+    host = await start_host(db_url=db_url)
+    response = await host.post(envelope("user.login", {"uid": "v", "extra": {"vip_level": level}}))
+    assert response.status == 422 and (await response.json())["error"]["field"] == "data.extra.vip_level"
+    assert await processed(host) == 0
+
+
+async def test_a_vip_level_written_with_a_zero_fraction_is_stored_as_that_integer(
+    start_host: Callable[..., Any], db_url: str
+) -> None:
+    host = await start_host(db_url=db_url)
+    await host.send("user.login", {"uid": "v", "extra": {"vip_level": 3.0}})
+    assert (await customer(host, "v")).vip_level == 3
+
+
+@pytest.mark.parametrize("amount", [1e17, 10**12 + 1, "1000000000000.01", "9" * 5000, 1e308])
+async def test_an_amount_past_the_documented_maximum_is_a_422(
+    start_host: Callable[..., Any], db_url: str, amount: Any
+) -> None:
+    host = await start_host(db_url=db_url)
+    response = await host.post(envelope("order.paid", {"uid": "m", "order_id": "o", "amount": amount,
+                                                       "currency": "CNY"}))
+    assert response.status == 422, await response.text()
+    assert (await response.json())["error"]["field"] == "data.amount"
+    assert await processed(host) == 0
+
+
+async def test_the_maximum_amount_itself_is_accepted(start_host: Callable[..., Any], db_url: str) -> None:
+    host = await start_host(db_url=db_url)
+    await host.send("order.paid", {"uid": "m", "order_id": "o", "amount": 10**12, "currency": "CNY"})
+    assert (await customer(host, "m")).ltv_cents == 10**14
+
+
+async def _set_ltv(host: Any, uid: str, cents: int) -> None:
+    from sqlalchemy import update
+
+    await host.send("user.login", {"uid": uid})
+
+    async def write(conn: Any) -> None:
+        await conn.execute(update(Customer).where(Customer.uid == uid).values(ltv_cents=cents))
+
+    await host.app[STORE].writer.transaction(write)
+
+
+async def test_an_order_that_would_take_the_ltv_past_its_maximum_is_a_422_and_later_orders_still_work(
+    start_host: Callable[..., Any], db_url: str
+) -> None:
+    host = await start_host(db_url=db_url)
+    near = MAX_LTV_CENTS - 100  # one unit below the documented maximum
+    await _set_ltv(host, "rich", near)
+    past = await host.post(envelope("order.paid", {"uid": "rich", "order_id": "o1", "amount": "1.01",
+                                                   "currency": "CNY"}))
+    assert past.status == 422, await past.text()
+    error = (await past.json())["error"]
+    assert error["field"] == "data.amount" and "lifetime value" in error["message"]
+    assert (await customer(host, "rich")).ltv_cents == near and await processed(host) == 1  # only the login
+    await host.send("order.paid", {"uid": "rich", "order_id": "o2", "amount": 1, "currency": "CNY"})
+    await host.send("order.refunded", {"uid": "rich", "order_id": "o2", "amount": 5, "currency": "CNY"})
+    assert (await customer(host, "rich")).ltv_cents == near + 100 - 500
+
+
+async def test_a_batch_is_stored_whole_or_not_at_all(start_host: Callable[..., Any], db_url: str) -> None:
+    host = await start_host(db_url=db_url)
+    # an LTV at the end of its 64-bit column (written before the documented maximum existed): adding to it
+    # overflowed the column halfway through the batch, a 500 with the events before it stored
+    await _set_ltv(host, "rich", 2**63 - 100)
+    fine = [envelope("order.paid", {"uid": f"b{n}", "order_id": f"o{n}", "amount": 10, "currency": "CNY"})
+            for n in range(3)]
+    breaking = envelope("order.paid", {"uid": "rich", "order_id": "x", "amount": 2, "currency": "CNY"})
+    refused = await host.post({"events": [*fine, breaking]}, path="/api/events/batch")
+    assert refused.status == 422, await refused.text()
+    assert (await refused.json())["error"]["field"] == "data.amount"
+    assert await processed(host) == 1 and await customer(host, "b0") is None  # none of the batch stayed
+    accepted = await host.post({"events": fine}, path="/api/events/batch")
+    assert [r["status"] for r in (await accepted.json())["results"]] == ["accepted"] * 3
+
+
+@pytest.mark.parametrize("signature", ["v1,é", "v1,令牌", "v1,\u00e9 v1,x"])
+async def test_a_non_ascii_signature_is_a_401(start_host: Callable[..., Any], signature: str) -> None:
+    host = await start_host()
+    body, headers = signed(SECRET, envelope("user.login", {"uid": "s"}))
+    response = await host.client.post("/api/events", data=body, headers={**headers, "webhook-signature": signature})
+    assert response.status == 401 and (await response.json())["error"]["code"] == "bad_signature"
+
+
+@pytest.mark.parametrize("timestamp", ["²", "١٧٣٢٦١٢٣٤٥", "9" * 5000, " 1732612345", "1_732_612_345", "-1"])
+async def test_a_timestamp_that_is_not_plain_digits_is_a_401(start_host: Callable[..., Any], timestamp: str) -> None:
+    host = await start_host()
+    body, headers = signed(SECRET, envelope("user.login", {"uid": "s"}))
+    response = await host.client.post("/api/events", data=body, headers={**headers, "webhook-timestamp": timestamp})
+    assert response.status == 401 and (await response.json())["error"]["code"] == "bad_signature"
+
+
+@pytest.mark.parametrize("occurred_at", [
+    (datetime.now(UTC) + timedelta(days=365)).isoformat(), "9999-12-31T23:59:59-14:00", "1969-12-31T23:59:59Z",
+    "0001-01-01T00:00:00+14:00",
+])
+async def test_an_occurred_at_beyond_the_documented_bounds_is_a_422(
+    start_host: Callable[..., Any], db_url: str, occurred_at: str
+) -> None:
+    host = await start_host(db_url=db_url)
+    response = await host.post(envelope("user.profile_updated", {"uid": "t", "name": "x"}, occurred_at=occurred_at))
+    assert response.status == 422, await response.text()
+    assert (await response.json())["error"]["field"] == "occurred_at"
+    assert await processed(host) == 0
+
+
+async def test_a_clock_running_ahead_by_less_than_the_tolerance_is_fine_and_pins_nothing_for_long(
+    start_host: Callable[..., Any]
+) -> None:
+    host = await start_host("[events]\ntolerance = 60\n")
+    ahead = datetime.now(UTC) + timedelta(seconds=30)
+    await host.send("user.profile_updated", {"uid": "t", "name": "from a fast clock"}, occurred_at=ahead)
+    refused = await host.post(envelope("user.profile_updated", {"uid": "t", "name": "from a broken clock"},
+                                       occurred_at=datetime.now(UTC) + timedelta(seconds=600)))
+    assert refused.status == 422
+    assert (await customer(host, "t")).name == "from a fast clock"
+
+
+async def test_data_nested_past_the_limit_is_a_422(start_host: Callable[..., Any], db_url: str) -> None:
+    host = await start_host(db_url=db_url)
+    deep: Any = "bottom"
+    for _ in range(300):  # orjson reads 1,024 levels but writes 254: storing this payload failed after validation
+        deep = {"next": deep}
+    payload = envelope("user.profile_updated", {"uid": "d", "attributes": {"tree": deep}})
+    body = json.dumps(payload).encode()  # orjson, the tests' encoder too, refuses to write it
+    headers = {**sign(SECRET, payload["id"], body), "Content-Type": "application/json"}
+    response = await host.client.post("/api/events", data=body, headers=headers)
+    assert response.status == 422, await response.text()
+    error = (await response.json())["error"]
+    assert error["field"].startswith("data.attributes.tree.next") and "nests deeper" in error["message"]
+    assert await processed(host) == 0

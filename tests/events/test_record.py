@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -24,21 +25,26 @@ def pending(event_id: str, kind: str, data: dict, at: datetime = T0) -> Pending:
     return Pending(event, data.get("uid"), TYPES[kind].change(event))  # type: ignore[misc]
 
 
+async def record(store: Any, item: Pending) -> Outcome:
+    """Record one event as a request of its own (the writer's items are requests)."""
+    outcomes = await store.writer.submit(RecordEvents(), (item,))
+    return outcomes[0]  # type: ignore[no-any-return]
+
+
 async def test_events_apply_once_in_order_of_occurrence(db_url: str) -> None:
-    kind = RecordEvents()
     async with open_store(db_url) as store:
         first = await asyncio.gather(
-            store.writer.submit(kind, pending("e1", "user.profile_updated",
+            record(store, pending("e1", "user.profile_updated",
                                               {"uid": "u1", "name": "new", "attributes": {"tier": "gold"}},
                                               T0 + timedelta(minutes=5))),
-            store.writer.submit(kind, pending("e2", "user.profile_updated",
+            record(store, pending("e2", "user.profile_updated",
                                               {"uid": "u1", "name": "old", "email": "a@example.com",
                                                "attributes": {"tier": "silver", "city": "杭州"}})),
-            store.writer.submit(kind, pending("e3", "order.paid",
+            record(store, pending("e3", "order.paid",
                                               {"uid": "u1", "order_id": "o", "amount": "10.50", "currency": "USD"})),
-            store.writer.submit(kind, pending("e4", "user.login", {"uid": "u1", "ip": "10.0.0.1",
+            record(store, pending("e4", "user.login", {"uid": "u1", "ip": "10.0.0.1",
                                                                    "extra": {"vip_level": 2}})),
-            store.writer.submit(kind, pending("e1", "user.profile_updated", {"uid": "u1", "name": "again"})),
+            record(store, pending("e1", "user.profile_updated", {"uid": "u1", "name": "again"})),
         )
         assert [o.status for o in first] == ["accepted"] * 4 + ["duplicate"]
         assert isinstance(first[0], Outcome) and first[0].changed == {"name", "attributes.tier"}
@@ -48,7 +54,7 @@ async def test_events_apply_once_in_order_of_occurrence(db_url: str) -> None:
         assert (last.name, last.email, last.vip_level, last.ltv_cents) == ("new", "a@example.com", 2, 7350)
         assert last.attributes == {"tier": "gold", "city": "杭州"}
 
-        again = await store.writer.submit(kind, pending("e3", "order.paid",
+        again = await record(store, pending("e3", "order.paid",
                                                         {"uid": "u1", "order_id": "o", "amount": 1, "currency": "USD"}))
         assert again.status == "duplicate"
         async with store.read() as conn:
@@ -60,12 +66,11 @@ async def test_events_apply_once_in_order_of_occurrence(db_url: str) -> None:
 
 
 async def test_a_bad_event_fails_alone_in_its_batch(db_url: str) -> None:
-    kind = RecordEvents()
     async with open_store(db_url) as store:
         good = pending("g1", "user.login", {"uid": "ok"})
         broken = CustomerChange(values={"no_such_column": 1})  # a change the database refuses
         bad = Pending(Event("b1", "user.login", T0, {"uid": "bad"}, "shop"), "bad", broken)
-        outcomes = await asyncio.gather(store.writer.submit(kind, good), store.writer.submit(kind, bad),
+        outcomes = await asyncio.gather(record(store, good), record(store, bad),
                                         return_exceptions=True)
         assert outcomes[0].status == "accepted"
         assert isinstance(outcomes[1], Exception)
@@ -75,9 +80,25 @@ async def test_a_bad_event_fails_alone_in_its_batch(db_url: str) -> None:
         assert ids == {"g1"} and uids == {"ok"}  # the bad event left nothing behind, not even its id
 
 
+async def test_the_events_of_one_request_are_recorded_together_or_not_at_all(db_url: str) -> None:
+    async with open_store(db_url) as store:
+        broken = CustomerChange(values={"no_such_column": 1})
+        request = (pending("r1", "user.login", {"uid": "first"}), pending("r2", "user.login", {"uid": "second"}),
+                   Pending(Event("r3", "user.login", T0, {"uid": "third"}, "shop"), "third", broken))
+        other = (pending("o1", "user.login", {"uid": "other"}),)
+        outcomes = await asyncio.gather(store.writer.submit(RecordEvents(), request),
+                                        store.writer.submit(RecordEvents(), other), return_exceptions=True)
+        assert isinstance(outcomes[0], Exception) and [o.status for o in outcomes[1]] == ["accepted"]
+        async with store.read() as conn:
+            ids = set((await conn.execute(select(ProcessedEvent.event_id))).scalars())
+            uids = set((await conn.execute(select(Customer.uid))).scalars())
+        assert ids == {"o1"} and uids == {"other"}  # nothing of the failed request, all of the other
+        again = await store.writer.submit(RecordEvents(), request[:2])
+        assert [o.status for o in again] == ["accepted", "accepted"]
+
+
 async def test_a_large_batch_gives_what_recording_one_by_one_gives(db_url: str, tmp_path: object) -> None:
     """Batches are cut into multi-row statements; outcomes and rows match the events applied one at a time."""
-    kind = RecordEvents()
     events = []
     for n in range(150):  # more than the largest statement chunk, an odd count, customers seen for the first time
         uid = f"u{n % 7}"
@@ -91,12 +112,12 @@ async def test_a_large_batch_gives_what_recording_one_by_one_gives(db_url: str, 
     events += [events[3], events[140], events[64]]  # copies of ids already in the batch
     reference_url = f"sqlite+aiosqlite:///{tmp_path}/reference.db"
     async with open_store(reference_url) as reference:
-        one_by_one = [await reference.writer.submit(kind, p) for p in events]
+        one_by_one = [await record(reference, p) for p in events]
         async with reference.read() as conn:
             expected_rows = sorted(tuple(r) for r in (await conn.execute(
                 select(Customer.uid, Customer.name, Customer.ltv_cents, Customer.attributes))).all())
     async with open_store(db_url) as store:
-        batched = await asyncio.gather(*(store.writer.submit(kind, p) for p in events))
+        batched = await asyncio.gather(*(record(store, p) for p in events))
         assert store.writer.stats.batches == 1
         async with store.read() as conn:
             rows = sorted(tuple(r) for r in (await conn.execute(
@@ -114,10 +135,9 @@ async def test_a_large_batch_gives_what_recording_one_by_one_gives(db_url: str, 
 async def test_times_written_by_the_fast_path_read_back_exactly(db_url: str) -> None:
     from datetime import timezone
 
-    kind = RecordEvents()
     shanghai = datetime(2026, 5, 1, 9, 30, tzinfo=timezone(timedelta(hours=8)))  # whole seconds, not UTC
     async with open_store(db_url) as store:
-        await store.writer.submit(kind, pending("t1", "user.login", {"uid": "u-t"}, shanghai))
+        await record(store, pending("t1", "user.login", {"uid": "u-t"}, shanghai))
         async with store.read() as conn:
             occurred = (await conn.execute(select(ProcessedEvent.occurred_at))).scalar_one()
             login = (await conn.execute(select(Customer.last_login_at))).scalar_one()

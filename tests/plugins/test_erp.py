@@ -248,3 +248,14 @@ def test_bad_settings_name_the_setting(settings: dict[str, Any], message: str) -
     with pytest.raises(ValueError) as info:
         load_plugin_package("erp").kefu_plugin(settings)
     assert str(info.value).startswith(message)
+
+
+async def test_an_id_that_a_url_would_resolve_as_a_path_step_is_refused(
+    start_host: Callable[..., Any], erp: Any
+) -> None:
+    host = await start_host(plugins=[(ERP, {"base_url": erp.base_url, "token": TOKEN})])
+    agent, _, cid = await host.chatting("u-erp")
+    for action, args in (("erp.stock", {"sku": ".."}), ("erp.order", {"order_id": "."}), ("erp.orders", {"uid": ".."})):
+        result = await call(agent, action, args, cid)
+        assert not result["ok"] and result["error"]["code"] == "bad_args", result
+    assert erp.seen == []  # nothing went to the ERP, least of all GET /v1/

@@ -299,6 +299,16 @@ async def test_payment_events_are_validated(start_host: Callable[..., Any]) -> N
         }
     )
     assert negative.status == 422
+    for n, huge in enumerate([1e17, 10**12 + 1, "1" * 13]):  # past the documented maximum amount
+        response = await host.post(
+            {
+                "id": f"evt_pf_big_{n}",
+                "type": "payment.failed",
+                "occurred_at": datetime.now(UTC).isoformat(),
+                "data": {"uid": "u-1", "order_id": "O-1", "amount": huge, "currency": "CNY", "reason": "x"},
+            }
+        )
+        assert response.status == 422 and (await response.json())["error"]["field"] == "data.amount"
 
 
 @pytest.mark.parametrize(

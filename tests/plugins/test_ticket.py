@@ -91,6 +91,9 @@ async def test_the_tickets_route_wants_the_admin_token(start_host: Callable[...,
     other = await (await host.client.get("/plugins/ticket/tickets?uid=u-nobody", headers=admin())).json()
     assert other["tickets"] == []
     assert (await host.client.get("/plugins/ticket/tickets/12345", headers=admin())).status == 404
+    for bad in ("9" * 5000, str(2**31), "²", "0", "-1", "1.5"):  # no ticket number: the host's 400 naming the id
+        response = await host.client.get(f"/plugins/ticket/tickets/{bad}", headers=admin())
+        assert response.status == 400 and (await response.json())["error"]["field"] == "id"
 
 
 async def test_the_ticket_system_pushes_status_changes_as_signed_events(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tests.conftest import admin_headers
+from tests.rules.conftest import SHIPPED, VIP_TRUNCATED, shipped_with_vip_truncated
 
 
 async def test_status_lists_the_active_set(start_host: Callable[..., Any], write_rules: Callable[..., Any]) -> None:
@@ -32,6 +35,20 @@ async def test_a_bad_reload_keeps_the_last_good_set_and_says_where(
     assert "did you mean customer.ltv?" in body["errors"][0]["message"]
     status = await (await host.client.get("/api/rules", headers=admin_headers())).json()
     assert status["revision"] == before and "customer.ltvv" in status["last_error"]
+
+
+async def test_a_reload_of_a_truncated_file_reports_that_file_first(
+    start_host: Callable[..., Any], rules_dir: Path
+) -> None:
+    shutil.copytree(SHIPPED, rules_dir, dirs_exist_ok=True)
+    host = await start_host(environ={"KEFU_RULES__WATCH": "false", "KEFU_RULES__RESCAN_INTERVAL": "0"})
+    shipped_with_vip_truncated(rules_dir)
+    response = await host.client.post("/api/rules/reload", headers=admin_headers())
+    assert response.status == 422
+    body = await response.json()
+    location, message = VIP_TRUNCATED.split(": ", 1)
+    assert [(e["location"], e["message"]) for e in body["errors"]] == [(f"{rules_dir}/{location}", message)]
+    assert body["message"] == f"{rules_dir}/{VIP_TRUNCATED}"
 
 
 async def test_the_guard_refuses_losing_the_default_rule_unless_forced(
@@ -81,3 +98,12 @@ async def test_explain_against_the_active_set_and_a_candidate(
                                     json={"facts": facts, "files": {"routing.rule": "rule x priority 1\n  when\n"}})
     assert broken.status == 422
     assert (await broken.json())["error"]["errors"][0]["location"].startswith("routing.rule:")
+
+
+async def test_force_must_be_a_boolean(start_host: Callable[..., Any], write_rules: Callable[..., Any]) -> None:
+    write_rules()
+    host = await start_host()
+    for body in ({"force": "no"}, {"force": 1}, {"force": None}, ["force"]):
+        response = await host.client.post("/api/rules/reload", headers=admin_headers(), json=body)
+        assert response.status == 422 and (await response.json())["error"]["code"] == "invalid_body", body
+    assert (await host.client.post("/api/rules/reload", headers=admin_headers(), json={"force": False})).status == 200

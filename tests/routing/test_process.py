@@ -15,6 +15,7 @@ from typing import Any
 
 from tests.conftest import ADMIN_TOKEN
 from tests.routing.conftest import ROUTING
+from tests.rules.conftest import VIP_TRUNCATED, shipped_with_vip_truncated
 
 
 def start(cfg: Path) -> tuple[subprocess.Popen[str], int]:
@@ -48,6 +49,34 @@ def test_a_broken_rule_set_stops_startup_with_its_location(
                             text=True, timeout=60)
     assert result.returncode == 2
     assert "routing.rule:3:3: missing 'then'" in result.stderr
+
+
+def test_startup_names_a_truncated_file_first(rules_dir: Path, write_config: Callable[..., Path]) -> None:
+    shipped_with_vip_truncated(rules_dir)
+    cfg = write_config()
+    result = subprocess.run([sys.executable, "-m", "kefu_host", "--config", str(cfg)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    start = lines.index("kefu-host: the rules in rules do not load:")
+    assert lines[start + 1] == f"{rules_dir}/{VIP_TRUNCATED}"
+    assert not [line for line in lines if "unknown rule" in line]
+
+
+def test_a_rules_directory_without_a_rule_file_stops_startup_in_one_line(
+    rules_dir: Path, write_config: Callable[..., Path]
+) -> None:
+    (rules_dir / "README.txt").write_text("the rules live in the ops repository\n")
+    cfg = write_config()
+    refusing = {**os.environ, "KEFU_RULES__ALLOW_EMPTY": "false"}  # the test config allows it; the default not
+    result = subprocess.run([sys.executable, "-m", "kefu_host", "--config", str(cfg)], capture_output=True,
+                            text=True, timeout=60, env=refusing)
+    assert result.returncode == 2
+    problem = [line for line in result.stderr.splitlines() if line.startswith("kefu-host:")]
+    assert problem == [
+        "kefu-host: rules.directory rules: no .rule file found; with no rules every conversation goes to "
+        "chat.default_team (set rules.allow_empty = true if that is intended)"
+    ]
 
 
 def test_sighup_reloads_the_rules(write_rules: Callable[..., Any], write_config: Callable[..., Path]) -> None:

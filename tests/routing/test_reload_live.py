@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kefu_host.keys import CHAT
+from kefu_host.rules import offload
 from tests.conftest import admin_headers
+from tests.rules.conftest import tagging_rules
 
 RULES = """
 group routing match first
@@ -90,3 +95,37 @@ async def test_rules_rewritten_under_load(
         assert opened["team"] == revision_of[opened["revision"]]
         routed_by.add(opened["revision"])
     assert len(routed_by) >= 2  # real conversations were routed by more than one revision
+
+
+async def test_chat_is_answered_while_a_big_set_builds_in_the_worker(
+    start_host: Callable[..., Any], write_rules: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The worker's build is held open until the chat round trip is done: the order is the test, not a clock.
+    building, release = threading.Event(), threading.Event()
+    real_run = offload._run
+
+    def held(*args: Any) -> Any:
+        building.set()
+        release.wait(60)
+        return real_run(*args)
+
+    monkeypatch.setattr(offload, "_run", held)
+    write_rules(RULES.format(team="support"))
+    host = await start_host(environ={"KEFU_RULES__WATCH": "false", "KEFU_RULES__RESCAN_INTERVAL": "0"})
+    agent = await host.agent(await host.add_agent("ann", ("support",)))
+    write_rules(tagging_rules(350), name="generated.rule")
+    reload = asyncio.create_task(host.client.post("/api/rules/reload", headers=admin_headers()))
+    try:
+        assert await asyncio.to_thread(building.wait, 30), "the reload never reached the worker"
+        visitor = await host.visitor()
+        ack = await visitor.say("hello, is anyone there?")
+        assigned = await agent.expect("assigned")  # routed by the rules still active, and pushed to the agent
+        assert assigned["conversation"]["id"] == ack["conversation_id"]
+        assert [m["body"] for m in assigned["messages"]] == ["hello, is anyone there?"]
+        assert not reload.done()
+    finally:
+        release.set()
+    response = await reload
+    assert response.status == 200 and (await response.json())["status"] == "loaded"
+    status = await (await host.client.get("/api/rules", headers=admin_headers())).json()
+    assert status["rules"] == 351

@@ -76,3 +76,13 @@ async def test_an_unchanged_message_decision_is_not_stored_again(
         await visitor.say(text)
     decisions = await host.app[CHAT].service.repo.decisions(cid)
     assert [d["trigger"] for d in decisions] == ["open"]
+
+
+async def test_with_allow_empty_a_host_without_rules_routes_to_the_default_team(
+    start_host: Callable[..., Any], rules_dir: Any
+) -> None:
+    host = await start_host(environ={"KEFU_RULES__ALLOW_EMPTY": "true", "KEFU_CHAT__DEFAULT_TEAM": "backup"})
+    assert host.app[RULES].holder.current.rules == ()
+    agent = await host.agent(await host.add_agent("b-1", teams=("backup",)))
+    await (await host.visitor()).say("hello")
+    assert (await agent.expect("assigned"))["conversation"]["team"] == "backup"

@@ -98,7 +98,27 @@ def test_parameters_and_keys_must_fit_the_field() -> None:
 
 def test_a_bad_regex_is_an_error_at_the_pattern() -> None:
     assert errors('rule a.one when message.text matches "([a-z]" then stop end') == [
-        'rules/a.rule:1:38: invalid regex "([a-z]": missing ), unterminated subpattern at position 0'
+        'rules/a.rule:1:39: invalid regex "([a-z]": missing ): ([a-z]'
+    ]
+
+
+def test_a_regex_re2_cannot_run_is_refused_at_the_part_that_needs_backtracking() -> None:
+    # Backreferences and lookarounds need a backtracking engine; rules run on RE2 (linear time), so they are
+    # load errors naming the construct, located at it inside the string.
+    source = """\
+        rule a.one when message.text matches "(a)\\1" then stop end
+        rule a.two when message.text matches "x(?=y)" then stop end
+        rule a.three when message.text matches "(?<!no )refund" then stop end
+        rule a.four when message.text matches "[\\u4e00-\\u9fff]" then stop end
+        """
+    assert errors(source) == [
+        r'rules/a.rule:1:42: invalid regex "(a)\1": \1 is a backreference; backreferences are not supported',
+        'rules/a.rule:2:40: invalid regex "x(?=y)": lookahead (?=...) is not supported '
+        "(invalid perl operator: (?=)",
+        'rules/a.rule:3:41: invalid regex "(?<!no )refund": lookbehind (?<!...) is not supported '
+        "(invalid perl operator: (?<!)",
+        r'rules/a.rule:4:41: invalid regex "[\u4e00-\u9fff]": write a code point as \x{4e00}, not \u4e00 '
+        r"(invalid escape sequence: \u)",
     ]
 
 

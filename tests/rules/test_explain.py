@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kefu_host.rules.explain import MISSING
-from tests.rules.conftest import ruleset
+from tests.rules.conftest import CATASTROPHIC, HOSTILE, ruleset
 
 SOURCE = """\
 list sensitive = ["诈骗", "scam"]
@@ -153,3 +153,11 @@ end
 def test_reordered_conditions_decide_as_written(facts: dict[str, Any]) -> None:
     explanation = _REORDERED.explain(facts)
     assert tuple(r.rule_id for r in explanation.rules if r.fired) == _REORDERED.decide(facts).fired
+
+
+def test_explanations_run_regexes_on_re2(regex_engine: list) -> None:
+    rules = ruleset(f'rule spam when message.text matches "{CATASTROPHIC}" then tag "a-run" end')
+    explained = rules.explain({"message.text": HOSTILE})
+    assert [(rule.rule_id, rule.status) for rule in explained.rules] == [("spam", "not matched")]
+    # once to explain the rule, once for the decision the explanation carries
+    assert [pattern for pattern, _text in regex_engine] == [CATASTROPHIC, CATASTROPHIC]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from kefu_host.rules import nodes as n
 from kefu_host.rules.builder import parse_file
 from kefu_host.rules.inline_tests import facts_of, run_tests, untested_rules
-from tests.rules.conftest import errors, ruleset
+from tests.rules.conftest import CATASTROPHIC, HOSTILE, errors, ruleset
 
 RULES = """\
 group routing match first
@@ -99,3 +99,14 @@ test "vip" given customer.ltv = 20000 expect fired vip end
     )
     rules = ruleset(source)
     assert untested_rules(rules, run_tests(rules)) == ("overflow", "unused")
+
+
+def test_inline_tests_run_regexes_on_re2(regex_engine: list) -> None:
+    rules = ruleset(
+        f"""\
+        rule spam when message.text matches "{CATASTROPHIC}" then tag "a-run" end
+        test "a hostile text is answered" given message.text = "{HOSTILE}" expect not fired spam end
+        """
+    )
+    assert [result.passed for result in run_tests(rules)] == [True]
+    assert (CATASTROPHIC, HOSTILE.encode()) in regex_engine

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from kefu_host.rules import Catalogue, RuleError, RuleSetError, compute_revision, load_rules
 from kefu_host.rules.loader import build_ruleset, read_snapshot
-from tests.rules.conftest import TEAMS, write
+from tests.rules.conftest import TEAMS, VIP_TRUNCATED, shipped_with_vip_truncated, write
 
 BASIC = {
     "a.rule": 'list words = file("lists/words.txt")\n'
@@ -89,6 +89,40 @@ def test_a_file_that_is_not_utf8_is_an_error_at_the_bad_byte() -> None:
     assert caught.value.errors[0].headline() == "a.rule:2:6: file is not valid UTF-8"
 
 
+def test_a_truncated_file_is_the_first_error_and_its_side_effects_elsewhere_are_not_reported(
+    tmp_path: Path,
+) -> None:
+    # vip.rule ends mid-condition. Before: "unknown rule vip.high_ltv" in overflow.rule and risk.rule (their
+    # tests name it) sorted before it. The syntax error is the news; what the broken file defines is known.
+    shipped_with_vip_truncated(tmp_path / "rules")
+    with pytest.raises(RuleSetError) as caught:
+        load_rules(tmp_path / "rules", teams=TEAMS)
+    assert [error.headline() for error in caught.value.errors] == [f"{tmp_path}/rules/{VIP_TRUNCATED}"]
+
+
+def test_syntax_errors_come_first_and_other_errors_follow_in_file_order() -> None:
+    files = {
+        "a.rule": 'rule a.one in group routing when message.text contains_any $words then tag "a" end\n',
+        "b.rule": 'rule b.one when customer.ltvv > 1 then tag "b" end\n',
+        "z.rule": 'group routing match first\nrule z.one when true then assign_team "support"\n',
+    }
+    with pytest.raises(RuleSetError) as caught:
+        build_ruleset({name: text.encode() for name, text in files.items()}, Catalogue.core(), TEAMS)
+    assert [error.headline() for error in caught.value.errors] == [
+        "z.rule:2:48: unexpected end of file, missing 'end'",
+        "a.rule:1:60: unknown list $words",  # z.rule does not define it: a real error, listed after
+        "b.rule:1:17: unknown field customer.ltvv, did you mean customer.ltv?",
+    ]
+
+
+def test_a_file_cut_inside_a_character_says_it_looks_cut_short() -> None:
+    with pytest.raises(RuleSetError) as caught:
+        build_ruleset({"a.rule": 'rule r when message.text contains "诈骗"'.encode()[:-2]}, Catalogue.core())
+    assert caught.value.errors[0].headline() == (
+        "a.rule:1:37: unexpected end of file inside a character (the file looks cut short)"
+    )
+
+
 def test_a_failing_inline_test_fails_the_load_unless_tests_are_skipped(tmp_path: Path) -> None:
     write(
         tmp_path, {"a.rule": 'rule r when customer.ltv > 1 then tag "x" end\ntest "t" expect fired r end\n'}
@@ -101,8 +135,16 @@ def test_a_failing_inline_test_fails_the_load_unless_tests_are_skipped(tmp_path:
     assert load_rules(tmp_path, run_inline_tests=False).rules[0].id == "r"
 
 
-def test_an_empty_directory_is_an_empty_rule_set(tmp_path: Path) -> None:
-    rules = load_rules(tmp_path)
+def test_a_directory_without_a_rule_file_is_an_error_unless_allowed(tmp_path: Path) -> None:
+    # An empty set sends everything to chat.default_team: far more often a wrong path or a half-synced volume
+    write(tmp_path, {"lists/words.txt": "诈骗\n", ".old.rule": "rule r when true then stop end\n"})
+    with pytest.raises(RuleSetError) as caught:
+        load_rules(tmp_path)
+    assert [error.headline() for error in caught.value.errors] == [
+        f"{tmp_path}: no .rule file found; with no rules every conversation goes to chat.default_team "
+        "(set rules.allow_empty = true if that is intended)"
+    ]
+    rules = load_rules(tmp_path, allow_empty=True)
     assert rules.rules == () and rules.decide({"customer.ltv": 1}).fired == ()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kefu_host.rules.matcher import BYTE_VIEW_THRESHOLD, WordScanner, required_literals, words_found
+from kefu_host.rules.matcher import BYTE_VIEW_THRESHOLD, WordScanner, words_found
 
 
 def test_each_list_is_one_bit_of_the_result() -> None:
@@ -55,12 +55,3 @@ def test_the_scanner_finds_exactly_the_case_folded_substrings(
     # Both ways of matching (characters, UTF-8 bytes) must equal plain substring search on folded text.
     expected = any(w.casefold() in text.casefold() for w in words if w.casefold())
     assert (WordScanner([words], byte_view=as_bytes).scan(text) == 1) is expected
-
-
-def test_required_literals_are_the_fixed_runs_every_match_contains() -> None:
-    assert required_literals(r"order[- ]?007\d+") == ("order", "007")
-    assert required_literals("退款(吗|了)") == ("退款",)
-    assert required_literals(r"(?i)order\d") == ()
-    assert required_literals("abc|def") == ()
-    assert required_literals(r"^\d{6}$") == ()
-    assert required_literals("([") == ()

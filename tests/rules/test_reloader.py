@@ -12,8 +12,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from kefu_host.rules import RuleSetHolder, RulesReloader
+from kefu_host.rules.loader import NO_RULE_FILES
 from kefu_host.rules.reloader import guard
-from tests.rules.conftest import TEAMS, ruleset, write
+from tests.rules.conftest import TEAMS, ruleset, tagging_rules, write
 
 GOOD = {
     "routing.rule": """\
@@ -50,6 +51,33 @@ async def test_unchanged_content_does_not_reload(loaded: tuple[RulesReloader, Ru
     outcome = await reloader.reload(trigger="sighup")
     assert outcome.status == "unchanged" and outcome.ok
     assert holder.current is before and holder.reloads == 1
+
+
+async def test_a_big_set_is_built_in_a_worker_process_and_swapped_in(
+    loaded: tuple[RulesReloader, RuleSetHolder, Path],
+) -> None:
+    reloader, holder, directory = loaded
+    old = holder.current
+    (directory / "generated.rule").write_text(tagging_rules(350), encoding="utf-8")
+    with capture_logs() as logs:
+        outcome = await reloader.reload()
+    assert outcome.status == "loaded" and holder.current is not old
+    assert len(holder.current.rules) == 353  # type: ignore[union-attr]
+    assert holder.current.decide({"message.text": "x349y"}).tags == ("t349",)  # type: ignore[union-attr]
+    [entry] = [e for e in logs if e["event"] == "rules_reloaded"]
+    assert entry["built_in"] == "process" and entry["build_pid"] != os.getpid()
+
+
+async def test_a_directory_left_without_rule_files_keeps_the_running_set(
+    loaded: tuple[RulesReloader, RuleSetHolder, Path],
+) -> None:
+    reloader, holder, directory = loaded
+    good = holder.current
+    for path in directory.glob("*.rule"):
+        path.unlink()
+    outcome = await reloader.reload(trigger="watch")
+    assert outcome.status == "failed" and holder.current is good
+    assert outcome.message == f"{directory}: " + NO_RULE_FILES
 
 
 async def test_a_changed_file_is_swapped_in(loaded: tuple[RulesReloader, RuleSetHolder, Path]) -> None:

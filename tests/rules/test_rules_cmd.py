@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kefu_host.cli import main
-from tests.rules.conftest import write
+from tests.rules.conftest import TEAMS, VIP_TRUNCATED, shipped_with_vip_truncated, write
 
 RULES = {
     "routing.rule": """\
@@ -54,6 +54,40 @@ def test_check_reports_errors_with_location_and_caret(
         "           ^\n"
         "1 error\n"
     )
+
+
+@pytest.mark.parametrize("files", [{}, {"lists/words.txt": "诈骗\n", ".old.rule": "rule r when true then stop end"}])
+def test_check_refuses_a_directory_without_a_rule_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], files: dict[str, str]
+) -> None:
+    (tmp_path / "rules").mkdir()
+    write(tmp_path / "rules", files)
+    code, out, err = run(capsys, "rules", "check", "rules")
+    assert code == 1 and out == ""
+    assert err == (
+        "rules: no .rule file found; with no rules every conversation goes to chat.default_team "
+        "(set rules.allow_empty = true if that is intended)\n1 error\n"
+    )
+
+
+def test_check_accepts_an_empty_directory_when_the_config_allows_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "rules").mkdir()
+    config = '[rules]\ndirectory = "rules"\nallow_empty = true\n'
+    (tmp_path / "kefu.toml").write_text(config, encoding="utf-8")
+    code, out, err = run(capsys, "rules", "check")
+    assert code == 0 and err == "" and out.startswith("rules: OK, 0 rules, 0 groups, 0 lists, 0 tests passed")
+
+
+def test_check_shows_a_truncated_file_first_not_its_side_effects(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shipped_with_vip_truncated(tmp_path / "rules")
+    code, out, err = run(capsys, "rules", "check", "--teams", ",".join(TEAMS), "rules")
+    assert code == 1 and out == ""
+    assert err.splitlines()[0] == f"rules/{VIP_TRUNCATED}"
+    assert err.splitlines()[-1] == "1 error"
 
 
 def test_teams_come_from_the_config_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kefu_host.rules import Catalogue, FieldSpec, FieldType
-from tests.rules.conftest import ruleset
+from tests.rules.conftest import CATASTROPHIC, HOSTILE, ruleset
 
 
 def fired(source: str, facts: dict, **kwargs: object) -> tuple[str, ...]:
@@ -282,3 +282,22 @@ def test_tags_and_replies_appear_once_even_when_several_rules_add_them() -> None
         'rule r.one priority 2 when true then tag "a" end\nrule r.two when true then tag "b" end'
     )
     assert unique.decide({}).tags == ("a", "b")
+
+
+# ---- regexes -------------------------------------------------------------------------------------------
+def test_a_catastrophic_regex_on_a_hostile_message_is_decided_on_re2(regex_engine: list) -> None:
+    rules = ruleset(
+        f"""\
+        rule spam when message.text matches "{CATASTROPHIC}" then tag "a-run" end
+        rule after when true then tag "reached" end
+        """
+    )
+    assert rules.decide({"message.text": HOSTILE}).tags == ("reached",)
+    assert rules.decide({"message.text": "aaaa"}).tags == ("a-run", "reached")
+    assert [pattern for pattern, _text in regex_engine] == [CATASTROPHIC, CATASTROPHIC]
+    assert regex_engine[0][1] == HOSTILE.encode()
+
+
+def test_a_regex_reads_a_text_with_a_lone_surrogate_instead_of_raising() -> None:
+    rules = ruleset('rule r when message.text matches "order" then tag "o" end')
+    assert rules.decide({"message.text": "\ud800 order"}).tags == ("o",)

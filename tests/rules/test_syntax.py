@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kefu_host.rules import RuleError
-from kefu_host.rules.syntax import MAX_DEPTH, parse_tree
+from kefu_host.rules.syntax import MAX_DEPTH, Names, defined_names, parse_tree
 from tests.rules.conftest import errors
 
 
@@ -45,6 +45,12 @@ def test_end_of_file_after_an_operator_says_what_was_expected() -> None:
 def test_a_bad_character_is_a_bad_token() -> None:
     assert errors("rule a.one when customer.ltv > 5 @ then stop end") == [
         "rules/a.rule:1:34: unexpected character '@'"
+    ]
+
+
+def test_a_file_cut_short_after_a_dot_says_so() -> None:
+    assert errors("rule a.one when true then stop end\nrule lang.") == [
+        "rules/a.rule:2:10: unexpected end of file after 'lang.'"
     ]
 
 
@@ -88,6 +94,13 @@ def test_a_duplicate_desc_is_refused() -> None:
     assert errors('rule a.one desc "x" desc "y" when true then stop end') == [
         "rules/a.rule:1:21: desc is given twice"
     ]
+
+
+def test_names_a_file_defines_are_read_from_its_tokens_even_when_it_does_not_parse() -> None:
+    text = 'group routing match first\nlist words = ["x"]\nrule vip.ltv in group other when customer.ltv >'
+    names = Names(frozenset({"vip.ltv"}), frozenset({"words"}), frozenset({"routing"}))
+    assert defined_names(text) == names
+    assert defined_names('rule a.one when message.text == "cut sh') == Names(rules=frozenset({"a.one"}))
 
 
 def test_errors_never_show_lark_terminal_names() -> None:
