@@ -107,14 +107,12 @@ class AgentWatch:
             found = current.get(agent_id)
             reason = ("agent removed" if found is None else "agent disabled" if found.disabled else None)
             for entry in list(entries):
-                why = reason or self._still_entitled(entry, found.secret_hash if found else "", sessions, now)
+                why = reason or self._why_it_ends(entry, found.secret_hash if found else "", sessions, now)
                 if why is not None:
                     ended.append((entry, why))
                     self.discard(entry)
                 elif entry.session is not None and self.sessions.stale(sessions[entry.session], now):
                     used.add(entry.session)
-        if used:
-            await self.sessions.touch(sorted(used))
         for entry, why in ended:
             log.info("closing agent socket", agent_id=entry.agent_id, reason=why)
             task = asyncio.get_running_loop().create_task(
@@ -122,9 +120,11 @@ class AgentWatch:
             )
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
+        if used:  # after the closing: a store that cannot write now must not keep an ended socket open
+            await self.sessions.touch(sorted(used))
         return len(ended)
 
-    def _still_entitled(self, entry: _Watched, secret_hash: str, sessions: dict[str, SessionRecord],
+    def _why_it_ends(self, entry: _Watched, secret_hash: str, sessions: dict[str, SessionRecord],
                         now: datetime) -> str | None:
         """Why the socket must close, or None."""
         if entry.session is None:
