@@ -34,6 +34,8 @@ def bare_config(tmp_path: Path, extra: str = "", db_url: str | None = None) -> P
         port = 0
         [database]
         url = "{db_url or "sqlite+aiosqlite:///data/kefu.db"}"
+        [rules]
+        allow_empty = true
         """) + textwrap.dedent(extra), encoding="utf-8")
     return path
 
