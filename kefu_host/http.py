@@ -168,6 +168,21 @@ def is_admin(request: web.Request) -> bool:
     return config.auth.admin_api and bool(expected) and token is not None and same_secret(token, expected or "")
 
 
+def check_admin(request: web.Request) -> web.Response | None:
+    """None when the request carries the admin token; otherwise the 401/403/429 answer to return. Admin agents are
+    not accepted here: routes that should take them too use :func:`admin_denied`."""
+    if not request.config_dict[CONFIG].auth.admin_api:
+        return error_response(403, "admin_disabled", "the admin API is off (auth.admin_api = false)")
+    guard = request.config_dict[AUTH_GUARD]
+    refused = guard.refuse(request)
+    if refused is not None:
+        return refused
+    if not is_admin(request):
+        guard.failed(request)
+        return error_response(401, "unauthorized", "admin token required (Authorization: Bearer ...)")
+    return None
+
+
 async def admin_denied(request: web.Request) -> web.Response | None:
     """None when the request may use the admin API: it carries the admin token, or it is signed by an admin agent
     (its console session, with CSRF for a POST, or its ``kfa_`` token). Otherwise the 401/403/429 to return."""

@@ -57,3 +57,23 @@ async def test_with_the_admin_api_off_an_admin_agent_is_refused_too(start_host: 
     await sign_in(host, "root", PASSWORD)
     response = await host.client.get("/api/rules")
     assert response.status == 403 and (await response.json())["error"]["code"] == "admin_disabled"
+
+
+async def test_check_admin_stays_the_admin_token_only_and_admin_denied_takes_admin_agents(
+    start_host: Callable[..., Any],
+) -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from kefu_host.sdk import admin_denied, check_admin
+
+    host: Host = await start_host()
+    token = await host.add_agent("root", admin=True)
+
+    def request(headers: dict[str, str]) -> Any:
+        return make_mocked_request("GET", "/plugins/x/admin", headers=headers, app=host.app)
+
+    assert check_admin(request(admin_headers())) is None
+    assert await admin_denied(request(admin_headers())) is None
+    refused = check_admin(request({"Authorization": f"Bearer {token}"}))
+    assert refused is not None and refused.status == 401
+    assert await admin_denied(request({"Authorization": f"Bearer {token}"})) is None
