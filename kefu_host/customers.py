@@ -79,3 +79,19 @@ async def ensure_uid(conn: AsyncConnection, uid: str, profile: dict[str, Any] | 
     if empty:
         await conn.execute(update(Customer).where(Customer.id == row.id).values(**empty, updated_at=now))
     return int(row.id)
+
+
+async def set_contact(store: Store, customer_id: int, name: str | None, email: str | None) -> None:
+    """Contact details a visitor typed (the offline form). An anonymous customer's are replaced by them; a verified
+    customer's profile belongs to the company's business events, so only its empty fields are filled."""
+    given = {k: v for k, v in (("name", name), ("email", email)) if v}
+    if not given:
+        return
+
+    async def write(conn: AsyncConnection) -> None:
+        row = (await conn.execute(select(Customer).where(Customer.id == customer_id))).one()
+        values = given if row.uid is None else {k: v for k, v in given.items() if getattr(row, k) in (None, "")}
+        if values:
+            await conn.execute(update(Customer).where(Customer.id == customer_id).values(**values, updated_at=utcnow()))
+
+    await store.writer.transaction(write)

@@ -10,6 +10,7 @@ from aiohttp import web
 from kefu_host.chat import login_api
 from kefu_host.chat.agent_ws import agent_socket
 from kefu_host.chat.handshake import credential
+from kefu_host.chat.ratings import read_rating
 from kefu_host.chat.runtime import chat_ctx
 from kefu_host.chat.tokens import InvalidToken, check_identity
 from kefu_host.chat.visitor_ws import visitor_socket
@@ -116,15 +117,19 @@ async def conversation_messages(request: web.Request) -> web.Response:
 
 
 async def conversation_detail(request: web.Request) -> web.Response:
-    """The conversation and its routing decisions: why it went where it went."""
+    """The conversation, its routing decisions (why it went where it went) and its satisfaction rating."""
     conversation_id = path_int(request, "id", ID_RANGE)
     denied = await _may_read(request, conversation_id)
     if denied is not None:
         return denied
-    repo = request.app[CHAT].service.repo
+    chat = request.app[CHAT]
+    repo = chat.service.repo
     view = await repo.conversation(conversation_id)
     assert view is not None  # _may_read found it
-    return json_response({"conversation": view.to_dict(), "decisions": await repo.decisions(conversation_id)})
+    stored = await read_rating(repo.store, conversation_id, chat.config.chat.rating_window)
+    return json_response({"conversation": view.to_dict(), "decisions": await repo.decisions(conversation_id),
+                          "rating": stored.rating.to_dict() if stored.rating else None,
+                          "rate_until": stored.rate_until.isoformat() if stored.rate_until else None})
 
 
 async def conversation_explain(request: web.Request) -> web.Response:

@@ -17,6 +17,7 @@ import structlog
 
 from kefu_host.chat.accounts import AgentRecord, list_agents
 from kefu_host.chat.assignment import Presence
+from kefu_host.chat.availability import Availability
 from kefu_host.chat.bus import agent_topic
 from kefu_host.chat.protocol import frame
 from kefu_host.chat.service import ChatService
@@ -37,6 +38,8 @@ class PresenceKeeper:
         self._grace: dict[int, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        #: which teams have an agent online, announced to visitors when it changes
+        self.availability = Availability(service.dispatcher, service.bus)
 
     async def start(self) -> None:
         """Load agents and live conversations; every agent starts offline, inside a fresh grace period."""
@@ -68,8 +71,11 @@ class PresenceKeeper:
         """Add or refresh an agent (new agents can be created while the host runs)."""
         if record.disabled:
             return
+        before = self.service.dispatcher.agents.get(record.id)
+        old_teams = before.teams if before is not None else frozenset()
         self.service.agents[record.id] = AgentView(record.id, record.name, record.teams, record.capacity)
         self.service.dispatcher.upsert_agent(record.id, record.name, record.teams, record.capacity)
+        self.availability.refresh(old_teams | set(record.teams))  # an online agent may have changed teams
 
     def presence(self, agent_id: int) -> Presence:
         """The agent's presence as its open sockets decide it."""
@@ -115,6 +121,7 @@ class PresenceKeeper:
             return False
         assignments = self.service.dispatcher.set_presence(agent_id, after)
         self._announce(agent_id, origin)
+        self.availability.refresh(self.service.dispatcher.agents[agent_id].teams)
         await self.service._assigned(assignments)
         return True
 

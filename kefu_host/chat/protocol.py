@@ -174,5 +174,18 @@ def int_field(data: dict[str, Any], name: str, bounds: IntRange = INT32_RANGE, *
         raise FrameError("bad_frame", f"'{name}' {exc.message}") from None
 
 
+def optional_text(data: dict[str, Any], name: str, *, max_len: int) -> str | None:
+    """A free-text field a visitor may leave out or blank (None then); surrounding whitespace is dropped. (NUL is
+    refused for every field when the frame is parsed.)"""
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise FrameError("bad_frame", f"'{name}' must be a string")
+    if len(value) > max_len:
+        raise FrameError("too_long", f"'{name}' is longer than {max_len} characters")
+    return value.strip() or None
+
+
 def _shown(value: str) -> str:
     return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "...")

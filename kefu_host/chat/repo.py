@@ -173,10 +173,14 @@ class ChatRepo:
             self.outbox.recorded()
         return view  # type: ignore[no-any-return]
 
-    async def update_conversation(self, conversation_id: int, *, change: Change | None = None, **values: Any) -> None:
-        """Write ``values`` to the conversation; ``change`` is what the write means to webhooks, if anything."""
+    async def update_conversation(
+        self, conversation_id: int, *, change: Change | Sequence[Change] | None = None, **values: Any
+    ) -> None:
+        """Write ``values`` to the conversation; ``change`` is what the write means to webhooks, if anything (one
+        change, or several reported by the same write)."""
         values.setdefault("updated_at", utcnow())
-        deliveries = self.outbox.rows(change, values["updated_at"])
+        changes = change if isinstance(change, Sequence) else (change,)
+        deliveries = [row for c in changes for row in self.outbox.rows(c, values["updated_at"])]
 
         async def write(conn: AsyncConnection) -> bool:
             result = await conn.execute(update(Conversation).where(Conversation.id == conversation_id).values(**values))

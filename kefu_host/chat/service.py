@@ -21,6 +21,7 @@ from kefu_host.chat.append import Appended, NewMessage
 from kefu_host.chat.assignment import Assignment, Dispatcher
 from kefu_host.chat.bus import Bus, agent_topic, conversation_topic, customer_topic
 from kefu_host.chat.protocol import ack_body, frame
+from kefu_host.chat.ratings import Score, rate_until
 from kefu_host.chat.repo import ChatRepo
 from kefu_host.chat.routing import PRIORITY_NORMAL, RouteDecision, Router, Trigger
 from kefu_host.chat.state import ConvState, KeyedLocks
@@ -114,6 +115,7 @@ class ChatService:
                 state.status, state.agent_id, state.queued_at = "queued", None, now
                 await self.repo.update_conversation(
                     latest.id, status="queued", agent_id=None, queued_at=now, closed_at=None, closed_by=None,
+                    rating=None, rating_comment=None, rated_at=None,  # the next close asks for a rating again
                     change=webhook.opened(state.view(), reopened=True),
                 )
             self._go_live(state)
@@ -259,8 +261,9 @@ class ChatService:
         if previous is not None:
             await self._assigned(self.dispatcher.drain_agent(previous))
 
-    async def close(self, conversation_id: int, closed_by: str) -> bool:
-        """Close a live conversation; returns False when it was not open."""
+    async def close(self, conversation_id: int, closed_by: str, score: Score | None = None) -> bool:
+        """Close a live conversation (rated with ``score`` when the visitor closes with one); returns False when it
+        was not open. The ``closed`` frame asks the visitor for a rating while ``chat.rating_window`` allows."""
         async with self.locks(conversation_id):
             state = self.live.pop(conversation_id, None)
             if state is None:
@@ -268,13 +271,20 @@ class ChatService:
             self.live_by_customer.pop(state.customer_id, None)
             agent_id = self.dispatcher.release(conversation_id)
             state.status = "closed"
-            await self.repo.update_conversation(
-                conversation_id, status="closed", closed_at=utcnow(), closed_by=closed_by,
-                change=webhook.closed(state.view(), closed_by),
-            )
+            now = utcnow()
+            until = rate_until(now, self.config.rating_window)
+            rating = score.at(now) if score is not None and until is not None else None
+            values: dict[str, Any] = {"status": "closed", "closed_at": now, "closed_by": closed_by, "updated_at": now}
+            changes = [webhook.closed(state.view(), closed_by, rating, until)]
+            if rating is not None:
+                values.update(rating=rating.score, rating_comment=rating.comment, rated_at=now)
+                changes.append(webhook.rated(state.view(), rating, None, closed_by))
+            await self.repo.update_conversation(conversation_id, change=changes, **values)
             self.bus.publish(
                 conversation_topic(conversation_id),
-                frame({"type": "closed", "conversation_id": conversation_id, "closed_by": closed_by},
+                frame({"type": "closed", "conversation_id": conversation_id, "closed_by": closed_by,
+                       "rating": rating.to_dict() if rating else None,
+                       "rate_until": until.isoformat() if until else None},
                       unfollow=conversation_id),
             )
             await self.hooks.call("kefu_conversation_closed", conversation=state.view(), closed_by=closed_by)

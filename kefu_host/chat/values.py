@@ -104,3 +104,15 @@ class AgentView:
     name: str
     teams: tuple[str, ...]
     capacity: int
+
+
+@dataclass(frozen=True, slots=True)
+class RatingView:
+    """A visitor's satisfaction rating of a closed conversation."""
+
+    score: int
+    comment: str | None
+    rated_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"score": self.score, "comment": self.comment, "rated_at": self.rated_at.isoformat()}

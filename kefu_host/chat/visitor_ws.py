@@ -6,14 +6,17 @@ Errors in a frame are answered with an ``error`` frame and the socket stays open
 from __future__ import annotations
 
 import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import structlog
 from aiohttp import WSMsgType, web
 
+from kefu_host.chat.availability import availability_topic
 from kefu_host.chat.bus import conversation_topic, customer_topic
 from kefu_host.chat.connection import Connection
 from kefu_host.chat.handshake import BadQuery, credential, int_query, open_websocket, origin_refused
+from kefu_host.chat.offline import keep_contact, parse_contact, tag_offline
 from kefu_host.chat.protocol import (
     MAX_BODY_CHARS,
     MAX_CLIENT_MSG_ID,
@@ -27,15 +30,18 @@ from kefu_host.chat.protocol import (
     text_field,
 )
 from kefu_host.chat.ratelimit import TokenBucket
+from kefu_host.chat.ratings import StoredRating, parse_score, rate, read_rating
 from kefu_host.chat.runtime import ChatRuntime
 from kefu_host.chat.service import Visitor
 from kefu_host.chat.session import Session
 from kefu_host.http import error_response
+from kefu_host.inputs import ID_RANGE
 from kefu_host.keys import CHAT, SOCKETS
 from kefu_host.store import StoreUnavailable
 
 log = structlog.get_logger("kefu_host.chat")
-VISITOR_FRAMES = frozenset({"send", "typing", "read", "close", "ping"})
+T = TypeVar("T")
+VISITOR_FRAMES = frozenset({"send", "typing", "read", "close", "rate", "offline_message", "ping"})
 
 
 async def visitor_socket(request: web.Request) -> web.StreamResponse:
@@ -76,12 +82,21 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
 
 
 async def _welcome(chat: ChatRuntime, session: Session, visitor: Visitor, last_seq: int | None) -> None:
-    """Tell the visitor where they stand, then replay what they missed of their conversation."""
+    """Tell the visitor where they stand (who is helping them, whether their team has an agent online, a rating
+    still to give), then replay what they missed of their conversation."""
     service = chat.service
     session.listen(customer_topic(visitor.customer_id))
     live_id = service.live_by_customer.get(visitor.customer_id)
     state = service.live.get(live_id) if live_id is not None else None
     view = state.view() if state else await service.repo.latest_conversation(visitor.customer_id)
+    # the visitor's team: their open conversation's, else where a new one starts
+    team = view.team if view is not None and view.status != "closed" else chat.config.chat.default_team
+    session.listen(availability_topic(team))
+    agent, stored = None, StoredRating(None, None)
+    if view is not None and view.status == "assigned" and view.agent_id is not None:
+        agent = service.agents.get(view.agent_id)
+    elif view is not None and view.status == "closed":
+        stored = await read_rating(service.repo.store, view.id, chat.config.chat.rating_window)
     session.conn.send(
         frame(
             {
@@ -90,6 +105,11 @@ async def _welcome(chat: ChatRuntime, session: Session, visitor: Visitor, last_s
                 "conversation_id": view.id if view else None,
                 "status": view.status if view else None,
                 "last_seq": view.last_seq if view else 0,
+                "team": team,
+                "agents_online": chat.presence.availability.online(team),
+                "agent": agent.name if agent else None,
+                "rating": stored.rating.to_dict() if stored.rating else None,
+                "rate_until": stored.rate_until.isoformat() if stored.rate_until else None,
             }
         )
     )
@@ -114,6 +134,15 @@ async def _dispatch(
     kind = data["type"]
     if kind == "send":
         await _send(chat, session, visitor, bucket, data)
+    elif kind == "offline_message":
+        await _send(chat, session, visitor, bucket, data, offline=True)
+    elif kind == "rate":
+        cid = int_field(data, "conversation_id", ID_RANGE)
+        assert cid is not None
+        score = parse_score(data)
+        _take(bucket)
+        await _storing(rate(chat.service.repo, chat.bus, visitor.customer_id, cid, score,
+                            chat.config.chat.rating_window))
     elif kind == "ping":
         session.conn.send(frame({"type": "pong", "at": time.time()}))
     else:
@@ -128,16 +157,41 @@ async def _dispatch(
             chat.bus.publish(conversation_topic(cid), frame({"type": "read", "conversation_id": cid, "seq": seq,
                                                               "by": "visitor"}, origin=id(session)))
         elif kind == "close":
-            await chat.service.close(cid, "visitor")
+            score = None
+            if "score" in data or "comment" in data:  # closing with a rating: one write, one closed webhook with it
+                score = parse_score(data)
+                if chat.config.chat.rating_window <= 0:
+                    raise FrameError("rating_closed", "this host does not take ratings; close without a score")
+            await _storing(chat.service.close(cid, "visitor", score))
 
 
-async def _send(chat: ChatRuntime, session: Session, visitor: Visitor, bucket: TokenBucket, data: dict) -> None:
+def _take(bucket: TokenBucket) -> None:
+    """One more frame that writes, against the customer's message rate."""
+    wait = bucket.take()
+    if wait:
+        raise FrameError("rate_limited", f"too many messages; retry in {wait:.1f}s")
+
+
+async def _storing(write: Awaitable[T]) -> T:
+    try:
+        return await write
+    except StoreUnavailable:
+        raise FrameError("store_unavailable", "nothing was stored; send it again") from None
+
+
+async def _send(
+    chat: ChatRuntime, session: Session, visitor: Visitor, bucket: TokenBucket, data: dict, offline: bool = False
+) -> None:
+    """A message; with ``offline``, left through the offline form, with the visitor's contact details."""
     client_msg_id = text_field(data, "client_msg_id", max_len=MAX_CLIENT_MSG_ID)
     body = text_field(data, "body", max_len=MAX_BODY_CHARS)
     assert client_msg_id is not None and body is not None
-    wait = bucket.take()
-    if wait:
-        raise FrameError("rate_limited", f"too many messages; retry in {wait:.1f}s", client_msg_id)
+    contact = None
+    if offline:
+        contact = parse_contact(data)
+    _take(bucket)
+    if contact is not None:
+        await keep_contact(chat.service, visitor.customer_id, contact)
     try:
         appended, state, opened = await chat.service.store_visitor_message(
             visitor, client_msg_id, body, origin=id(session)
@@ -148,4 +202,6 @@ async def _send(chat: ChatRuntime, session: Session, visitor: Visitor, bucket: T
     if appended.duplicate or not session.following(message.conversation_id):
         session.conn.send(frame(ack_body(message, appended.duplicate)))  # else it came in the stream, in order
     if not appended.duplicate:
+        if offline:
+            await _storing(tag_offline(chat.service, state))
         await chat.service.after_visitor_message(state, message, opened)

@@ -252,6 +252,8 @@ def _check_semantics(config: Config, origin: str, origins: Mapping[str, str]) ->
         fail("chat.send_queue_size", "must be at least 4")
     if config.chat.visitor_rate <= 0 or config.chat.visitor_burst < 1:
         fail("chat.visitor_rate" if config.chat.visitor_rate <= 0 else "chat.visitor_burst", "must be positive")
+    if config.chat.rating_window < 0:
+        fail("chat.rating_window", "must be 0 (no ratings) or a number of seconds")
     if not config.chat.teams:
         fail("chat.teams", "must name at least one team")
     if config.chat.default_team not in config.chat.teams:

@@ -142,6 +142,9 @@ class ChatConfig:
     visitor_burst: int = 20
     #: Most missed messages replayed on resume; further back the client is told to resync.
     max_replay: int = 1000
+    #: Seconds after a conversation closes during which its visitor may rate it (and change the rating); 0: no
+    #: ratings are asked for or taken.
+    rating_window: float = 7 * 24 * 3600.0
 
 
 @dataclass(frozen=True)

@@ -165,6 +165,10 @@ class Conversation(Base):
     closed_at: Mapped[datetime | None]
     #: agent | visitor | idle
     closed_by: Mapped[str | None] = mapped_column(String(16))
+    #: The visitor's satisfaction rating of the last close, 1-5, and its comment (cleared when it reopens).
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rating_comment: Mapped[str | None] = mapped_column(Text)
+    rated_at: Mapped[datetime | None]
 
 
 class Message(Base):

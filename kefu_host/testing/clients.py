@@ -10,7 +10,8 @@ from typing import Any
 import aiohttp
 import orjson
 
-DEFAULT_TIMEOUT = 5.0
+#: Seconds a test waits for a frame before failing: a guard against hangs, generous for a busy CI machine.
+DEFAULT_TIMEOUT = 15.0
 
 
 class ProtocolClient:

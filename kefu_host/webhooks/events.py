@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kefu_host.chat.values import AgentView, ConversationView, MessageView
+from kefu_host.chat.values import AgentView, ConversationView, MessageView, RatingView
 from kefu_host.config import WebhookEndpoint
 
 CONVERSATION_CREATED = "conversation.created"
@@ -21,6 +21,7 @@ CONVERSATION_REOPENED = "conversation.reopened"
 CONVERSATION_ASSIGNED = "conversation.assigned"
 CONVERSATION_TRANSFERRED = "conversation.transferred"
 CONVERSATION_CLOSED = "conversation.closed"
+CONVERSATION_RATED = "conversation.rated"
 MESSAGE_CREATED = "message.created"
 
 EVENT_TYPES: tuple[str, ...] = (
@@ -29,6 +30,7 @@ EVENT_TYPES: tuple[str, ...] = (
     CONVERSATION_ASSIGNED,
     CONVERSATION_TRANSFERRED,
     CONVERSATION_CLOSED,
+    CONVERSATION_RATED,
     MESSAGE_CREATED,
 )
 #: Subscribes an endpoint to every type, including types added later.
@@ -97,8 +99,25 @@ def transferred_data(
     return {**conversation_data(conversation), "from_team": from_team, "to_team": to_team, "reason": reason}
 
 
-def closed_data(conversation: ConversationView, closed_by: str) -> dict[str, Any]:
-    return {**conversation_data(conversation), "closed_by": closed_by}
+def _rating(rating: RatingView | None) -> dict[str, Any] | None:
+    return rating.to_dict() if rating is not None else None
+
+
+def closed_data(
+    conversation: ConversationView,
+    closed_by: str,
+    rating: RatingView | None = None,
+    rate_until: datetime | None = None,
+) -> dict[str, Any]:
+    return {**conversation_data(conversation), "closed_by": closed_by, "rating": _rating(rating),
+            "rate_until": rate_until.isoformat() if rate_until else None}
+
+
+def rated_data(
+    conversation: ConversationView, rating: RatingView, previous: RatingView | None, closed_by: str | None
+) -> dict[str, Any]:
+    return {**conversation_data(conversation), "rating": rating.to_dict(), "previous": _rating(previous),
+            "closed_by": closed_by}
 
 
 def message_data(conversation: ConversationView, message: MessageView) -> dict[str, Any]:
@@ -123,5 +142,16 @@ def transferred(conversation: ConversationView, from_team: str | None, to_team: 
     return Change(CONVERSATION_TRANSFERRED, lambda: transferred_data(conversation, from_team, to_team, reason))
 
 
-def closed(conversation: ConversationView, closed_by: str) -> Change:
-    return Change(CONVERSATION_CLOSED, lambda: closed_data(conversation, closed_by))
+def closed(
+    conversation: ConversationView,
+    closed_by: str,
+    rating: RatingView | None = None,
+    rate_until: datetime | None = None,
+) -> Change:
+    return Change(CONVERSATION_CLOSED, lambda: closed_data(conversation, closed_by, rating, rate_until))
+
+
+def rated(
+    conversation: ConversationView, rating: RatingView, previous: RatingView | None, closed_by: str | None
+) -> Change:
+    return Change(CONVERSATION_RATED, lambda: rated_data(conversation, rating, previous, closed_by))

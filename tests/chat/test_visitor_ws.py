@@ -60,3 +60,21 @@ async def test_the_buckets_of_visitors_who_left_are_dropped(
         await asyncio.wait_for(released.get(), 5)  # each socket's handler let its bucket go
     await host.visitor()  # full again at once at this rate; the next visitor's arrival sweeps them
     assert len(limits) == 1
+
+
+async def test_the_welcome_names_the_agent_helping_the_visitor(start_host: Callable[..., Any]) -> None:
+    host = await start_host()
+    visitor = await host.visitor()
+    cid = int((await visitor.say("anyone there?"))["conversation_id"])
+    waiting = (await host.visitor(visitor.token)).frames[0]  # type: ignore[attr-defined]
+    assert (waiting["status"], waiting["agent"]) == ("queued", None)
+
+    alice = await host.agent(await host.add_agent("alice", teams=("support", "vip")))
+    await alice.expect("assigned")
+    reloaded = (await host.visitor(visitor.token)).frames[0]  # type: ignore[attr-defined]
+    assert (reloaded["conversation_id"], reloaded["status"], reloaded["agent"], reloaded["team"]) == (
+        cid, "assigned", "alice", "support")
+
+    await alice.send({"type": "close", "conversation_id": cid})
+    await visitor.expect("closed")
+    assert (await host.visitor(visitor.token)).frames[0]["agent"] is None  # type: ignore[attr-defined]

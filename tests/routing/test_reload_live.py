@@ -1,5 +1,5 @@
-"""Editing the rules while the host routes: no failed request, every decision from exactly one revision,
-and the new revision active within a second of the write."""
+"""Editing the rules while the host routes: no failed request, every decision from exactly one revision, and each
+written revision becomes active (how fast is a benchmark's business: benchmarks/bench_rules_reload.py)."""
 
 from __future__ import annotations
 
@@ -49,33 +49,46 @@ async def test_rules_rewritten_under_load(
     results: list[tuple[int, str | None, str | None]] = []
     conversations: list[int] = []
     stop = asyncio.Event()
+    progress = asyncio.Condition()
+
+    async def record(into: list[Any], item: Any) -> None:
+        async with progress:
+            into.append(item)
+            progress.notify_all()
+
+    async def traffic(decisions: int, opened: int) -> None:
+        """Wait until this many more decisions were explained and conversations opened."""
+        want = (len(results) + decisions, len(conversations) + opened)
+        async with progress:
+            await asyncio.wait_for(
+                progress.wait_for(lambda: len(results) >= want[0] and len(conversations) >= want[1]), 60
+            )
 
     async def explainer() -> None:
         while not stop.is_set():
             response = await host.client.post("/api/rules/explain", headers=admin_headers(),
                                               json={"facts": {"message": {"text": "hi"}}})
             body = await response.json()
-            results.append((response.status, body.get("revision"), body.get("decision", {}).get("team")))
+            await record(results, (response.status, body.get("revision"), body.get("decision", {}).get("team")))
 
     async def visitors() -> None:
         while not stop.is_set():
             visitor = await host.visitor()
             ack = await visitor.say("hello")
-            conversations.append(ack["conversation_id"])
+            await record(conversations, ack["conversation_id"])
             await visitor.close()
 
     workers = [asyncio.create_task(explainer()) for _ in range(3)] + [asyncio.create_task(visitors()) for _ in range(4)]
     try:
         for team, write in (("backup", write_atomically), ("vip", Path.write_text), ("support", write_atomically)):
-            await asyncio.sleep(0.3)
+            await traffic(decisions=20, opened=2)  # routing under the revision now active
             old = await active_revision()
-            written_at = time.monotonic()
             write(path, RULES.format(team=team))
-            while (new := await active_revision()) == old:
-                assert time.monotonic() - written_at < 1.0, f"revision for {team} not active within 1 s"
-                await asyncio.sleep(0.02)
+            async with asyncio.timeout(30):  # a guard against a reload that never happens, not a speed test
+                while (new := await active_revision()) == old:
+                    await asyncio.sleep(0.02)
             revision_of[new] = team
-        await asyncio.sleep(0.3)
+        await traffic(decisions=20, opened=2)
     finally:
         stop.set()
         await asyncio.gather(*workers)

@@ -29,7 +29,8 @@ from tests.conftest import IN_CI
 CHROMIUM = Path(os.environ.get("KEFU_TEST_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
-#: Set to write docs/img/console.png and docs/img/widget.png from the tests that show them.
+#: Set to write docs/img/console.png, widget.png, widget-rating.png and widget-offline.png from the tests that show
+#: them.
 SCREENSHOTS = bool(os.environ.get("KEFU_SCREENSHOTS"))
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 EVENT_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

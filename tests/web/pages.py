@@ -115,6 +115,13 @@ class Widget:
         await box.fill(text)
         await box.press("Enter")
 
+    async def leave_message(self, text: str, email: str = "fang@example.com", name: str = "") -> None:
+        """Fill in and send the offline form (shown while no agent is online)."""
+        await self.frame.get_by_role("textbox", name="Your name").fill(name)
+        await self.frame.get_by_role("textbox", name="Email (required)").fill(email)
+        await self.frame.get_by_role("textbox", name="Message (required)").fill(text)
+        await self.frame.get_by_role("button", name="Send message").click()
+
 
 def _js(value: Any) -> str:
     import json

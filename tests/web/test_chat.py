@@ -156,7 +156,7 @@ async def test_away_agents_get_no_new_chat_and_the_visitor_sees_the_queue(
     await page.get_by_label("Status").select_option("away")
     await expect(page.get_by_label("Status")).to_have_value("away")
     widget = await Widget.open_demo(await context.new_page(), host)
-    await widget.send("anyone there?")
+    await widget.leave_message("anyone there?")  # nobody online: the widget offers the offline form
     await expect(widget.status).to_have_text("You are number 1 in the queue")
     await expect(page.locator("nav.conversations .conv-item")).to_have_count(0)
 

@@ -195,3 +195,53 @@ async def test_a_requeue_is_sent_as_a_transfer_within_the_team_with_its_assignme
     data = requeued.payload["data"]
     assert (data["from_team"], data["to_team"], data["reason"]) == ("support", "support", "requeue")
     assert (data["conversation"]["status"], data["conversation"]["agent_id"]) == ("queued", None)
+
+
+async def test_ratings_reach_receivers_with_the_close_and_as_conversation_rated(
+    db_url: str,
+    receivers: Callable[..., Awaitable[Receiver]],
+    webhook_config: Callable[..., Any],
+    start_webhook_host: Callable[..., Awaitable[Host]],
+) -> None:
+    receiver = await receivers()
+    wanted = ["conversation.closed", "conversation.rated"]
+    _, config = webhook_config(webhooks_toml({"crm": (receiver.url, SECRET, wanted)}), db_url=db_url)
+    host = await start_webhook_host(config)
+    alice = await host.agent(await host.add_agent("alice"))
+    visitor = await host.visitor()
+    cid = int((await visitor.say("is it in stock?"))["conversation_id"])
+    await alice.expect("assigned")
+
+    # the agent closes: the closed event comes first, without a rating, saying until when one may follow
+    await alice.send({"type": "close", "conversation_id": cid})
+    closed_frame = await visitor.expect("closed", conversation_id=cid)
+    (closed,) = await receiver.wait_for(1)
+    data = closed.payload["data"]
+    assert (data["closed_by"], data["rating"], data["rate_until"]) == ("agent", None, closed_frame["rate_until"])
+
+    await visitor.send({"type": "rate", "conversation_id": cid, "score": 2, "comment": "slow"})
+    first = (await visitor.expect("rated"))["rating"]
+    await visitor.send({"type": "rate", "conversation_id": cid, "score": 4})
+    second = (await visitor.expect("rated"))["rating"]
+    # two deliveries may be in flight at once: order them as receivers are told to, by time
+    rated, changed = sorted((await receiver.wait_for(3))[1:], key=lambda r: r.payload["occurred_at"])
+    assert [rated.payload["type"], changed.payload["type"]] == ["conversation.rated", "conversation.rated"]
+    assert rated.payload["data"]["rating"] == first == {"score": 2, "comment": "slow",
+                                                        "rated_at": first["rated_at"]}
+    assert (rated.payload["data"]["previous"], rated.payload["data"]["closed_by"]) == (None, "agent")
+    assert changed.payload["data"]["rating"] == second and changed.payload["data"]["previous"] == first
+    assert changed.payload["data"]["conversation"]["id"] == cid
+    assert changed.payload["data"]["conversation"]["status"] == "closed"
+
+    # closing with a rating: the closed event carries it, and conversation.rated reports it as for any rating
+    await visitor.say("and the other colour?")
+    await alice.expect("assigned")
+    await visitor.send({"type": "close", "score": 5, "comment": "thanks!"})
+    given = (await alice.expect("closed", conversation_id=cid))["rating"]
+    got = await receiver.wait_for(5)
+    by_kind = {r.payload["type"]: r.payload["data"] for r in got[3:]}
+    assert by_kind["conversation.closed"]["closed_by"] == "visitor"
+    assert by_kind["conversation.closed"]["rating"] == given == by_kind["conversation.rated"]["rating"]
+    assert given["score"] == 5 and given["comment"] == "thanks!"
+    assert by_kind["conversation.rated"]["previous"] is None  # the reopening cleared the earlier rating
+    assert all(r.verified for r in got)

@@ -1,7 +1,7 @@
 """Console sign-in: agent passwords and the admin flag, login sessions, one-time setup tokens.
 
 Revision ID: 0002_login
-Revises: 0001
+Revises: 0002_visitor
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_login"
-down_revision = "0001"
+down_revision = "0002_visitor"
 branch_labels = None
 depends_on = None
 

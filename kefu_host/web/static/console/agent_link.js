@@ -62,6 +62,9 @@ export class AgentLink {
     this.store.dispatch({ type: 'frame', frame, now: Date.now() });
     if (frame.type === 'welcome') this.afterWelcome(before);
     else if (frame.type === 'assigned') this.afterAssigned(before, frame);
+    else if (frame.type === 'rated' && !before.conversations[frame.conversation_id]) {
+      this.loadHistory(frame.conversation_id, 0); // what the rating is about
+    }
     else if (frame.type === 'resync') {
       const reset = frame.reason === 'ahead_of_log';
       this.loadHistory(frame.conversation_id, reset ? 0 : frame.from_seq, reset);

@@ -1,6 +1,7 @@
 import { html } from 'htm/preact';
 import { t } from '../shared/i18n.js';
 import { customerName } from './names.js';
+import { RatingBadge } from './rating_badge.js';
 
 function Item({ conv, selected, onSelect }) {
   const last = conv.transcript.items[conv.transcript.items.length - 1];
@@ -10,6 +11,7 @@ function Item({ conv, selected, onSelect }) {
       <span class="conv-name">${customerName(conv)}</span>
       ${conv.customer?.vip_level > 0 && html`<span class="vip">${t('customer.vip', { level: conv.customer.vip_level })}</span>`}
       ${conv.unread > 0 && html`<span class="unread" aria-label=${t('list.unread', { count: conv.unread })}>${conv.unread}</span>`}
+      <${RatingBadge} rating=${conv.rating} />
       <span class="conv-meta">${conv.ended ? t(`ended.${conv.ended}`) : `#${conv.id} · ${conv.team ?? ''}`}</span>
       <span class="conv-last">${last ? last.body : ''}</span>
     </button>

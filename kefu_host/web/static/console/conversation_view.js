@@ -5,6 +5,7 @@ import { MessageList } from '../shared/message_list.js';
 import { TypingNote } from '../shared/typing.js';
 import { ConversationControls } from './conversation_controls.js';
 import { customerName } from './names.js';
+import { RatingBadge } from './rating_badge.js';
 import { MINE } from './state.js';
 
 export function ConversationView({ link, conv, agent }) {
@@ -20,6 +21,9 @@ export function ConversationView({ link, conv, agent }) {
       ${conv.ended ? html`<p class="ended" role="status">${t(`ended.${conv.ended}`)}</p>`
         : html`<${ConversationControls} link=${link} conv=${conv} agent=${agent} />`}
     </header>
+    ${conv.rating && html`<p class="conversation-rating" role="status"><${RatingBadge} rating=${conv.rating} comment />
+      </p>`}
+    ${conv.tags?.includes('offline') && html`<p class="offline-note">${t('conversation.offline')}</p>`}
     ${conv.history === 'failed' && html`<p class="error" role="alert">${t('history.failed')}</p>`}
     <${MessageList} items=${conv.transcript.items} mine=${MINE} who=${who} label=${t('transcript.label', { name })}
       onRetry=${(clientMsgId) => link.retry(conv.id, clientMsgId)} />

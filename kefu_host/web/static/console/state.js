@@ -41,6 +41,7 @@ function blank(id) {
     typingUntil: 0,
     history: 'none', // 'none', 'loading', 'loaded', 'failed'
     lastSeqHint: 0,
+    rating: null, // the visitor's {score, comment, rated_at}, once the conversation has closed and been rated
   };
 }
 
@@ -135,6 +136,7 @@ function onFrame(state, f, now) {
         ended: null,
         transcript,
         history: 'loaded',
+        rating: null, // a reopened conversation is rated again at its next close
         unread: selected === id ? 0 : conv.unread + (fresh ? 1 : 0),
       }, { toFront: true });
       return { ...next, selected };
@@ -143,7 +145,13 @@ function onFrame(state, f, now) {
       return update(state, f.conversation_id, () => ({ active: false, ended: 'transferred', typingUntil: 0 }));
     case 'closed':
       return update(state, f.conversation_id, () => ({ active: false, ended: 'closed', status: 'closed',
-        typingUntil: 0 }));
+        typingUntil: 0, rating: f.rating ?? null }));
+    case 'rated': {
+      // also for a conversation this page no longer lists (closed before a reload): it shows up under Ended
+      const known = state.conversations[f.conversation_id];
+      const conv = known || { ...blank(f.conversation_id), active: false, ended: 'closed', status: 'closed' };
+      return put(state, { ...conv, rating: f.rating });
+    }
     case 'message':
       return update(state, f.conversation_id, (c) => ({
         transcript: withStored(c.transcript, f),

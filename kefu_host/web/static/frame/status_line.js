@@ -1,7 +1,8 @@
 import { html } from 'htm/preact';
 import { t } from '../shared/i18n.js';
 
-// Where the visitor stands, in one line: connecting, waiting (and their place in the queue), who is helping, ended.
+// Where the visitor stands, in one line: connecting, waiting (and their place in the queue), who is helping, ended,
+// or that nobody is online to chat.
 export function statusText(state) {
   const connection = state.connection.state;
   if (connection === 'refused') return t('widget.refused');
@@ -11,6 +12,7 @@ export function statusText(state) {
   }
   if (state.status === 'assigned') return state.agent ? t('widget.agent', { name: state.agent }) : t('widget.agent_joined');
   if (state.status === 'closed') return t('widget.closed');
+  if (state.agentsOnline === false) return t('widget.offline');
   return t('widget.hello');
 }
 

@@ -1,4 +1,5 @@
 import { backoffDelay } from '../shared/backoff.js';
+import { t } from '../shared/i18n.js';
 import { newClientMsgId } from '../shared/ids.js';
 import { ReconnectingSocket, readyz } from '../shared/socket.js';
 import { createStore } from '../shared/store.js';
@@ -21,6 +22,7 @@ export class VisitorLink {
     this.started = false;
     this.typingSent = 0;
     this.postedUnread = 0;
+    this.offlineContact = null;
     this.parent = parentLink(parentOrigin, (message) => this.onParent(message));
     this.socket = new ReconnectingSocket({
       url: () => `/ws/visitor?${new URLSearchParams({ token: this.token, last_seq: this.state.transcript.lastSeq })}`,
@@ -105,7 +107,7 @@ export class VisitorLink {
     this.store.dispatch({ type: 'frame', frame, now: Date.now() });
     if (frame.type === 'welcome') {
       for (const item of pendingItems(this.state.transcript)) {
-        this.socket.send({ type: 'send', client_msg_id: item.client_msg_id, body: item.body });
+        this.socket.send(this.sendFrame(item.client_msg_id, item.body));
       }
     } else if (frame.type === 'resync') {
       const reset = frame.reason === 'ahead_of_log';
@@ -138,7 +140,35 @@ export class VisitorLink {
   retry(clientMsgId) {
     this.store.dispatch({ type: 'retry', clientMsgId });
     const item = this.state.transcript.items.find((i) => i.sender === MINE && i.client_msg_id === clientMsgId);
-    if (item) this.socket.send({ type: 'send', client_msg_id: clientMsgId, body: item.body });
+    if (item) this.socket.send(this.sendFrame(clientMsgId, item.body));
+  }
+
+  // A message, or the offline form's (re)sent with the contact details it was written with.
+  sendFrame(clientMsgId, body) {
+    if (clientMsgId === this.state.offlinePending && this.offlineContact) {
+      return { type: 'offline_message', client_msg_id: clientMsgId, body, ...this.offlineContact };
+    }
+    return { type: 'send', client_msg_id: clientMsgId, body };
+  }
+
+  // The offline form: stored like a message, with the name and email an agent needs to answer later.
+  leaveMessage({ name, email, body }) {
+    const clientMsgId = newClientMsgId();
+    this.offlineContact = {};
+    if (name) this.offlineContact.name = name;
+    if (email) this.offlineContact.email = email;
+    this.store.dispatch({ type: 'offline_sending', clientMsgId, body });
+    this.socket.send(this.sendFrame(clientMsgId, body)); // not connected: sent after the next welcome
+  }
+
+  rate(score, comment) {
+    const ref = `rate-${newClientMsgId()}`;
+    this.store.dispatch({ type: 'rating_sending', ref });
+    const frame = { type: 'rate', ref, conversation_id: this.state.conversationId, score };
+    if (comment) frame.comment = comment;
+    if (!this.socket.send(frame)) {
+      this.store.dispatch({ type: 'rating_failed', error: { code: 'offline', message: t('widget.reconnecting') } });
+    }
   }
 
   typing() {
