@@ -11,9 +11,11 @@ const HISTORY_WITH_WELCOME = 100; // messages fetched for a conversation this pa
 const TYPING_EVERY_MS = 2500;
 
 // The agent's connection: one socket to /ws/agent, the state it feeds, and the frames the console sends.
+// `api` (api.js) signs its HTTP calls; the socket is signed the same way: by the session cookie, which the browser
+// sends with the handshake, or by the agent token in the query.
 export class AgentLink {
-  constructor(token) {
-    this.token = token;
+  constructor(api) {
+    this.api = api;
     this.store = createStore(reducer, initialState);
     this.typingSent = new Map();
     this.refs = 0;
@@ -27,6 +29,11 @@ export class AgentLink {
 
   get state() {
     return this.store.state;
+  }
+
+  // the agent token when the console was signed in with one; null for a session
+  get token() {
+    return this.api.auth.kind === 'token' ? this.api.auth.token : null;
   }
 
   start() {
@@ -44,7 +51,8 @@ export class AgentLink {
       .map((id) => conversations[id])
       .filter((c) => c.active && c.history === 'loaded')
       .map((c) => `${c.id}:${c.transcript.lastSeq}`);
-    const query = new URLSearchParams({ token: this.token, presence });
+    const query = new URLSearchParams({ presence });
+    if (this.token) query.set('token', this.token);
     if (resume.length) query.set('resume', resume.join(','));
     return `/ws/agent?${query}`;
   }
@@ -93,7 +101,7 @@ export class AgentLink {
   async loadHistory(id, afterSeq, reset = false) {
     this.store.dispatch({ type: 'history_loading', id });
     try {
-      const messages = await fetchMessages(this.token, id, afterSeq);
+      const messages = await fetchMessages(this.api, id, afterSeq);
       this.store.dispatch({ type: 'history', id, messages, reset });
     } catch (error) {
       console.warn(error);

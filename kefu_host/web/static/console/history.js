@@ -3,16 +3,11 @@
 const PAGE = 100;
 const MAX_PAGES = 5;
 
-export async function fetchMessages(token, conversationId, afterSeq) {
+export async function fetchMessages(api, conversationId, afterSeq) {
   const messages = [];
   let after = afterSeq;
   for (let page = 0; page < MAX_PAGES; page++) {
-    const response = await fetch(`/api/conversations/${conversationId}/messages?after_seq=${after}&limit=${PAGE}`, {
-      headers: { Authorization: `Bearer ${token}` },
-      cache: 'no-store',
-    });
-    if (!response.ok) throw new Error(`history of conversation ${conversationId}: HTTP ${response.status}`);
-    const body = await response.json();
+    const body = await api.get(`/api/conversations/${conversationId}/messages?after_seq=${after}&limit=${PAGE}`);
     messages.push(...body.messages);
     if (body.messages.length < PAGE) break;
     after = body.messages[body.messages.length - 1].seq;
