@@ -12,7 +12,7 @@ import orjson
 from aiohttp import web
 
 from kefu_host.inputs import NUL, BadInput, IntRange, json_problem, parse_int, same_secret
-from kefu_host.keys import AUTH_GUARD, CONFIG
+from kefu_host.keys import AUTH_GUARD, CHAT, CONFIG
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -169,7 +169,8 @@ def is_admin(request: web.Request) -> bool:
 
 
 def check_admin(request: web.Request) -> web.Response | None:
-    """None when the request carries the admin token; otherwise the 401/403/429 answer to return."""
+    """None when the request carries the admin token; otherwise the 401/403/429 answer to return. Admin agents are
+    not accepted here: routes that should take them too use :func:`admin_denied`."""
     if not request.config_dict[CONFIG].auth.admin_api:
         return error_response(403, "admin_disabled", "the admin API is off (auth.admin_api = false)")
     guard = request.config_dict[AUTH_GUARD]
@@ -182,11 +183,36 @@ def check_admin(request: web.Request) -> web.Response | None:
     return None
 
 
+async def admin_denied(request: web.Request) -> web.Response | None:
+    """None when the request may use the admin API: it carries the admin token, or it is signed by an admin agent
+    (its console session, with CSRF for a POST, or its ``kfa_`` token). Otherwise the 401/403/429 to return."""
+    if not request.config_dict[CONFIG].auth.admin_api:
+        return error_response(403, "admin_disabled", "the admin API is off (auth.admin_api = false)")
+    guard = request.config_dict[AUTH_GUARD]
+    refused = guard.refuse(request)
+    if refused is not None:
+        return refused
+    if is_admin(request):
+        return None
+    auth = request.config_dict[CHAT].auth
+    if auth.offers_agent(request):
+        agent = await auth.agent(request)
+        if isinstance(agent, web.Response):
+            return agent
+        if agent.is_admin:
+            return None
+        return error_response(403, "not_admin", f"agent {agent.name} is not an admin "
+                              f"(kefu-host agents set {agent.name} --admin)")
+    guard.failed(request)
+    return error_response(401, "unauthorized", "admin token (Authorization: Bearer ...) or an admin agent's "
+                          "console session required")
+
+
 def admin_only(handler: Handler) -> Handler:
     """Decorate an admin endpoint."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
-        denied = check_admin(request)
+        denied = await admin_denied(request)
         return denied if denied is not None else await handler(request)
 
     wrapped.__name__ = handler.__name__

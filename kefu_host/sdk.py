@@ -11,7 +11,7 @@ from kefu_host.agent_actions import ActionContext, ActionError, AgentAction
 from kefu_host.chat.values import AgentView, ConversationView, CustomerView, MessageView
 from kefu_host.events.changes import MAX_AMOUNT, CustomerChange
 from kefu_host.events.types import Event, EventType
-from kefu_host.http import check_admin, error_response, json_response, path_int
+from kefu_host.http import admin_denied, check_admin, error_response, json_response, path_int
 from kefu_host.inputs import INT32_MAX, BadInput, IntRange
 from kefu_host.plugin_db import PluginStore, UtcDateTime, check_dsn, open_store, resolve_url, utcnow
 from kefu_host.plugin_http import error_message, json_body
@@ -37,6 +37,7 @@ __all__ = [
     "MessageView",
     "PluginStore",
     "UtcDateTime",
+    "admin_denied",
     "check_admin",
     "check_dsn",
     "error_message",

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from kefu_host.chat import login_api
 from kefu_host.chat.accounts import AgentRecord
 from kefu_host.chat.agent_ws import agent_socket
 from kefu_host.chat.handshake import credential
@@ -83,8 +84,8 @@ async def create_visitor_session(request: web.Request) -> web.Response:
 
 @dataclass(frozen=True, slots=True)
 class Reader:
-    """Who may read a conversation, and as what: ``admin``, ``agent`` (``agent`` set) or ``visitor`` (``visitor``
-    set). Visitors never read agents' notes."""
+    """Who may read a conversation, and as what: ``admin`` (the admin token), ``agent`` (``agent`` set; an admin
+    agent too) or ``visitor`` (``visitor`` set). Visitors never read agents' notes."""
 
     kind: Literal["admin", "agent", "visitor"]
     conversation: ConversationView
@@ -96,33 +97,35 @@ class Reader:
         return self.kind != "visitor"
 
 
-async def conversation_reader(request: web.Request, conversation_id: int) -> Reader | web.Response:
-    """The caller, when the conversation exists and they may read it: admins any, agents those of their teams or
-    their own, visitors their customer's; else the answer to give. The credential is checked before the conversation
-    is looked up, and every caller but the admin gets the same 404 for a conversation that does not exist and one
-    that is not theirs: the answer never tells whether an id exists.
+async def conversation_reader(
+    request: web.Request, conversation_id: int, *, holder_only: bool = False
+) -> Reader | web.Response:
+    """The caller, when the conversation exists and they may read it: admins (the admin token, an admin agent) any,
+    agents those of their teams or their own (only their own with ``holder_only``), visitors their customer's
+    (none with ``holder_only``); else the answer to give. The credential is checked before the conversation is
+    looked up, and every caller but an admin gets the same 404 for a conversation that does not exist and one that
+    is not theirs: the answer never tells whether an id exists.
     """
     chat = request.app[CHAT]
+    missing = error_response(404, "not_found", f"no conversation {conversation_id}")
     if is_admin(request):
         view = await chat.service.repo.conversation(conversation_id)
-        if view is None:
-            return error_response(404, "not_found", f"no conversation {conversation_id}")
-        return Reader("admin", view)
-    token = credential(request)
+        return Reader("admin", view) if view is not None else missing
     not_yours = error_response(404, "not_found", f"no conversation {conversation_id} that you may read")
-    if token is not None and token.startswith("kfa_"):
+    if chat.auth.offers_agent(request):
         agent = await chat.auth.agent(request)
         if isinstance(agent, web.Response):
             return agent
         view = await chat.service.repo.conversation(conversation_id)
-        if view is not None and (view.team in agent.teams or view.agent_id == agent.id):
-            return Reader("agent", view, agent=agent)
-        return not_yours
-    claims = chat.auth.visitor(request, token)
+        if view is None:
+            return missing if agent.is_admin else not_yours
+        mine = view.agent_id == agent.id or (not holder_only and view.team in agent.teams)
+        return Reader("agent", view, agent=agent) if agent.is_admin or mine else not_yours
+    claims = chat.auth.visitor(request, credential(request))
     if isinstance(claims, web.Response):
         return claims
     view = await chat.service.repo.conversation(conversation_id)
-    if view is not None and claims.customer_id == view.customer_id:
+    if view is not None and claims.customer_id == view.customer_id and not holder_only:
         return Reader("visitor", view, visitor=claims)
     return not_yours
 
@@ -166,10 +169,32 @@ async def conversation_detail(request: web.Request) -> web.Response:
                           "rate_until": stored.rate_until.isoformat() if stored.rate_until else None})
 
 
+async def conversation_explain(request: web.Request) -> web.Response:
+    """What the active rules would decide for the conversation now, rule by rule (nothing is applied)."""
+    conversation_id = path_int(request, "id", ID_RANGE)
+    reader = await conversation_reader(request, conversation_id, holder_only=True)
+    if isinstance(reader, web.Response):
+        return reader
+    service = request.app[CHAT].service
+    live = service.live.get(conversation_id)
+    view = live.view() if live is not None else reader.conversation
+    customer = service.customers.get(view.customer_id) or await service.repo.customer(view.customer_id)
+    if customer is None:
+        return error_response(404, "not_found", f"conversation {conversation_id} has no customer record")
+    message = await service.repo.last_visitor_message(conversation_id)
+    explanation = await service.router.explain(view, customer, message)
+    if explanation is None:
+        return error_response(503, "no_rules", "no rule set is loaded")
+    return json_response({"conversation_id": conversation_id, "message_seq": message.seq if message else None,
+                          **explanation.to_dict()})
+
+
 def setup(app: web.Application) -> None:
     app.router.add_post("/api/visitor/sessions", create_visitor_session)
     app.router.add_get("/ws/visitor", visitor_socket)
     app.router.add_get("/ws/agent", agent_socket)
     app.router.add_get("/api/conversations/{id}", conversation_detail)
     app.router.add_get("/api/conversations/{id}/messages", conversation_messages)
+    app.router.add_get("/api/conversations/{id}/explain", conversation_explain)
+    login_api.routes(app)
     app.cleanup_ctx.append(chat_ctx)

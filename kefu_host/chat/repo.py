@@ -141,6 +141,17 @@ class ChatRepo:
             ).first()
         return message_view(row) if row else None
 
+    async def last_visitor_message(self, conversation_id: int) -> MessageView | None:
+        """The visitor's latest message in the conversation (what a routing decision now would read)."""
+        async with self.store.read() as conn:
+            row = (await conn.execute(
+                select(*_MESSAGE_COLUMNS)
+                .where(Message.conversation_id == conversation_id, Message.sender == "visitor")
+                .order_by(Message.seq.desc())
+                .limit(1)
+            )).first()
+        return message_view(row) if row else None
+
     async def conversation(self, conversation_id: int) -> ConversationView | None:
         async with self.store.read() as conn:
             row = (await conn.execute(select(Conversation).where(Conversation.id == conversation_id))).first()

@@ -6,9 +6,12 @@ names no team leaves the conversation where it is, which for a new conversation 
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from kefu_host.chat.values import ConversationView, CustomerView, MessageView
+
+if TYPE_CHECKING:
+    from kefu_host.rules.explain import Explanation
 
 Trigger = Literal["open", "message", "event", "requeue"]
 PRIORITY_NORMAL = 50
@@ -36,3 +39,9 @@ class Router(Protocol):
     async def decide(
         self, trigger: Trigger, conversation: ConversationView, customer: CustomerView, message: MessageView | None
     ) -> RouteDecision: ...
+
+    async def explain(
+        self, conversation: ConversationView, customer: CustomerView, message: MessageView | None
+    ) -> Explanation | None:
+        """The decision :meth:`decide` would make now, rule by rule, without applying it (None: no rules)."""
+        ...

@@ -21,6 +21,7 @@ import structlog
 from aiohttp import web
 
 from kefu_host.app import RUNNER_OPTIONS, create_app, log_secrets_report
+from kefu_host.chat.setup import setup_link
 from kefu_host.cli.common import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -30,7 +31,7 @@ from kefu_host.cli.common import (
     plugin_requests,
 )
 from kefu_host.config import Config, secure_config
-from kefu_host.keys import LIFECYCLE
+from kefu_host.keys import CHAT, LIFECYCLE
 from kefu_host.logs import configure_logging
 from kefu_host.plugins import PluginLoadError
 from kefu_host.routing.runtime import RulesStartupError
@@ -65,6 +66,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"kefu-host: {exc}", flush=True, file=sys.stderr)
         return EXIT_FAILURE
     return asyncio.run(serve(app, config, early))
+
+
+def _announce_setup(app: web.Application, config: Config, port: int) -> None:
+    """On a database with no agent: the one line that says how to create the first one (as Jupyter prints its
+    token). The token is this process's; every process of the database accepts it (kefu_host.chat.setup)."""
+    token = app[CHAT].auth.setup.token
+    if token is None:
+        return
+    if config.web.enabled:
+        log.warning("no agents yet: open this URL to create the first admin agent",
+                    url=setup_link(config.server.host, port, token, config.web.public_origin))
+    else:
+        log.warning("no agents yet (and web.enabled = false): create one with "
+                    "kefu-host agents add NAME --team TEAM --password --admin")
 
 
 def _install_uvloop() -> None:
@@ -149,6 +164,7 @@ async def serve(app: web.Application, config: Config, early: EarlyStop | None = 
     await site.start()
     port = runner.addresses[0][1] if runner.addresses else config.server.port
     log.info("listening", host=config.server.host, port=port, url=f"http://{config.server.host}:{port}/")
+    _announce_setup(app, config, port)
 
     await stop.wait()
     return await _shut_down(app, runner, config, drain_delay=config.server.drain_delay)

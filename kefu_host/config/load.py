@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import ipaddress
 import os
+import re
 import tomllib
 import types
 import typing
@@ -247,6 +248,7 @@ def _check_semantics(config: Config, origin: str, origins: Mapping[str, str]) ->
         fail("rules.timezone", f"unknown time zone {config.rules.timezone!r}")
     _check_secrets(config, fail)
     _check_auth(config, fail)
+    _check_web(config, fail)
     if config.chat.send_queue_size < 4:
         fail("chat.send_queue_size", "must be at least 4")
     if config.chat.visitor_rate <= 0 or config.chat.visitor_burst < 1:
@@ -335,6 +337,21 @@ def _check_auth(config: Config, fail: typing.Callable[[str, str], typing.NoRetur
             ipaddress.ip_network(network, strict=False)
         except ValueError:
             fail(f"auth.trusted_proxies[{n}]", f"expected an address or CIDR network, got {network!r}")
+
+
+#: ``scheme://host[:port]``, as browsers send it in ``Origin``.
+_ORIGIN = re.compile(r"https?://(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::[0-9]{1,5})?")
+
+
+def _check_web(config: Config, fail: typing.Callable[[str, str], typing.NoReturn]) -> None:
+    web = config.web
+    if web.public_origin and not _ORIGIN.fullmatch(web.public_origin):
+        fail("web.public_origin", f"expected scheme://host[:port] with no path, like https://kefu.example.com, "
+                                  f"got {web.public_origin!r}")
+    if web.session_idle_timeout < 60:
+        fail("web.session_idle_timeout", "must be at least 60 seconds")
+    if web.session_lifetime < 60:
+        fail("web.session_lifetime", "must be at least 60 seconds")
 
 
 def _describe(value: Any) -> str:

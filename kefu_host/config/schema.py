@@ -245,6 +245,23 @@ class PluginsConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The pages the host serves and the console's sign-in sessions."""
+
+    #: Serve the pages at all (console, setup page, widget, demo, their static files); the APIs stay either way.
+    enabled: bool = True
+    #: Serve /demo, a shop page with the widget embedded (the bundled kefu.toml turns it on; production leaves it off).
+    demo: bool = False
+    #: The console's origin as browsers see it (``https://kefu.example.com``) when a reverse proxy stands in front;
+    #: empty: the origin each request came to. Cookie-signed requests must come from it or the request's own origin.
+    public_origin: str = ""
+    #: Seconds a console session lives unused (an open console counts as use); then it must sign in again.
+    session_idle_timeout: float = 2 * 3600.0
+    #: Seconds a console session lives at most, used or not.
+    session_lifetime: float = 12 * 3600.0
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -256,6 +273,7 @@ class Config:
     events: EventsConfig = EventsConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
     plugins: PluginsConfig = PluginsConfig()
+    web: WebConfig = WebConfig()
     #: Where the configuration came from; relative paths resolve against its directory.
     source: Path | None = None
     #: For keys set outside the file: the environment variable or "command line" that set them; "" is the file as

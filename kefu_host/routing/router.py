@@ -15,6 +15,7 @@ from kefu_host.hookcall import Hooks
 from kefu_host.routing.catalogue import HostCatalogue
 from kefu_host.routing.facts import QueueFacts, customer_facts, gather
 from kefu_host.rules import Decision, RuleSet, RuleSetHolder
+from kefu_host.rules.explain import Explanation
 
 log = structlog.get_logger("kefu_host.rules")
 
@@ -37,12 +38,26 @@ class RulesRouter:
         ruleset = self.holder.current  # read once: the whole decision sees one revision
         if ruleset is None:
             return RouteDecision(team=None)
-        extra = await self._plugin_facts(ruleset, conversation, customer)
-        facts = gather(ruleset, conversation, self._customer_facts(customer), message, self.queues, self.timezone,
-                       extra)
-        decision = ruleset.decide(facts)
+        decision = ruleset.decide(await self._facts(ruleset, conversation, customer, message))
         await self._plugin_actions(decision, conversation)
         return route_decision(decision)
+
+    async def explain(
+        self, conversation: ConversationView, customer: CustomerView, message: MessageView | None
+    ) -> Explanation | None:
+        """What the active rules would decide now for this conversation, rule by rule, with the facts gathered as
+        :meth:`decide` gathers them; nothing is applied and no plugin action runs. None when no set is loaded."""
+        ruleset = self.holder.current
+        if ruleset is None:
+            return None
+        return ruleset.explain(await self._facts(ruleset, conversation, customer, message))
+
+    async def _facts(
+        self, ruleset: RuleSet, conversation: ConversationView, customer: CustomerView, message: MessageView | None
+    ) -> dict[str, Any]:
+        extra = await self._plugin_facts(ruleset, conversation, customer)
+        return gather(ruleset, conversation, self._customer_facts(customer), message, self.queues, self.timezone,
+                      extra)
 
     def _customer_facts(self, customer: CustomerView) -> dict[str, Any]:
         cached = self._customers.get(customer.id)

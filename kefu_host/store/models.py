@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -108,6 +109,29 @@ class Agent(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime | None]
+    #: ``scrypt$...`` hash of the console password (see :mod:`kefu_host.chat.passwords`); None: no password login.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    #: Admin agents may use the admin API (rules, plugins, every conversation) with their console session.
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class LoginSession(Base):
+    """A console sign-in. The cookie holds a random secret; the table keeps only its SHA-256 (``id``)."""
+
+    __tablename__ = "login_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Last use (an HTTP call, or an open console socket); the idle timeout counts from here.
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SetupToken(Base):
+    """A one-time setup token (its SHA-256) for creating the first agent; every row goes when one is used."""
+
+    __tablename__ = "setup_tokens"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AgentTeam(Base):

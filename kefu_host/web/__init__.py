@@ -27,9 +27,15 @@ class WebUI:
 
 
 def setup(app: web.Application) -> None:
+    """Serve the pages unless ``web.enabled`` is off; ``/demo`` only with ``web.demo``."""
+    config = app[CONFIG].web
+    if not config.enabled:
+        return
     app[WEB] = WebUI(load_assets(), Pages.load(import_map(load_manifest())))
     app.router.add_get("/", _console)
-    app.router.add_get("/demo", _demo)
+    app.router.add_get("/setup", _console)  # the console shows its setup form while the database has no agent
+    if config.demo:
+        app.router.add_get("/demo", _demo)
     app.router.add_get("/widget/frame", _frame)
     app.router.add_get("/widget.js", _widget)
     app.router.add_get("/static/{path:.+}", _static)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from kefu_host.http import check_admin, error_response, json_response, path_int
+from kefu_host.http import admin_denied, error_response, json_response, path_int
 from kefu_host.inputs import INT32_MAX, IntRange
 
 from .store import STATUSES
@@ -21,7 +21,7 @@ _TICKET_ID = IntRange(1, INT32_MAX)
 
 def route_table(plugin: TicketPlugin) -> Sequence[web.RouteDef]:
     async def list_tickets(request: web.Request) -> web.Response:
-        denied = check_admin(request)
+        denied = await admin_denied(request)
         if denied is not None:
             return denied
         uid = request.query.get("uid", "")
@@ -37,7 +37,7 @@ def route_table(plugin: TicketPlugin) -> Sequence[web.RouteDef]:
         return json_response({"uid": uid, "tickets": [t.to_dict() for t in found]})
 
     async def show_ticket(request: web.Request) -> web.Response:
-        denied = check_admin(request)
+        denied = await admin_denied(request)
         if denied is not None:
             return denied
         store = plugin.store

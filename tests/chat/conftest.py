@@ -9,6 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from kefu_host.chat.accounts import add_agent
+from kefu_host.chat.passwords import hash_password
 from kefu_host.keys import STORE
 from kefu_host.testing.clients import AgentClient, VisitorClient
 
@@ -20,8 +21,11 @@ class Host:
         self.client = client
         self.app = client.app
 
-    async def add_agent(self, name: str, teams: tuple[str, ...] = ("support",), capacity: int = 3) -> str:
-        return await add_agent(self.app[STORE], name, list(teams), capacity)
+    async def add_agent(self, name: str, teams: tuple[str, ...] = ("support",), capacity: int = 3, *,
+                        password: str | None = None, admin: bool = False) -> str:
+        """Create an agent (with a console password and admin rights when asked); returns its token."""
+        return await add_agent(self.app[STORE], name, list(teams), capacity, is_admin=admin,
+                               password_hash=hash_password(password) if password is not None else None)
 
     async def visitor_session(self, **body: Any) -> dict[str, Any]:
         """POST /api/visitor/sessions: the token, visitor id and customer id."""

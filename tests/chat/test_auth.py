@@ -20,13 +20,14 @@ from kefu_host.store.models import Agent
 from tests.conftest import admin_headers
 
 
-async def agents_cli(config: Path, *args: str) -> str:
+async def agents_cli(config: Path, *args: str, stdin: str | None = None) -> str:
     """``kefu-host agents ...`` in a process of its own, against the host's database."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "kefu_host", "--config", str(config), "agents", *args,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin is not None else None), 60)
     assert proc.returncode == 0, err.decode()
     return out.decode()
 

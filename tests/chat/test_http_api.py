@@ -4,6 +4,7 @@ sessions, history and conversation pages refuse input the database cannot hold w
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -109,6 +110,66 @@ async def test_a_bad_history_query_is_refused_naming_the_parameter(
     status, body = await answer(host, f"/api/conversations/{cid}/messages?{query}",
                                 {"Authorization": f"Bearer {visitor.token}"})  # type: ignore[attr-defined]
     assert (status, body["error"]["code"]) == (400, "bad_request") and problem in body["error"]["message"]
+
+
+EXPLAINED_RULES = """
+group routing match first
+
+rule risk.words priority 900 in group routing
+  when message.text contains "scam"
+  then assign_team "risk-control"
+end
+
+rule default.support priority -1000 in group routing
+  when true
+  then assign_team "support"
+end
+"""
+
+
+async def test_explain_shows_what_the_rules_decide_now_for_the_conversation_to_its_agent_and_admins(
+    start_host: Callable[..., Any], tmp_path: Path
+) -> None:
+    (tmp_path / "rules").mkdir(exist_ok=True)
+    (tmp_path / "rules" / "routing.rule").write_text(EXPLAINED_RULES, encoding="utf-8")
+    host = await start_host()
+    alice = await host.add_agent("alice", teams=("support", "risk-control"))
+    colleague = await host.add_agent("colleague", teams=("risk-control",))  # its team, but not theirs
+    admin_agent = await host.add_agent("root", teams=("vip",), admin=True)
+    tab = await host.agent(alice)
+    visitor = await host.visitor()
+    cid = (await visitor.say("hello, is this a scam?"))["conversation_id"]
+    await tab.expect("assigned")
+    path = f"/api/conversations/{cid}/explain"
+
+    status, body = await answer(host, path, {"Authorization": f"Bearer {alice}"})
+    assert status == 200
+    assert body["conversation_id"] == cid and body["message_seq"] == 1
+    assert body["facts"]["message.text"] == "hello, is this a scam?"
+    assert body["decision"]["fired"] == ["risk.words"] and body["decision"]["team"] == "risk-control"
+    assert {r["rule"]: r["status"] for r in body["rules"]} == {"risk.words": "fired", "default.support": "skipped"}
+    assert len(body["revision"]) == 64
+    for headers in (admin_headers(), {"Authorization": f"Bearer {admin_agent}"}):
+        assert (await answer(host, path, headers))[0] == 200
+
+    for headers in ({"Authorization": f"Bearer {colleague}"}, {"Authorization": f"Bearer {visitor.token}"}):
+        status, body = await answer(host, path, headers)
+        assert (status, body["error"]["code"]) == (404, "not_found")
+    assert (await answer(host, path, {}))[0] == 401
+    status, _ = await answer(host, f"/api/conversations/{cid + 99}/explain", {"Authorization": f"Bearer {alice}"})
+    assert status == 404
+
+
+async def test_an_admin_agent_reads_any_conversation(start_host: Callable[..., Any]) -> None:
+    host = await start_host()
+    await host.agent(await host.add_agent("alice"))
+    admin_agent = await host.add_agent("root", teams=("vip",), admin=True)
+    visitor = await host.visitor()
+    cid = (await visitor.say("hello"))["conversation_id"]
+    status, body = await answer(host, f"/api/conversations/{cid}/messages", {"Authorization": f"Bearer {admin_agent}"})
+    assert status == 200 and [m["body"] for m in body["messages"]] == ["hello"]
+    status, body = await answer(host, f"/api/conversations/{cid + 99}", {"Authorization": f"Bearer {admin_agent}"})
+    assert (status, body["error"]["message"]) == (404, f"no conversation {cid + 99}")
 
 
 async def _count(host: Any, model: Any) -> int:

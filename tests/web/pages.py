@@ -17,12 +17,29 @@ class Console:
 
     @classmethod
     async def open(cls, page: Page, host: WebHost, token: str) -> Console:
+        """Signed in with an agent token (the way machines and most tests sign in)."""
         await page.goto(host.url("/"))
+        await page.get_by_text("Sign in with an agent token").click()
         await page.get_by_label("Agent token").fill(token)
         await page.get_by_role("button", name="Connect").click()
         console = cls(page)
         await console.expect_connected()
         return console
+
+    @classmethod
+    async def sign_in(cls, page: Page, host: WebHost, name: str, password: str) -> Console:
+        """Signed in with a name and password, as people do."""
+        await page.goto(host.url("/"))
+        await cls.fill_sign_in(page, name, password)
+        console = cls(page)
+        await console.expect_connected()
+        return console
+
+    @staticmethod
+    async def fill_sign_in(page: Page, name: str, password: str) -> None:
+        await page.get_by_label("Name").fill(name)
+        await page.get_by_label("Password", exact=True).fill(password)
+        await page.get_by_role("button", name="Sign in", exact=True).click()
 
     async def expect_connected(self) -> None:
         await expect(self.page.locator(".topbar [data-connection]")).to_have_attribute("data-connection", "open")

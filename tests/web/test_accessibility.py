@@ -1,4 +1,5 @@
-"""axe-core finds no serious or critical accessibility violations on the console and in the widget."""
+"""axe-core finds no serious or critical accessibility violations on the setup and sign-in pages, the console and
+in the widget."""
 
 from __future__ import annotations
 
@@ -27,10 +28,27 @@ async def test_console_and_widget_have_no_serious_violations(
     host = await start_web(plugins=[(str(tmp_path / "erp.py"), {})])
     axe = Axe()
     await page.goto(host.url("/"))
-    await expect(page.get_by_label("Agent token")).to_be_visible()
+    await expect(page.get_by_label("Setup token")).to_be_visible()
     assert serious(await axe.run(page)) == []
 
-    console = await Console.open(page, host, await host.add_agent("alice"))
+    await page.get_by_label("Setup token").fill("not the token")
+    await page.get_by_label("Name").fill("li.lei")
+    await page.get_by_label("Password", exact=True).fill("a long password")
+    await page.get_by_label("Password again").fill("a long password")
+    await page.get_by_role("button", name="Create and sign in").click()
+    await expect(page.locator("#setup-error")).to_contain_text("not the setup token")
+    assert serious(await axe.run(page)) == []  # with the error shown
+
+    token = await host.add_agent("alice")
+    await page.reload()
+    await expect(page.get_by_label("Name")).to_be_visible()
+    assert serious(await axe.run(page)) == []
+    await page.get_by_text("Sign in with an agent token").click()
+    await Console.fill_sign_in(page, "alice", "not her password")
+    await expect(page.locator("#login-error")).to_have_text("Wrong name or password.")
+    assert serious(await axe.run(page)) == []
+
+    console = await Console.open(page, host, token)
     shop = await context.new_page()
     widget = await Widget.open_demo(shop, host, user={"id": "u-1", "hash": user_hash("u-1"), "name": "Li Lei"})
     await widget.send("hello")

@@ -13,6 +13,7 @@ from tests.web.conftest import Watch
 from tests.web.pages import FRAME, Console, Widget, image_drawn
 
 RED, BLUE = png(3, 2, (220, 40, 40)), png(4, 5, (30, 60, 200))
+PASSWORD = "correct horse battery staple"
 #: Without double quotes: browsers send those in a multipart file name as %22 (the HTML standard's encoding).
 NAME = "<img src=x onerror=window.__xss=1;alert(1)>发票.txt"
 
@@ -21,7 +22,9 @@ async def test_an_image_goes_from_the_visitor_to_the_agent_and_back_with_preview
     start_web: Callable[..., Any], context: Any, page: Any, watch: Watch
 ) -> None:
     host = await start_web()
-    console = await Console.open(page, host, await host.add_agent("alice"))
+    await host.add_agent("alice", password=PASSWORD)
+    # signed in as people are: the session cookie signs the downloads, the cookie and CSRF header the upload
+    console = await Console.sign_in(page, host, "alice", PASSWORD)
     widget = await Widget.open_demo(await context.new_page(), host)
     await widget.send("Here is the broken cup")
     await expect(console.message("broken cup")).to_be_visible()

@@ -165,16 +165,16 @@ async def test_away_agents_get_no_new_chat_and_the_visitor_sees_the_queue(
     await expect(widget.status).to_have_text("alice is helping you")
 
 
-async def test_a_refused_token_is_said_plainly_and_not_retried_forever(
+async def test_a_refused_token_is_said_plainly_and_not_kept(
     start_web: Callable[..., Any], page: Any, watch: Watch
 ) -> None:
     host = await start_web()
+    await host.add_agent("alice")
     await page.goto(host.url("/"))
+    await page.get_by_text("Sign in with an agent token").click()
     await page.get_by_label("Agent token").fill("kfa_1_not-the-secret")
     await page.get_by_role("button", name="Connect").click()
-    status = page.locator(".topbar [data-connection]")
-    await expect(status).to_have_attribute("data-connection", "refused")
-    await expect(status).to_contain_text("The host refused this token")
-    await page.get_by_role("button", name="Sign out").click()
-    await expect(page.get_by_label("Agent token")).to_have_value("")
+    await expect(page.locator(".signin .note")).to_have_text("The host refused this token")
+    await expect(page.get_by_label("Name")).to_be_visible()
     assert await page.evaluate("sessionStorage.getItem('kefu.agentToken')") is None
+    await expect(page.locator(".topbar")).to_have_count(0)  # no console, no socket retried with it

@@ -14,10 +14,11 @@ from tests.web.pages import Widget
 
 KEY = re.compile(r"^\s*'([a-z_.]+)':", re.MULTILINE)
 USED = re.compile(r"\bt\('([a-z_.]+)'")
-#: keys built at run time: t(`connection.${state}`), t(`ended.${conv.ended}`), the integer/number form errors
+#: keys built at run time: t(`connection.${state}`), t(`ended.${conv.ended}`), the integer/number form errors,
+#: t(`rule.${status}`) for the statuses of an explanation
 DYNAMIC = {"connection.starting", "connection.connecting", "connection.open", "connection.waiting",
            "connection.refused", "connection.stopped", "ended.closed", "ended.transferred", "ended.gone",
-           "form.integer", "form.number"}
+           "form.integer", "form.number", "rule.fired", "rule.not_matched", "rule.skipped", "rule.not_reached"}
 
 
 def catalogue(lang: str) -> list[str]:
@@ -37,16 +38,18 @@ async def test_the_console_speaks_the_browsers_language_and_keeps_the_agents_cho
     start_web: Callable[..., Any], browser: Any
 ) -> None:
     host = await start_web()
+    await host.add_agent("alice")
     context = await browser.new_context(locale="zh-CN")
     try:
         page = await context.new_page()
         await page.goto(host.url("/"))
-        await expect(page.get_by_label("客服令牌")).to_be_visible()
+        await expect(page.get_by_label("用户名")).to_be_visible()
+        await expect(page.get_by_role("button", name="登录", exact=True)).to_be_visible()
         assert await page.evaluate("document.documentElement.lang") == "zh-CN"
         await page.get_by_label("语言").select_option("en")
-        await expect(page.get_by_label("Agent token")).to_be_visible()
+        await expect(page.get_by_label("Name")).to_be_visible()
         await page.reload()
-        await expect(page.get_by_label("Agent token")).to_be_visible()
+        await expect(page.get_by_label("Password", exact=True)).to_be_visible()
         assert await page.evaluate("document.documentElement.lang") == "en"
     finally:
         await context.close()

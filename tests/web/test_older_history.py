@@ -12,13 +12,14 @@ from kefu_host.testing.clients import AgentClient
 from tests.web.pages import Console, seqs
 
 COUNT = 130
+PASSWORD = "correct horse battery staple"
 
 
 async def test_scrolling_back_loads_older_messages_up_to_the_start(
     start_web: Callable[..., Any], context: Any, page: Any
 ) -> None:
     host = await start_web()
-    token = await host.add_agent("alice")
+    token = await host.add_agent("alice", password=PASSWORD)
     assert host.client is not None
     bot = AgentClient(await host.client.ws_connect("/ws/agent", headers={"Authorization": f"Bearer {token}"}))
     await bot.expect("welcome")
@@ -29,7 +30,9 @@ async def test_scrolling_back_loads_older_messages_up_to_the_start(
     for n in range(2, COUNT + 1):  # an agent's messages: no visitor rate to wait for
         await bot.say(cid, f"message {n}", note=n % 10 == 0)
 
-    console = await Console.open(page, host, token)  # a console opened later: the last 100 come with the welcome
+    # a console opened later, signed in by password: the last 100 come with the welcome, older pages through its
+    # session
+    console = await Console.sign_in(page, host, "alice", PASSWORD)
     await console.conversation(cid).click()
     await expect(console.message(f"message {COUNT}")).to_be_visible()
     await expect(console.messages).to_have_count(100)

@@ -24,13 +24,14 @@ def inline_scripts(page: str) -> list[str]:
 
 @pytest.mark.parametrize(("path", "ancestors"), [
     ("/", "'none'"),
+    ("/setup", "'none'"),
     ("/demo", "'none'"),
     (f"/widget/frame?origin={ALLOWED}", ALLOWED),
 ])  # fmt: skip
 async def test_each_page_has_a_strict_csp_and_the_security_headers(
     start_app: Callable[..., Any], path: str, ancestors: str
 ) -> None:
-    client = await start_app()
+    client = await start_app("[web]\ndemo = true\n")
     response = await client.get(path)
     assert response.status == 200
     assert response.content_type == "text/html"
@@ -112,3 +113,15 @@ async def test_widget_js_may_be_loaded_by_other_sites(start_app: Callable[..., A
     assert response.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
     assert "ETag" in response.headers
     assert "import " not in await response.text()  # a classic script: it runs on pages without our import map
+
+
+async def test_the_demo_is_served_only_when_asked_and_web_enabled_false_serves_no_page(
+    start_app: Callable[..., Any],
+) -> None:
+    default = await start_app()
+    assert (await default.get("/demo")).status == 404  # production configs leave it out
+    assert (await default.get("/")).status == 200
+    off = await start_app("[web]\nenabled = false\ndemo = true\n")
+    for path in ("/", "/setup", "/demo", "/widget.js", f"/widget/frame?origin={ALLOWED}", "/static/console/main.js"):
+        assert (await off.get(path)).status == 404, path
+    assert (await off.get("/api/setup")).status == 200  # the APIs stay

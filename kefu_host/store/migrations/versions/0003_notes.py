@@ -1,7 +1,7 @@
 """Messages carry an attachment's metadata (a JSON column); private notes use the existing ``kind`` column.
 
 Revision ID: 0003_notes
-Revises: 0002_visitor
+Revises: 0002_login
 Create Date: 2026-12-03
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_notes"
-down_revision = "0002_visitor"
+down_revision = "0002_login"
 branch_labels = None
 depends_on = None
 

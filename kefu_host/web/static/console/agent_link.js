@@ -1,7 +1,7 @@
 import { newClientMsgId } from '../shared/ids.js';
 import { t } from '../shared/i18n.js';
+import { attachmentsPath, fileCache, uploadForm } from '../shared/files.js';
 import { ReconnectingSocket, readyz } from '../shared/socket.js';
-import { fileCache, uploadFile } from '../shared/files.js';
 import { createStore } from '../shared/store.js';
 import { firstSeq, pendingItems, pendingSends } from '../shared/transcript.js';
 import { alertNewChat } from './alerts.js';
@@ -19,13 +19,15 @@ function sendFrame(id, item) {
 }
 
 // The agent's connection: one socket to /ws/agent, the state it feeds, and the frames the console sends.
+// `api` (api.js) signs its HTTP calls; the socket is signed the same way: by the session cookie, which the browser
+// sends with the handshake, or by the agent token in the query.
 export class AgentLink {
-  constructor(token) {
-    this.token = token;
+  constructor(api) {
+    this.api = api;
     this.store = createStore(reducer, initialState);
     this.typingSent = new Map();
     this.refs = 0;
-    this.files = fileCache(token);
+    this.files = fileCache(api.auth.kind === 'token' ? { Authorization: `Bearer ${api.auth.token}` } : {});
     this.uploads = new Map(); // client_msg_id -> File, until the host has stored it (kept for Retry)
     this.socket = new ReconnectingSocket({
       url: () => this.url(),
@@ -37,6 +39,11 @@ export class AgentLink {
 
   get state() {
     return this.store.state;
+  }
+
+  // the agent token when the console was signed in with one; null for a session
+  get token() {
+    return this.api.auth.kind === 'token' ? this.api.auth.token : null;
   }
 
   start() {
@@ -55,7 +62,8 @@ export class AgentLink {
       .map((id) => conversations[id])
       .filter((c) => c.active && c.history === 'loaded')
       .map((c) => `${c.id}:${c.transcript.lastSeq}`);
-    const query = new URLSearchParams({ token: this.token, presence });
+    const query = new URLSearchParams({ presence });
+    if (this.token) query.set('token', this.token);
     if (resume.length) query.set('resume', resume.join(','));
     return `/ws/agent?${query}`;
   }
@@ -104,7 +112,7 @@ export class AgentLink {
   async loadHistory(id, afterSeq, reset = false) {
     this.store.dispatch({ type: 'history_loading', id });
     try {
-      const messages = await fetchMessages(this.token, id, afterSeq);
+      const messages = await fetchMessages(this.api, id, afterSeq);
       this.store.dispatch({ type: 'history', id, messages, reset });
     } catch (error) {
       console.warn(error);
@@ -123,7 +131,7 @@ export class AgentLink {
     if (!before || conv.older === 'loading') return;
     this.store.dispatch({ type: 'older_loading', id });
     try {
-      const { messages, more } = await fetchOlder(this.token, id, before, OLDER_PAGE);
+      const { messages, more } = await fetchOlder(this.api, id, before, OLDER_PAGE);
       this.store.dispatch({ type: 'older', id, messages, more });
     } catch (error) {
       console.warn(error);
@@ -157,7 +165,7 @@ export class AgentLink {
     const file = this.uploads.get(clientMsgId);
     if (!file) return;
     try {
-      const message = await uploadFile(this.token, id, clientMsgId, file);
+      const { message } = await this.api.post(attachmentsPath(id), uploadForm(clientMsgId, file));
       this.uploads.delete(clientMsgId);
       this.store.dispatch({ type: 'frame', frame: message, now: Date.now() });
     } catch (error) {

@@ -6,15 +6,19 @@ import { alertsReady, enableAlerts } from './alerts.js';
 import { ConnectionStatus } from './connection_status.js';
 import { PresenceSwitch } from './presence_switch.js';
 
-export function Header({ link, state, onSignOut }) {
+export function Header({ link, state, me, page, onPage, onSignOut }) {
   const [, rerender] = useState(0);
   const enable = async () => {
     await enableAlerts();
     rerender((n) => n + 1);
   };
+  const tab = (name, label) => html`<button type="button" class=${`tab${page === name ? ' current' : ''}`}
+    aria-pressed=${page === name ? 'true' : 'false'} onClick=${() => onPage(name)}>${label}</button>`;
   return html`<header class="topbar">
     <h1>${t('app.title')}</h1>
-    <span class="agent-name">${state.agent ? state.agent.name : ''}</span>
+    <span class="agent-name">${state.agent ? state.agent.name : me.agent.name}</span>
+    ${me.agent.is_admin && html`<span class="pages" role="group" aria-label=${t('nav.label')}>
+      ${tab('conversations', t('nav.conversations'))}${tab('rules', t('nav.rules'))}</span>`}
     <${ConnectionStatus} connection=${state.connection} onRetry=${() => link.socket.retryNow()} />
     <${PresenceSwitch} presence=${state.presence} disabled=${state.connection.state !== 'open'}
       onChange=${(status) => link.setPresence(status)} />

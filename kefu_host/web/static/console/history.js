@@ -3,16 +3,11 @@
 const PAGE = 100;
 const MAX_PAGES = 5;
 
-export async function fetchMessages(token, conversationId, afterSeq) {
+export async function fetchMessages(api, conversationId, afterSeq) {
   const messages = [];
   let after = afterSeq;
   for (let page = 0; page < MAX_PAGES; page++) {
-    const response = await fetch(`/api/conversations/${conversationId}/messages?after_seq=${after}&limit=${PAGE}`, {
-      headers: { Authorization: `Bearer ${token}` },
-      cache: 'no-store',
-    });
-    if (!response.ok) throw new Error(`history of conversation ${conversationId}: HTTP ${response.status}`);
-    const body = await response.json();
+    const body = await api.get(`/api/conversations/${conversationId}/messages?after_seq=${after}&limit=${PAGE}`);
     messages.push(...body.messages);
     if (body.messages.length < PAGE) break;
     after = body.messages[body.messages.length - 1].seq;
@@ -21,12 +16,7 @@ export async function fetchMessages(token, conversationId, afterSeq) {
 }
 
 // The page of messages before `beforeSeq` (older history, scrolling back), and whether there are more before it.
-export async function fetchOlder(token, conversationId, beforeSeq, limit = PAGE) {
-  const response = await fetch(`/api/conversations/${conversationId}/messages?before_seq=${beforeSeq}&limit=${limit}`, {
-    headers: { Authorization: `Bearer ${token}` },
-    cache: 'no-store',
-  });
-  if (!response.ok) throw new Error(`older history of conversation ${conversationId}: HTTP ${response.status}`);
-  const body = await response.json();
+export async function fetchOlder(api, conversationId, beforeSeq, limit = PAGE) {
+  const body = await api.get(`/api/conversations/${conversationId}/messages?before_seq=${beforeSeq}&limit=${limit}`);
   return { messages: body.messages, more: body.more };
 }

@@ -1,15 +1,20 @@
 import { html } from 'htm/preact';
+import { useState } from 'preact/hooks';
 import { t } from '../shared/i18n.js';
 import { ActionPanels } from './action_panels.js';
 import { ConversationList } from './conversation_list.js';
 import { ConversationView } from './conversation_view.js';
 import { CustomerPanel } from './customer_panel.js';
 import { Header } from './header.js';
+import { RulesPage } from './rules_page.js';
 
-export function Workspace({ link, state, onSignOut }) {
+export function Workspace({ link, state, me, api, onSignOut }) {
+  const [page, setPage] = useState('conversations'); // or 'rules' (admins)
   const selected = state.selected != null ? state.conversations[state.selected] : null;
+  const showRules = page === 'rules' && me.agent.is_admin;
   return html`<div class="workspace">
-    <${Header} link=${link} state=${state} onSignOut=${onSignOut} />
+    <${Header} link=${link} state=${state} me=${me} page=${showRules ? 'rules' : 'conversations'} onPage=${setPage}
+      onSignOut=${onSignOut} />
     ${state.notice && html`<div class="notice" role="alert">
       <span>${t('notice.error', { code: state.notice.code, message: state.notice.message })}</span>
       <button type="button" class="link" onClick=${() => link.store.dispatch({ type: 'dismiss_notice' })}>
@@ -18,8 +23,9 @@ export function Workspace({ link, state, onSignOut }) {
       <${ConversationList} state=${state} onSelect=${(id) => link.select(id)} />
     </nav>
     <main class="conversation">
-      ${selected ? html`<${ConversationView} link=${link} conv=${selected} agent=${state.agent} />`
-        : html`<p class="empty">${t('conversation.none')}</p>`}
+      ${showRules ? html`<${RulesPage} api=${api} conv=${selected} />`
+        : selected ? html`<${ConversationView} link=${link} conv=${selected} agent=${state.agent} />`
+          : html`<p class="empty">${t('conversation.none')}</p>`}
     </main>
     <aside class="side" aria-label=${t('side.label')}>
       <${CustomerPanel} conv=${selected} />

@@ -18,7 +18,7 @@ export class VisitorLink {
   constructor(parentOrigin) {
     this.store = createStore(reducer, initialState);
     this.token = null;
-    this.files = fileCache(null);
+    this.files = fileCache();
     this.uploads = new Map(); // client_msg_id -> File, until the host has stored it (kept for Retry)
     this.user = null;
     this.generation = 0;
@@ -76,7 +76,7 @@ export class VisitorLink {
         this.user = wanted;
         this.token = session.token;
         this.files.forget();
-        this.files = fileCache(session.token);
+        this.files = fileCache({ Authorization: `Bearer ${session.token}` });
         this.socket.start();
         return;
       } catch (error) {

@@ -1,6 +1,7 @@
 // Attachments over HTTP (docs/protocol.md, "Attachments"): uploads as multipart with the client_msg_id first, and
-// downloads with the page's credential. Browsers cannot put a bearer token on <img src>, so a file is fetched with
-// it and shown through a blob: URL, made once per file and page.
+// downloads with the page's credential (a bearer token, or the console's session cookie, which a same-origin
+// fetch carries). Browsers cannot put a bearer token on <img src>, so a file is fetched and shown through a blob:
+// URL, made once per file and page.
 
 export class UploadError extends Error {
   constructor(status, code, message) {
@@ -10,14 +11,25 @@ export class UploadError extends Error {
   }
 }
 
-// Store `file` in the conversation; resolves to the stored message frame (also for a resend the host recognises).
-export async function uploadFile(token, conversationId, clientMsgId, file) {
+// The upload's body: the client_msg_id part first, then the file.
+export function uploadForm(clientMsgId, file) {
   const body = new FormData();
   body.append('client_msg_id', clientMsgId);
   body.append('file', file, file.name);
+  return body;
+}
+
+export function attachmentsPath(conversationId) {
+  return `/api/conversations/${conversationId}/attachments`;
+}
+
+// Store `file` in the conversation with a bearer token (the widget); resolves to the stored message frame (also
+// for a resend the host recognises).
+export async function uploadFile(token, conversationId, clientMsgId, file) {
+  const body = uploadForm(clientMsgId, file);
   let response;
   try {
-    response = await fetch(`/api/conversations/${conversationId}/attachments`, {
+    response = await fetch(attachmentsPath(conversationId), {
       method: 'POST',
       headers: { Authorization: `Bearer ${token}` },
       body,
@@ -38,11 +50,12 @@ export async function uploadFile(token, conversationId, clientMsgId, file) {
   return (await response.json()).message;
 }
 
-// Blob URLs of downloaded attachments for one credential; `forget()` releases them all.
-export function fileCache(token) {
+// Blob URLs of downloaded attachments for one credential (`headers`: {Authorization: 'Bearer ...'}, or none for a
+// session cookie); `forget()` releases them all.
+export function fileCache(headers = {}) {
   const urls = new Map(); // attachment url -> Promise<blob: URL>
   async function load(url) {
-    const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` }, cache: 'no-store' });
+    const response = await fetch(url, { headers, credentials: 'same-origin', cache: 'no-store' });
     if (!response.ok) throw new Error(`attachment ${url}: HTTP ${response.status}`);
     return URL.createObjectURL(await response.blob());
   }

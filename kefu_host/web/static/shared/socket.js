@@ -1,6 +1,6 @@
 import { backoffDelay } from './backoff.js';
 
-const SESSION_ENDED = 4001; // the host ended the session (token expired, agent disabled): do not retry
+const SESSION_ENDED = 4001; // the host ended the session (signed out, expired, agent disabled): do not retry
 
 function socketUrl(path) {
   const url = new URL(path, location.href);
@@ -79,17 +79,17 @@ export class ReconnectingSocket {
       }
       this.onFrame(frame);
     };
-    ws.onclose = (event) => this.closed(ws, event.code);
+    ws.onclose = (event) => this.closed(ws, event.code, event.reason);
   }
 
-  async closed(ws, code) {
+  async closed(ws, code, reason = '') {
     if (this.ws !== ws) return;
     const wasReady = this.ready;
     this.ws = null;
     this.ready = false;
     if (this.stopped) return;
     if (code === SESSION_ENDED) {
-      this.onStatus({ state: 'refused', code });
+      this.onStatus({ state: 'refused', code, reason });
       return;
     }
     if (!wasReady) {
