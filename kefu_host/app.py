@@ -14,6 +14,7 @@ from aiohttp import web
 
 from kefu_host import api_plugins, health
 from kefu_host import web as web_ui
+from kefu_host.attachments import http as attachments_http
 from kefu_host.chat import http_api as chat_http
 from kefu_host.authguard import AuthGuard
 from kefu_host.config import DEV_SECRET_PREFIX, Config, SecretsReport, database_url, secure_config
@@ -76,6 +77,7 @@ def create_app(
     app.cleanup_ctx.append(rules_ctx)
     rules_api.setup(app)
     chat_http.setup(app)
+    attachments_http.setup(app)
     events_http.setup(app)
     web_ui.setup(app)
     app.cleanup_ctx.append(events_ctx)

@@ -12,6 +12,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     import pluggy
 
+    from kefu_host.attachments.storage import FileStore
     from kefu_host.authguard import AuthGuard
     from kefu_host.chat.runtime import ChatRuntime
     from kefu_host.config import Config
@@ -38,3 +39,4 @@ EVENTS: web.AppKey[EventsRuntime] = web.AppKey("events", "EventsRuntime")
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox", "Outbox")
 AUTH_GUARD: web.AppKey[AuthGuard] = web.AppKey("auth_guard", "AuthGuard")
 WEB: web.AppKey[WebUI] = web.AppKey("web", "WebUI")
+ATTACHMENTS: web.AppKey[FileStore] = web.AppKey("attachments", "FileStore")

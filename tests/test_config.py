@@ -42,6 +42,10 @@ def test_values_are_typed(make_config: Callable[..., Config]) -> None:
         ('[plugins]\nload = ["./missing_plugin"]\n', "kefu.toml: plugins.load[0]: file not found: "),
         ('[chat]\ndefault_team = "sales"\n', "kefu.toml: chat.default_team: 'sales' is not in chat.teams"),
         ("[plugins]\nticket = 3\n", "kefu.toml: plugins.ticket: expected a table of plugin settings, got integer 3"),
+        ('[attachments]\nallowed_types = ["image/png", "image/svg+xml"]\n',
+         "kefu.toml: attachments.allowed_types[1]: 'image/svg+xml' is not a type the host recognises in a file's "
+         "bytes; choose from image/png, image/jpeg"),
+        ("[attachments]\nmax_bytes = 0\n", "kefu.toml: attachments.max_bytes: must be at least 1"),
         ("[server]\nmax_frame_bytes = 65536\n", ("kefu.toml: server.max_frame_bytes: must be at least 98224, the size "
                                                  "of a send frame at the protocol's character limits")),
     ],

@@ -23,6 +23,7 @@ from kefu_host.chat.protocol import (
     FrameError,
     ack_body,
     answering,
+    bool_field,
     error_frame,
     frame,
     int_field,
@@ -31,6 +32,7 @@ from kefu_host.chat.protocol import (
 )
 from kefu_host.chat.runtime import ChatRuntime
 from kefu_host.chat.session import Session
+from kefu_host.chat.values import NOTE, TEXT
 from kefu_host.http import error_response
 from kefu_host.inputs import ID_RANGE
 from kefu_host.keys import CHAT, SOCKETS
@@ -63,7 +65,7 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
     request.config_dict[SOCKETS].add(ws)
     watched = chat.auth.agents.add(record, ws)
     conn = Connection(ws, max_queue=chat.config.chat.send_queue_size, fetch=chat.fetch_frames,
-                      label=f"agent:{record.name}")
+                      label=f"agent:{record.name}", sees_private=True)
     session = Session(conn, chat.bus)
     chat.presence.know(record)
     try:
@@ -145,8 +147,10 @@ async def _dispatch(chat: ChatRuntime, session: Session, record: AgentRecord, da
         client_msg_id = text_field(data, "client_msg_id", max_len=MAX_CLIENT_MSG_ID)
         body = text_field(data, "body", max_len=MAX_BODY_CHARS)
         assert body is not None
+        kind = NOTE if bool_field(data, "note") else TEXT
         try:
-            appended = await service.store_agent_message(record.id, cid, client_msg_id, body, origin=id(session))
+            appended = await service.store_agent_message(record.id, cid, client_msg_id, body, origin=id(session),
+                                                         kind=kind)
         except StoreUnavailable:
             raise FrameError("store_unavailable", "the message was not stored; send it again", client_msg_id) from None
         m = appended.message

@@ -7,7 +7,8 @@ within the batch) returns the stored message instead of a new one.
 
 When a webhook endpoint subscribes to ``message.created``, the same transaction also reads the rest of each
 conversation row and inserts one delivery per visitor or agent message and endpoint (the outbox,
-:mod:`kefu_host.webhooks.outbox`); with no subscriber none of that runs.
+:mod:`kefu_host.webhooks.outbox`); with no subscriber none of that runs. Agents' notes are never reported
+(:mod:`kefu_host.chat.notes`).
 
 On PostgreSQL several hosts may write at once, so the batch first locks its conversation rows (``FOR UPDATE``, in id
 order, so two hosts never deadlock) and only then looks for stored ``client_msg_id``s: a resend racing its original
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,13 +33,15 @@ import orjson
 from sqlalchemy import Integer, String, and_, bindparam, column, insert, select, update, values
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kefu_host.chat.values import ConversationView, MessageView
+from kefu_host.chat.notes import agents_only
+from kefu_host.chat.values import TEXT, ConversationView, MessageView
 from kefu_host.store.models import Conversation, Message, WebhookDelivery, utcnow
 from kefu_host.webhooks.events import MESSAGE_CREATED, Event, message_data, new_delivery_id, new_event
 from kefu_host.webhooks.outbox import Outbox, Target, delivery_rows
 
 Key = tuple[int, str, str]
-Row = tuple[int, int, str, str | None, str | None, str]  # conversation_id, seq, sender, sender_id, cmid, body
+#: conversation_id, seq, sender, sender_id, client_msg_id, body, kind, attachment
+Row = tuple[int, int, str, str | None, str | None, str, str, Mapping[str, Any] | None]
 #: Who writes the messages that ``message.created`` reports (automatic replies, sender "system", are not sent).
 REPORTED_SENDERS = frozenset({"visitor", "agent"})
 #: The conversation columns a ``message.created`` event carries, after ``id, last_seq``.
@@ -60,6 +63,13 @@ class NewMessage:
     body: str
     #: the session that sent it (it gets the ack, not the message)
     origin: int | None = None
+    kind: str = TEXT
+    #: an attachment's metadata (:mod:`kefu_host.attachments`), stored in the message's JSON column
+    attachment: Mapping[str, Any] | None = None
+
+    def reported(self) -> bool:
+        """Whether ``message.created`` reports this message: visitors' and agents' own, never their notes."""
+        return self.sender in REPORTED_SENDERS and not agents_only(self.kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +110,7 @@ class AppendMessages:
             if isinstance(result, Appended) and not result.duplicate:
                 self.on_stored(result.message, item.origin)
         if self.outbox.message_targets and any(
-            isinstance(r, Appended) and not r.duplicate and i.sender in REPORTED_SENDERS
-            for i, r in zip(items, results, strict=True)
+            isinstance(r, Appended) and not r.duplicate and i.reported() for i, r in zip(items, results, strict=True)
         ):
             self.outbox.recorded()
 
@@ -137,7 +146,8 @@ class _Plan:
         return list(self.first_seen)
 
     def take_stored(self, rows: Iterable[Sequence[Any]]) -> None:
-        """Rows (id, conversation_id, seq, sender, sender_id, client_msg_id, body, created_at) already stored."""
+        """Rows (id, conversation_id, seq, sender, sender_id, client_msg_id, body, created_at, kind, attachment)
+        already stored."""
         for row in rows:
             view = _view(row)
             self.results[self.first_seen[(view.conversation_id, view.sender, view.client_msg_id or "")]] = Appended(
@@ -156,7 +166,8 @@ class _Plan:
                 self.results[i] = UnknownConversation(f"conversation {item.conversation_id} does not exist")
                 continue
             seq = last[item.conversation_id] = self.last_seqs[item.conversation_id] = last[item.conversation_id] + 1
-            self.rows.append((item.conversation_id, seq, item.sender, item.sender_id, item.client_msg_id, item.body))
+            self.rows.append((item.conversation_id, seq, item.sender, item.sender_id, item.client_msg_id, item.body,
+                              item.kind, item.attachment))
             self.placed.append(i)
 
     def number_rows(self, rows: Iterable[Sequence[Any]]) -> None:
@@ -169,13 +180,15 @@ class _Plan:
 
     def stored_with_ids(self, ids: Sequence[int]) -> None:
         for i, row, new_id in zip(self.placed, self.rows, ids, strict=True):
-            self.results[i] = Appended(MessageView(new_id, *row, created_at=self.now), duplicate=False)
+            cid, seq, sender, sender_id, cmid, body, kind, attachment = row
+            view = MessageView(new_id, cid, seq, sender, sender_id, cmid, body, self.now, kind, attachment)
+            self.results[i] = Appended(view, duplicate=False)
 
     def reports(self) -> list[Event]:
         """A ``message.created`` event for each new visitor or agent message, in the order they were numbered."""
         out = []
         for i in self.placed:
-            if self.items[i].sender not in REPORTED_SENDERS:
+            if not self.items[i].reported():
                 continue
             message = self.results[i].message
             _, _, customer_id, status, team, agent_id, priority, channel, transfers, tags, created, queued = (
@@ -209,7 +222,10 @@ def _aware(value: datetime | str) -> datetime:
 
 
 def _view(row: Sequence[Any]) -> MessageView:
-    return MessageView(row[0], row[1], row[2], row[3], row[4], row[5], row[6], _aware(row[7]))
+    attachment = row[9]
+    if isinstance(attachment, str):  # raw SQLite: the JSON column's text
+        attachment = orjson.loads(attachment)
+    return MessageView(row[0], row[1], row[2], row[3], row[4], row[5], row[6], _aware(row[7]), row[8], attachment)
 
 
 def _apply_sqlite(db: sqlite3.Connection, plan: _Plan) -> None:
@@ -219,8 +235,8 @@ def _apply_sqlite(db: sqlite3.Connection, plan: _Plan) -> None:
         plan.take_stored(
             db.execute(
                 f"WITH keys(c, s, k) AS (VALUES {','.join('(?,?,?)' for _ in keys)}) "
-                "SELECT m.id, m.conversation_id, m.seq, m.sender, m.sender_id, m.client_msg_id, m.body, m.created_at "
-                "FROM keys JOIN messages AS m ON m.conversation_id = keys.c AND m.sender = keys.s "
+                "SELECT m.id, m.conversation_id, m.seq, m.sender, m.sender_id, m.client_msg_id, m.body, m.created_at, "
+                "m.kind, m.attachment FROM keys JOIN messages AS m ON m.conversation_id = keys.c AND m.sender = keys.s "
                 "AND m.client_msg_id = keys.k",
                 [v for key in keys for v in key],
             ).fetchall()
@@ -246,9 +262,9 @@ def _apply_sqlite(db: sqlite3.Connection, plan: _Plan) -> None:
     # under the write lock nobody else inserts: this batch's rows take the next ids, in order
     first = db.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0] + 1
     db.executemany(
-        "INSERT INTO messages (id, conversation_id, seq, sender, sender_id, client_msg_id, kind, body, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, 'text', ?, ?)",
-        [(first + n, *row, stamp) for n, row in enumerate(plan.rows)],
+        "INSERT INTO messages (id, conversation_id, seq, sender, sender_id, client_msg_id, body, kind, attachment, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(first + n, *row[:7], _json_text(row[7]), stamp) for n, row in enumerate(plan.rows)],
     )
     plan.stored_with_ids(range(first, first + len(plan.rows)))
     if plan.report:
@@ -261,6 +277,11 @@ def _apply_sqlite(db: sqlite3.Connection, plan: _Plan) -> None:
             f"next_attempt_at, created_at) VALUES (?, ?, ?, '{MESSAGE_CREATED}', ?, 'pending', 0, ?, ?)",
             deliveries,
         )
+
+
+def _json_text(value: Mapping[str, Any] | None) -> str | None:
+    """A JSON column's value as SQLAlchemy's JSON type stores it on SQLite (NULL stays NULL)."""
+    return orjson.dumps(value).decode() if value is not None else None
 
 
 async def _apply_core(conn: AsyncConnection, plan: _Plan) -> None:
@@ -283,7 +304,8 @@ async def _apply_core(conn: AsyncConnection, plan: _Plan) -> None:
     if keys:
         cte = values(column("c", Integer), column("s", String), column("k", String), name="keys").data(keys).cte()
         query = (
-            select(m.id, m.conversation_id, m.seq, m.sender, m.sender_id, m.client_msg_id, m.body, m.created_at)
+            select(m.id, m.conversation_id, m.seq, m.sender, m.sender_id, m.client_msg_id, m.body, m.created_at,
+                   m.kind, m.attachment)
             .select_from(cte)
             .join(m, and_(m.conversation_id == cte.c.c, m.sender == cte.c.s, m.client_msg_id == cte.c.k))
         )
@@ -300,8 +322,8 @@ async def _apply_core(conn: AsyncConnection, plan: _Plan) -> None:
         .values(last_seq=bindparam("seq"), last_message_at=plan.now, updated_at=plan.now),
         [{"cid": cid, "seq": seq} for cid, seq in plan.last_seqs.items()],
     )
-    names = ("conversation_id", "seq", "sender", "sender_id", "client_msg_id", "body")
-    params = [{**dict(zip(names, row, strict=True)), "kind": "text", "created_at": plan.now} for row in plan.rows]
+    names = ("conversation_id", "seq", "sender", "sender_id", "client_msg_id", "body", "kind", "attachment")
+    params = [{**dict(zip(names, row, strict=True)), "created_at": plan.now} for row in plan.rows]
     result = await conn.execute(insert(Message).returning(Message.id, sort_by_parameter_order=True), params)
     plan.stored_with_ids(list(result.scalars()))
     if plan.report:

@@ -3,7 +3,8 @@
 Frames of stored messages carry ``(conversation_id, seq)``. For every conversation the socket follows it keeps the
 highest seq it has queued, drops anything at or below it (a replay and the live stream may overlap), and when a seq
 arrives with a gap before it, fetches the missing messages from the store first. So a client sees each conversation
-as a gap-free, increasing run of seqs, whatever the order frames arrive in.
+as a gap-free, increasing run of seqs, whatever the order frames arrive in. A socket that does not see private frames
+(agents' notes, on a visitor's socket) passes over their seqs without sending them: see :mod:`kefu_host.chat.notes`.
 
 Sending happens in a task that exists only while frames are waiting, so an idle socket costs no task. When more than
 ``max_queue`` frames wait, the client is too slow: the socket is closed with 4008 and the client resumes on reconnect.
@@ -37,13 +38,18 @@ class ResyncNeeded(Exception):
 
 
 class Connection:
-    __slots__ = ("ws", "max_queue", "fetch", "label", "_queue", "_sender", "_marks", "_syncing", "_room", "closed")
+    __slots__ = ("ws", "max_queue", "fetch", "label", "sees_private", "_queue", "_sender", "_marks", "_syncing",
+                 "_room", "closed")
 
-    def __init__(self, ws: web.WebSocketResponse, *, max_queue: int, fetch: Fetch, label: str) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, *, max_queue: int, fetch: Fetch, label: str, sees_private: bool = False
+    ) -> None:
         self.ws = ws
         self.max_queue = max_queue
         self.fetch = fetch
         self.label = label
+        #: Whether agents-only frames (notes) are sent to this socket; off unless the socket is an agent's.
+        self.sees_private = sees_private
         self._queue: deque[str] = deque()
         self._sender: asyncio.Task[None] | None = None
         self._marks: dict[int, int] = {}
@@ -70,6 +76,8 @@ class Connection:
                     self._start_sync(cid, mark, pending=[frame])
                     return
                 self._marks[cid] = seq
+        if frame.private and not self.sees_private:
+            return  # its seq is passed over above; the frame itself never reaches this socket
         self._enqueue(frame.text)
 
     def send(self, frame: Frame) -> None:
@@ -113,8 +121,9 @@ class Connection:
         mark = self._marks[cid]
         for frame in missed:  # paced: a long replay waits for the socket instead of overflowing the queue
             if frame.seq is not None and frame.seq > mark:
-                mark = self._marks[cid] = frame.seq
-                await self._enqueue_paced(frame.text)
+                mark = self._marks[cid] = frame.seq  # past a note too: a replay never reads it again
+                if not frame.private or self.sees_private:
+                    await self._enqueue_paced(frame.text)
         held = self._syncing.pop(cid, [])
         for frame in held:
             self.offer(frame)

@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from kefu_host.chat.notes import agents_only
 from kefu_host.inputs import INT32_RANGE, BadInput, IntRange, json_int, json_problem
 
 # Close codes (RFC 6455 reserves 4000-4999 for applications).
@@ -50,7 +51,8 @@ class Frame(NamedTuple):
     ``follow`` / ``unfollow`` tell a session receiving the frame to start (after the given seq) or stop following
     a conversation; they travel with the frame so they work wherever the session's socket lives. ``origin`` names the
     session whose frame caused this one: it gets ``ack`` (the ack frame's text) in the message's place in the
-    stream, or nothing when there is no ack (nobody hears their own ``typing``).
+    stream, or nothing when there is no ack (nobody hears their own ``typing``). ``private`` frames (agents' notes)
+    are delivered only by sockets that see them: a visitor's socket skips their seq (:mod:`kefu_host.chat.notes`).
     """
 
     text: str
@@ -60,6 +62,7 @@ class Frame(NamedTuple):
     unfollow: int | None = None
     origin: int | None = None
     ack: str | None = None
+    private: bool = False
 
 
 def frame(
@@ -71,9 +74,16 @@ def frame(
     unfollow: int | None = None,
     origin: int | None = None,
     ack: dict[str, Any] | None = None,
+    private: bool = False,
 ) -> Frame:
     ack_text = orjson.dumps(ack).decode() if ack is not None else None
-    return Frame(orjson.dumps(data).decode(), conversation_id, seq, follow, unfollow, origin, ack_text)
+    return Frame(orjson.dumps(data).decode(), conversation_id, seq, follow, unfollow, origin, ack_text, private)
+
+
+def message_frame(message: Any, *, origin: int | None = None, ack: dict[str, Any] | None = None) -> Frame:
+    """The frame of a stored message (a :class:`~kefu_host.chat.values.MessageView`), agents-only for a note."""
+    return frame(message.to_frame(), conversation_id=message.conversation_id, seq=message.seq, origin=origin, ack=ack,
+                 private=agents_only(message.kind))
 
 
 def ack_body(message: Any, duplicate: bool) -> dict[str, Any]:
@@ -189,3 +199,11 @@ def optional_text(data: dict[str, Any], name: str, *, max_len: int) -> str | Non
 
 def _shown(value: str) -> str:
     return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "...")
+
+
+def bool_field(data: dict[str, Any], name: str) -> bool:
+    """An optional boolean field (absent is false)."""
+    value = data.get(name, False)
+    if not isinstance(value, bool):
+        raise FrameError("bad_frame", f"'{name}' must be true or false")
+    return value

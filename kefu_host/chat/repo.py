@@ -15,7 +15,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kefu_host.chat.append import Appended, AppendMessages, NewMessage
-from kefu_host.chat.values import ConversationView, CustomerView, MessageView
+from kefu_host.chat.values import NOTE, ConversationView, CustomerView, MessageView
 from kefu_host.store import Store
 from kefu_host.store.models import Agent, Conversation, Customer, Message, RoutingDecision, WebhookDelivery, utcnow
 from kefu_host.webhooks import events
@@ -32,6 +32,8 @@ def message_view(row: Any) -> MessageView:
         client_msg_id=row.client_msg_id,
         body=row.body,
         created_at=row.created_at,
+        kind=row.kind,
+        attachment=row.attachment,
     )
 
 
@@ -77,6 +79,8 @@ _MESSAGE_COLUMNS = (
     Message.client_msg_id,
     Message.body,
     Message.created_at,
+    Message.kind,
+    Message.attachment,
 )
 
 
@@ -94,15 +98,48 @@ class ChatRepo:
     async def append(self, message: NewMessage) -> Appended:
         return await self.store.writer.submit(self.appender, message)  # type: ignore[no-any-return]
 
-    async def messages_after(self, conversation_id: int, after_seq: int, limit: int) -> list[MessageView]:
+    async def messages_after(
+        self, conversation_id: int, after_seq: int, limit: int, *, notes: bool = True
+    ) -> list[MessageView]:
+        """Up to ``limit`` messages after ``after_seq``, in seq order; ``notes=False`` leaves agents' notes out."""
+        query = select(*_MESSAGE_COLUMNS).where(Message.conversation_id == conversation_id, Message.seq > after_seq)
+        if not notes:
+            query = query.where(Message.kind != NOTE)
         async with self.store.read() as conn:
-            rows = await conn.execute(
-                select(*_MESSAGE_COLUMNS)
-                .where(Message.conversation_id == conversation_id, Message.seq > after_seq)
-                .order_by(Message.seq)
-                .limit(limit)
-            )
+            rows = await conn.execute(query.order_by(Message.seq).limit(limit))
             return [message_view(r) for r in rows]
+
+    async def messages_before(
+        self, conversation_id: int, before_seq: int, limit: int, *, notes: bool = True
+    ) -> list[MessageView]:
+        """The last ``limit`` messages before ``before_seq``, in seq order (older history, read backwards)."""
+        query = select(*_MESSAGE_COLUMNS).where(Message.conversation_id == conversation_id, Message.seq < before_seq)
+        if not notes:
+            query = query.where(Message.kind != NOTE)
+        async with self.store.read() as conn:
+            rows = await conn.execute(query.order_by(Message.seq.desc()).limit(limit))
+            return [message_view(r) for r in reversed(rows.all())]
+
+    async def message_sent_as(self, conversation_id: int, sender: str, client_msg_id: str) -> MessageView | None:
+        """The message a sender stored under ``client_msg_id`` in a conversation, if any (resends are duplicates)."""
+        async with self.store.read() as conn:
+            row = (
+                await conn.execute(
+                    select(*_MESSAGE_COLUMNS).where(Message.conversation_id == conversation_id,
+                                                    Message.sender == sender, Message.client_msg_id == client_msg_id)
+                )
+            ).first()
+        return message_view(row) if row else None
+
+    async def message(self, conversation_id: int, message_id: int) -> MessageView | None:
+        """One message of a conversation by its id (None when it is not in that conversation)."""
+        async with self.store.read() as conn:
+            row = (
+                await conn.execute(
+                    select(*_MESSAGE_COLUMNS).where(Message.id == message_id, Message.conversation_id == conversation_id)
+                )
+            ).first()
+        return message_view(row) if row else None
 
     async def last_visitor_message(self, conversation_id: int) -> MessageView | None:
         """The visitor's latest message in the conversation (what a routing decision now would read)."""

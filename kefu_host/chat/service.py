@@ -12,6 +12,7 @@ and idle closing live in :mod:`kefu_host.chat.presence`.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,12 +21,13 @@ import structlog
 from kefu_host.chat.append import Appended, NewMessage
 from kefu_host.chat.assignment import Assignment, Dispatcher
 from kefu_host.chat.bus import Bus, agent_topic, conversation_topic, customer_topic
-from kefu_host.chat.protocol import ack_body, frame
+from kefu_host.chat.notes import agents_only
+from kefu_host.chat.protocol import ack_body, frame, message_frame
 from kefu_host.chat.ratings import Score, rate_until
 from kefu_host.chat.repo import ChatRepo
 from kefu_host.chat.routing import PRIORITY_NORMAL, RouteDecision, Router, Trigger
 from kefu_host.chat.state import ConvState, KeyedLocks
-from kefu_host.chat.values import AgentView, CustomerView, MessageView
+from kefu_host.chat.values import TEXT, AgentView, CustomerView, MessageView
 from kefu_host.config import ChatConfig
 from kefu_host.hookcall import Hooks
 from kefu_host.store import Store
@@ -69,16 +71,14 @@ class ChatService:
         if state is not None:
             state.last_seq = message.seq
             state.last_activity = time.monotonic()
-        self.bus.publish(
-            conversation_topic(message.conversation_id),
-            frame(message.to_frame(), conversation_id=message.conversation_id, seq=message.seq, origin=origin,
-                  ack=ack_body(message, duplicate=False) if origin is not None else None),
-        )
+        ack = ack_body(message, duplicate=False) if origin is not None else None
+        self.bus.publish(conversation_topic(message.conversation_id), message_frame(message, origin=origin, ack=ack))
 
     # --- visitors ----------------------------------------------------------------------------------------------
 
     async def store_visitor_message(
-        self, visitor: Visitor, client_msg_id: str | None, body: str, origin: int | None = None
+        self, visitor: Visitor, client_msg_id: str | None, body: str, origin: int | None = None, *,
+        kind: str = TEXT, attachment: Mapping[str, Any] | None = None,
     ) -> tuple[Appended, ConvState, bool]:
         """Store a visitor's message in their conversation (opening or reopening it); nothing is routed yet.
 
@@ -86,7 +86,7 @@ class ChatService:
         """
         state, opened = await self._conversation_for(visitor)
         appended = await self.repo.append(
-            NewMessage(state.id, "visitor", visitor.visitor_id, client_msg_id, body, origin)
+            NewMessage(state.id, "visitor", visitor.visitor_id, client_msg_id, body, origin, kind, attachment)
         )
         return appended, state, opened
 
@@ -342,12 +342,17 @@ class ChatService:
         return self.dispatcher.agent_of(conversation_id) == agent_id
 
     async def store_agent_message(
-        self, agent_id: int, conversation_id: int, client_msg_id: str | None, body: str, origin: int | None = None
+        self, agent_id: int, conversation_id: int, client_msg_id: str | None, body: str, origin: int | None = None, *,
+        kind: str = TEXT, attachment: Mapping[str, Any] | None = None,
     ) -> Appended:
+        """Store an agent's message, note (``kind`` note: agents only) or attachment."""
         agent = self.agents[agent_id]
-        return await self.repo.append(NewMessage(conversation_id, "agent", agent.name, client_msg_id, body, origin))
+        return await self.repo.append(
+            NewMessage(conversation_id, "agent", agent.name, client_msg_id, body, origin, kind, attachment)
+        )
 
     async def after_agent_message(self, conversation_id: int, message: MessageView) -> None:
         state = self.live.get(conversation_id)
-        if state is not None:
+        # plugins may forward what they hear to the customer: a note is not theirs to hear (kefu_host.chat.notes)
+        if state is not None and not agents_only(message.kind):
             await self.hooks.call("kefu_message_received", conversation=state.view(), message=message)

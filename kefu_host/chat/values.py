@@ -6,6 +6,7 @@ several times faster than a frozen dataclass.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -74,6 +75,12 @@ class ConversationView(NamedTuple):
         }
 
 
+#: What a message is: a visitor or agent writing (``text``), an agent's private note (``note``, agents only, see
+#: :mod:`kefu_host.chat.notes`), or a file (``attachment``, see :mod:`kefu_host.attachments`).
+TEXT, NOTE, ATTACHMENT = "text", "note", "attachment"
+KINDS = frozenset({TEXT, NOTE, ATTACHMENT})
+
+
 class MessageView(NamedTuple):
     id: int
     conversation_id: int
@@ -83,9 +90,12 @@ class MessageView(NamedTuple):
     client_msg_id: str | None
     body: str
     created_at: datetime
+    kind: str = TEXT
+    #: An attachment's stored metadata (its file's storage key included); :meth:`to_frame` shows the public part.
+    attachment: Mapping[str, Any] | None = None
 
     def to_frame(self) -> dict[str, Any]:
-        return {
+        frame = {
             "type": "message",
             "conversation_id": self.conversation_id,
             "seq": self.seq,
@@ -93,9 +103,29 @@ class MessageView(NamedTuple):
             "sender": self.sender,
             "sender_id": self.sender_id,
             "client_msg_id": self.client_msg_id,
+            "kind": self.kind,
             "body": self.body,
             "created_at": self.created_at.isoformat(),
         }
+        if self.attachment is not None:
+            frame["attachment"] = attachment_frame(self.conversation_id, self.id, self.attachment)
+        return frame
+
+
+def attachment_url(conversation_id: int, message_id: int) -> str:
+    return f"/api/conversations/{conversation_id}/attachments/{message_id}"
+
+
+def attachment_frame(conversation_id: int, message_id: int, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """What clients see of an attachment: never its storage key. The message's id is the attachment's."""
+    return {
+        "id": message_id,
+        "name": meta["name"],
+        "size": meta["size"],
+        "content_type": meta["content_type"],
+        "image": meta["image"],
+        "url": attachment_url(conversation_id, message_id),
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,7 +62,7 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
     request.config_dict[SOCKETS].add(ws)
     visitor = Visitor(claims.visitor_id, claims.customer_id)
     conn = Connection(ws, max_queue=config.chat.send_queue_size, fetch=chat.fetch_frames,
-                      label=f"visitor:{visitor.visitor_id}")
+                      label=f"visitor:{visitor.visitor_id}", sees_private=False)  # agents' notes never go out here
     session = Session(conn, chat.bus)
     bucket = chat.auth.visitor_rate.acquire(visitor.customer_id)  # one rate for all of the customer's sockets
     try:

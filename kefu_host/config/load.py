@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from kefu_host.attachments.sniff import SNIFFED_TYPES
 from kefu_host.chat.protocol import SEND_FRAME_BYTES
 from kefu_host.config.schema import (
     ENV_PREFIX,
@@ -258,6 +259,7 @@ def _check_semantics(config: Config, origin: str, origins: Mapping[str, str]) ->
         fail("chat.teams", "must name at least one team")
     if config.chat.default_team not in config.chat.teams:
         fail("chat.default_team", f"{config.chat.default_team!r} is not in chat.teams")
+    _check_attachments(config, fail)
     for name, source in config.events.sources.items():
         if not source.secrets:
             fail(f"events.sources.{name}.secrets", "needs at least one secret")
@@ -308,6 +310,16 @@ def _check_secrets(config: Config, fail: typing.Callable[[str, str], typing.NoRe
             fail(key, "must not be empty")
         if value is not None and len(value.strip()) < MIN_SIGNING_SECRET:
             fail(key, f"must be at least {MIN_SIGNING_SECRET} characters")
+
+
+def _check_attachments(config: Config, fail: typing.Callable[[str, str], typing.NoReturn]) -> None:
+    attachments = config.attachments
+    if attachments.max_bytes < 1:
+        fail("attachments.max_bytes", "must be at least 1")
+    for n, kind in enumerate(attachments.allowed_types):
+        if kind not in SNIFFED_TYPES:
+            fail(f"attachments.allowed_types[{n}]",
+                 f"{kind!r} is not a type the host recognises in a file's bytes; choose from {', '.join(SNIFFED_TYPES)}")
 
 
 def _check_auth(config: Config, fail: typing.Callable[[str, str], typing.NoReturn]) -> None:

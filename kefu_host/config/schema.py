@@ -148,6 +148,21 @@ class ChatConfig:
 
 
 @dataclass(frozen=True)
+class AttachmentsConfig:
+    """Files visitors and agents attach to a conversation (kefu_host.attachments)."""
+
+    #: Where the files are kept. Default: beside the SQLite database (``data/kefu.db`` -> ``data/kefu.attachments``);
+    #: with PostgreSQL, ``attachments`` in the config file's directory.
+    directory: Path | None = None
+    #: Largest file accepted, in bytes; one byte more is refused (413) before it is stored.
+    max_bytes: int = 10 * 1024 * 1024
+    #: Types accepted, as sniffed from the file's bytes (never the name or the client's Content-Type); empty turns
+    #: uploads off. The choices are in kefu_host.attachments.sniff.SNIFFED_TYPES.
+    allowed_types: tuple[str, ...] = ("image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf",
+                                      "text/plain")
+
+
+@dataclass(frozen=True)
 class EventSource:
     """A business system allowed to send events, with the secrets it may sign with (several during rotation)."""
 
@@ -254,6 +269,7 @@ class Config:
     secrets: SecretsConfig = SecretsConfig()
     auth: AuthConfig = AuthConfig()
     chat: ChatConfig = ChatConfig()
+    attachments: AttachmentsConfig = AttachmentsConfig()
     events: EventsConfig = EventsConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
     plugins: PluginsConfig = PluginsConfig()

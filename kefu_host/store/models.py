@@ -184,9 +184,13 @@ class Message(Base):
     sender: Mapped[str] = mapped_column(String(16))
     sender_id: Mapped[str | None] = mapped_column(String(100))
     client_msg_id: Mapped[str | None] = mapped_column(String(100))
+    #: text | note (agents only) | attachment
     kind: Mapped[str] = mapped_column(String(16), default="text")
+    #: The text; an attachment's file name.
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: For the attachment kind: the file's name, size, sniffed type and storage key (kefu_host.attachments).
+    attachment: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class ProcessedEvent(Base):

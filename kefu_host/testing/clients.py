@@ -76,8 +76,16 @@ class VisitorClient(ProtocolClient):
 
 
 class AgentClient(ProtocolClient):
-    async def say(self, conversation_id: int, body: str, client_msg_id: str | None = None) -> dict[str, Any]:
+    async def say(
+        self, conversation_id: int, body: str, client_msg_id: str | None = None, *, note: bool = False
+    ) -> dict[str, Any]:
+        """Send a message (or, with ``note``, a private note) and wait for its ack."""
         client_msg_id = client_msg_id or self.new_id()
-        await self.send({"type": "send", "conversation_id": conversation_id, "client_msg_id": client_msg_id,
-                         "body": body})
+        frame = {"type": "send", "conversation_id": conversation_id, "client_msg_id": client_msg_id, "body": body}
+        if note:
+            frame["note"] = True
+        await self.send(frame)
         return await self.expect("ack", client_msg_id=client_msg_id)
+
+    async def note(self, conversation_id: int, body: str, client_msg_id: str | None = None) -> dict[str, Any]:
+        return await self.say(conversation_id, body, client_msg_id, note=True)

@@ -14,6 +14,8 @@ def page_csp(*, script_sources: Iterable[str] = (), frame_ancestors: Iterable[st
     """The policy of a page: its own origin only, plus the exact inline scripts named by hash.
 
     ``connect-src 'self'`` covers the page's WebSocket (``ws:``/``wss:`` to the same host, CSP level 3).
+    ``img-src blob:`` shows attachment previews: fetched with the page's credential (an ``<img src>`` cannot carry
+    one), they are drawn from blob: URLs of bytes the host sniffed as images.
     ``frame_ancestors`` empty means the page may not be framed at all.
     """
     ancestors = " ".join(frame_ancestors) or "'none'"
@@ -22,7 +24,7 @@ def page_csp(*, script_sources: Iterable[str] = (), frame_ancestors: Iterable[st
         "default-src 'self'",
         f"script-src {scripts}",
         "style-src 'self'",
-        "img-src 'self' data:",
+        "img-src 'self' data: blob:",
         "connect-src 'self'",
         "object-src 'none'",
         "base-uri 'none'",

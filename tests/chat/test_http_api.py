@@ -63,6 +63,55 @@ async def test_agents_read_their_teams_conversations(start_host: Callable[..., A
     assert status == 200 and [m["body"] for m in body["messages"]] == ["hello"]
 
 
+async def test_older_history_pages_back_from_before_seq_and_a_visitor_never_gets_notes(
+    start_host: Callable[..., Any], db_url: str
+) -> None:
+    host = await start_host(db_url=db_url, environ={"KEFU_CHAT__VISITOR_BURST": "50"})
+    token = await host.add_agent("alice")
+    alice = await host.agent(token)
+    visitor = await host.visitor()
+    cid = (await visitor.say("m1"))["conversation_id"]
+    await alice.expect("assigned")
+    for n in range(2, 9):  # seqs 2..8, the even ones notes
+        if n % 2:
+            await visitor.say(f"m{n}")
+        else:
+            await alice.note(cid, f"note{n}")
+    as_agent = {"Authorization": f"Bearer {token}"}
+    as_visitor = {"Authorization": f"Bearer {visitor.token}"}  # type: ignore[attr-defined]
+    path = f"/api/conversations/{cid}/messages"
+
+    _, page = await answer(host, f"{path}?before_seq=8&limit=3", as_agent)
+    assert [m["seq"] for m in page["messages"]] == [5, 6, 7] and page["more"] is True
+    _, page = await answer(host, f"{path}?before_seq=5&limit=4", as_agent)
+    assert [m["seq"] for m in page["messages"]] == [1, 2, 3, 4] and page["more"] is False
+    _, page = await answer(host, f"{path}?before_seq=9&limit=2", as_visitor)
+    assert [m["body"] for m in page["messages"]] == ["m5", "m7"] and page["more"] is True
+    _, page = await answer(host, f"{path}?before_seq=5&limit=10", as_visitor)
+    assert [m["body"] for m in page["messages"]] == ["m1", "m3"] and page["more"] is False
+    _, page = await answer(host, f"{path}?after_seq=0&limit=500", as_visitor)
+    assert [m["kind"] for m in page["messages"]] == ["text"] * 4 and page["more"] is False
+    _, page = await answer(host, f"{path}?after_seq=6&limit=1", as_agent)
+    assert [m["seq"] for m in page["messages"]] == [7] and page["more"] is True
+
+
+@pytest.mark.parametrize("query, problem", [
+    ("before_seq=0", "before_seq: must be an integer from 1 to 2147483647"),
+    ("before_seq=x", "before_seq: must be an integer from 1 to 2147483647"),
+    ("limit=0", "limit: must be an integer from 1 to 2147483647"),
+    ("after_seq=1&before_seq=5", "give after_seq or before_seq, not both"),
+])
+async def test_a_bad_history_query_is_refused_naming_the_parameter(
+    start_host: Callable[..., Any], query: str, problem: str
+) -> None:
+    host = await start_host()
+    visitor = await host.visitor()
+    cid = (await visitor.say("hello"))["conversation_id"]
+    status, body = await answer(host, f"/api/conversations/{cid}/messages?{query}",
+                                {"Authorization": f"Bearer {visitor.token}"})  # type: ignore[attr-defined]
+    assert (status, body["error"]["code"]) == (400, "bad_request") and problem in body["error"]["message"]
+
+
 EXPLAINED_RULES = """
 group routing match first
 

@@ -63,6 +63,21 @@ class Console:
         await self.page.locator("#agent-composer").fill(text)
         await self.page.locator("#agent-composer").press("Enter")
 
+    async def note(self, text: str) -> None:
+        """Write a private note: the switch on, the text, Enter, the switch off again."""
+        switch = self.page.get_by_role("checkbox", name="Private note")
+        await switch.check()
+        await self.send(text)
+        await switch.uncheck()
+
+    @property
+    def notes(self) -> Locator:
+        return self.page.locator('main.conversation .messages li.msg[data-kind="note"]')
+
+    async def attach(self, name: str, data: bytes, mime: str = "application/octet-stream") -> None:
+        await self.page.locator("#agent-composer-file").set_input_files(
+            files=[{"name": name, "mimeType": mime, "buffer": data}])
+
     @property
     def customer(self) -> Locator:
         return self.page.locator("aside section.customer")
@@ -115,6 +130,10 @@ class Widget:
         await box.fill(text)
         await box.press("Enter")
 
+    async def attach(self, name: str, data: bytes, mime: str = "application/octet-stream") -> None:
+        await self.frame.locator("#visitor-composer-file").set_input_files(
+            files=[{"name": name, "mimeType": mime, "buffer": data}])
+
     async def leave_message(self, text: str, email: str = "fang@example.com", name: str = "") -> None:
         """Fill in and send the offline form (shown while no agent is online)."""
         await self.frame.get_by_role("textbox", name="Your name").fill(name)
@@ -135,3 +154,9 @@ async def bodies(messages: Locator) -> list[str]:
 
 async def seqs(messages: Locator) -> list[str]:
     return [await m.get_attribute("data-seq") or "" for m in await messages.all()]
+
+
+async def image_drawn(image: Locator) -> tuple[int, int]:
+    """The size of an <img> once the browser has decoded it (0, 0 before, or when it is broken)."""
+    await expect(image).to_have_js_property("complete", True)
+    return tuple(await image.evaluate("i => [i.naturalWidth, i.naturalHeight]"))  # type: ignore[return-value]

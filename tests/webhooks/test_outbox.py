@@ -110,6 +110,28 @@ async def test_a_batch_of_messages_reports_each_visitor_and_agent_message_once(d
         assert hi.seq == 1
 
 
+async def test_notes_are_never_reported_and_attachments_are_with_their_kind(db_url: str) -> None:
+    """A receiver may forward messages to the customer: agents' notes stay out of ``message.created``."""
+    async with chat_repo(db_url, subscribed=("message.created",)) as (chat, wakes):
+        store = chat.store
+        view = await chat.create_conversation(await create_anonymous(store), "v1", "support", 50)
+        meta = {"key": "k" * 32, "name": "photo.png", "size": 68, "content_type": "image/png", "image": True}
+        results = await asyncio.gather(
+            chat.append(NewMessage(view.id, "agent", "alice", "n-1", "refund approved", kind="note")),
+            chat.append(NewMessage(view.id, "visitor", "v1", "f-1", "photo.png", kind="attachment", attachment=meta)),
+        )
+        await chat.append(NewMessage(view.id, "agent", "alice", "n-2", "second note", kind="note"))
+        assert [r.message.seq for r in results] == [1, 2]
+        found = await rows(store)
+        assert [d.payload["data"]["message"]["kind"] for d in found] == ["attachment"] * len(ENDPOINTS)
+        reported = found[0].payload["data"]["message"]
+        assert reported["attachment"] == {"id": results[1].message.id, "name": "photo.png", "size": 68,
+                                          "content_type": "image/png", "image": True,
+                                          "url": f"/api/conversations/{view.id}/attachments/{results[1].message.id}"}
+        assert "k" * 32 not in repr(found[0].payload)  # the storage key never leaves the host
+        assert wakes.count == 1
+
+
 async def test_a_change_that_fails_writes_no_delivery(db_url: str) -> None:
     async with chat_repo(db_url) as (chat, wakes):
         store = chat.store

@@ -1,14 +1,22 @@
 import { newClientMsgId } from '../shared/ids.js';
 import { t } from '../shared/i18n.js';
+import { attachmentsPath, fileCache, uploadForm } from '../shared/files.js';
 import { ReconnectingSocket, readyz } from '../shared/socket.js';
 import { createStore } from '../shared/store.js';
-import { pendingItems } from '../shared/transcript.js';
+import { firstSeq, pendingItems, pendingSends } from '../shared/transcript.js';
 import { alertNewChat } from './alerts.js';
-import { fetchMessages } from './history.js';
+import { fetchMessages, fetchOlder } from './history.js';
 import { MINE, initialState, reducer } from './state.js';
 
 const HISTORY_WITH_WELCOME = 100; // messages fetched for a conversation this page had no transcript of
+const OLDER_PAGE = 50; // messages fetched each time the agent scrolls back to the top
 const TYPING_EVERY_MS = 2500;
+
+function sendFrame(id, item) {
+  const frame = { type: 'send', conversation_id: id, client_msg_id: item.client_msg_id, body: item.body };
+  if (item.kind === 'note') frame.note = true;
+  return frame;
+}
 
 // The agent's connection: one socket to /ws/agent, the state it feeds, and the frames the console sends.
 // `api` (api.js) signs its HTTP calls; the socket is signed the same way: by the session cookie, which the browser
@@ -19,6 +27,8 @@ export class AgentLink {
     this.store = createStore(reducer, initialState);
     this.typingSent = new Map();
     this.refs = 0;
+    this.files = fileCache(api.auth.kind === 'token' ? { Authorization: `Bearer ${api.auth.token}` } : {});
+    this.uploads = new Map(); // client_msg_id -> File, until the host has stored it (kept for Retry)
     this.socket = new ReconnectingSocket({
       url: () => this.url(),
       onFrame: (frame) => this.onFrame(frame),
@@ -42,6 +52,7 @@ export class AgentLink {
 
   stop() {
     this.socket.stop();
+    this.files.forget();
   }
 
   // ?resume=id:last_seq for every conversation whose transcript this page holds: the host replays what was missed.
@@ -111,8 +122,20 @@ export class AgentLink {
 
   resend(id) {
     const conv = this.state.conversations[id];
-    for (const item of pendingItems(conv.transcript)) {
-      this.socket.send({ type: 'send', conversation_id: id, client_msg_id: item.client_msg_id, body: item.body });
+    for (const item of pendingSends(conv.transcript)) this.socket.send(sendFrame(id, item));
+  }
+
+  async loadOlder(id) {
+    const conv = this.state.conversations[id];
+    const before = conv && firstSeq(conv.transcript);
+    if (!before || conv.older === 'loading') return;
+    this.store.dispatch({ type: 'older_loading', id });
+    try {
+      const { messages, more } = await fetchOlder(this.api, id, before, OLDER_PAGE);
+      this.store.dispatch({ type: 'older', id, messages, more });
+    } catch (error) {
+      console.warn(error);
+      this.store.dispatch({ type: 'older_failed', id });
     }
   }
 
@@ -122,17 +145,40 @@ export class AgentLink {
     this.store.dispatch({ type: 'select', id });
   }
 
-  send(id, body) {
+  // A message, or with `note` a private note for colleagues (the visitor never receives it).
+  send(id, body, { note = false } = {}) {
     const clientMsgId = newClientMsgId();
-    this.store.dispatch({ type: 'sending', id, clientMsgId, body });
+    const kind = note ? 'note' : 'text';
+    this.store.dispatch({ type: 'sending', id, clientMsgId, body, kind });
     // not connected: the message stays pending and goes out after the next welcome
-    this.socket.send({ type: 'send', conversation_id: id, client_msg_id: clientMsgId, body });
+    this.socket.send(sendFrame(id, { client_msg_id: clientMsgId, body, kind }));
+  }
+
+  attach(id, file) {
+    const clientMsgId = newClientMsgId();
+    this.uploads.set(clientMsgId, file);
+    this.store.dispatch({ type: 'sending', id, clientMsgId, body: file.name, kind: 'attachment' });
+    this.upload(id, clientMsgId);
+  }
+
+  async upload(id, clientMsgId) {
+    const file = this.uploads.get(clientMsgId);
+    if (!file) return;
+    try {
+      const { message } = await this.api.post(attachmentsPath(id), uploadForm(clientMsgId, file));
+      this.uploads.delete(clientMsgId);
+      this.store.dispatch({ type: 'frame', frame: message, now: Date.now() });
+    } catch (error) {
+      this.store.dispatch({ type: 'failed', id, clientMsgId, code: error.code || 'network' });
+    }
   }
 
   retry(id, clientMsgId) {
     this.store.dispatch({ type: 'retry', id, clientMsgId });
     const item = this.state.conversations[id].transcript.items.find((i) => i.client_msg_id === clientMsgId);
-    if (item) this.socket.send({ type: 'send', conversation_id: id, client_msg_id: clientMsgId, body: item.body });
+    if (!item) return;
+    if (item.kind === 'attachment') this.upload(id, clientMsgId);
+    else this.socket.send(sendFrame(id, item));
   }
 
   typing(id) {

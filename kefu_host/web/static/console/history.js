@@ -14,3 +14,9 @@ export async function fetchMessages(api, conversationId, afterSeq) {
   }
   return messages;
 }
+
+// The page of messages before `beforeSeq` (older history, scrolling back), and whether there are more before it.
+export async function fetchOlder(api, conversationId, beforeSeq, limit = PAGE) {
+  const body = await api.get(`/api/conversations/${conversationId}/messages?before_seq=${beforeSeq}&limit=${limit}`);
+  return { messages: body.messages, more: body.more };
+}

@@ -1,5 +1,6 @@
 import {
   emptyTranscript,
+  firstSeq,
   unsentOnly,
   withAck,
   withFailed,
@@ -40,9 +41,17 @@ function blank(id) {
     unread: 0,
     typingUntil: 0,
     history: 'none', // 'none', 'loading', 'loaded', 'failed'
+    older: null, // messages before the first one shown: 'more', 'loading', 'failed', 'none' (the start is shown)
     lastSeqHint: 0,
     rating: null, // the visitor's {score, comment, rated_at}, once the conversation has closed and been rated
   };
+}
+
+// Agents see every seq (notes too), so the first stored message is seq 1 exactly when nothing older exists.
+function olderGuess(transcript) {
+  const first = firstSeq(transcript);
+  if (first === null) return null;
+  return first > 1 ? 'more' : 'none';
 }
 
 function fromView(view) {
@@ -77,7 +86,8 @@ export function reducer(state, action) {
       return { ...update(state, action.id, () => ({ unread: 0 })), selected: action.id };
     case 'sending':
       return update(state, action.id, (c) => ({
-        transcript: withPending(c.transcript, { sender: MINE, client_msg_id: action.clientMsgId, body: action.body }),
+        transcript: withPending(c.transcript, { sender: MINE, client_msg_id: action.clientMsgId, body: action.body,
+          kind: action.kind }),
       }));
     case 'retry':
       return update(state, action.id, (c) => ({ transcript: withRetry(c.transcript, MINE, action.clientMsgId) }));
@@ -91,10 +101,20 @@ export function reducer(state, action) {
       const conv = get(state, action.id);
       let transcript = action.reset ? unsentOnly(conv.transcript) : conv.transcript;
       for (const message of action.messages) transcript = withStored(transcript, message);
-      return put(state, { ...conv, transcript, history: 'loaded' });
+      return put(state, { ...conv, transcript, history: 'loaded', older: olderGuess(transcript) });
     }
     case 'history_failed':
       return update(state, action.id, () => ({ history: 'failed' }));
+    case 'older_loading':
+      return update(state, action.id, () => ({ older: 'loading' }));
+    case 'older':
+      return update(state, action.id, (c) => {
+        let transcript = c.transcript;
+        for (const message of action.messages) transcript = withStored(transcript, message);
+        return { transcript, older: action.more ? 'more' : 'none' };
+      });
+    case 'older_failed':
+      return update(state, action.id, () => ({ older: 'failed' }));
     case 'action_started':
       return { ...state, results: { ...state.results, [action.ref]: { action: action.action, pending: true } } };
     case 'dismiss_notice':
@@ -136,6 +156,7 @@ function onFrame(state, f, now) {
         ended: null,
         transcript,
         history: 'loaded',
+        older: olderGuess(transcript),
         rating: null, // a reopened conversation is rated again at its next close
         unread: selected === id ? 0 : conv.unread + (fresh ? 1 : 0),
       }, { toFront: true });
@@ -155,6 +176,7 @@ function onFrame(state, f, now) {
     case 'message':
       return update(state, f.conversation_id, (c) => ({
         transcript: withStored(c.transcript, f),
+        older: c.older ?? olderGuess(withStored(c.transcript, f)),
         unread: f.sender !== MINE && state.selected !== c.id ? c.unread + 1 : c.unread,
         typingUntil: f.sender === 'visitor' ? 0 : c.typingUntil,
       }));

@@ -35,7 +35,7 @@ export function App({ link }) {
     </header>
     <main class="widget-body">
       <${MessageList} items=${state.transcript.items} mine=${MINE} who=${who} label=${t('widget.transcript')}
-        onRetry=${(clientMsgId) => link.retry(clientMsgId)} />
+        files=${link.files} onRetry=${(clientMsgId) => link.retry(clientMsgId)} />
       <${TypingNote} until=${state.typingUntil} text=${t('typing.agent')} />
       ${kept && html`<p class="kept-note" role="status">${t('offline.kept')}</p>`}
       ${state.status === 'closed' && html`<${RatingForm} key=${state.conversationId} state=${state}
@@ -47,7 +47,8 @@ export function App({ link }) {
       ${offline ? html`<${OfflineForm} state=${state} identified=${identified(link.user)}
         onLeave=${(form) => link.leaveMessage(form)} />`
         : html`<${Composer} id="visitor-composer" placeholder=${t('composer.placeholder_visitor')}
-        onSend=${(body) => link.send(body)} onTyping=${() => link.typing()} />`}
+        onSend=${(body) => link.send(body)} onTyping=${() => link.typing()}
+        onAttach=${(file) => link.attach(file)} attachDisabled=${state.conversationId === null} />`}
       ${live && html`<button type="button" class="link end-chat" onClick=${() => link.endChat()}>
         ${t('widget.end_chat')}</button>`}
     </footer>

@@ -60,9 +60,11 @@ export function reducer(state, action) {
       return { ...state, open: action.open, unread: action.open ? 0 : state.unread };
     case 'sending':
       return { ...state, transcript: withPending(state.transcript, { sender: MINE, client_msg_id: action.clientMsgId,
-        body: action.body }) };
+        body: action.body, kind: action.kind }) };
     case 'retry':
       return { ...state, transcript: withRetry(state.transcript, MINE, action.clientMsgId) };
+    case 'failed':
+      return { ...state, transcript: withFailed(state.transcript, MINE, action.clientMsgId, action.code) };
     case 'history': {
       let transcript = action.reset ? unsentOnly(state.transcript) : state.transcript;
       for (const message of action.messages) transcript = withStored(transcript, message);

@@ -1,9 +1,10 @@
 import { backoffDelay } from '../shared/backoff.js';
+import { fileCache, uploadFile } from '../shared/files.js';
 import { t } from '../shared/i18n.js';
 import { newClientMsgId } from '../shared/ids.js';
 import { ReconnectingSocket, readyz } from '../shared/socket.js';
 import { createStore } from '../shared/store.js';
-import { pendingItems } from '../shared/transcript.js';
+import { pendingSends } from '../shared/transcript.js';
 import { parentLink } from './parent.js';
 import { SessionError, identified, openSession } from './session.js';
 import { MINE, initialState, reducer } from './state.js';
@@ -17,6 +18,8 @@ export class VisitorLink {
   constructor(parentOrigin) {
     this.store = createStore(reducer, initialState);
     this.token = null;
+    this.files = fileCache();
+    this.uploads = new Map(); // client_msg_id -> File, until the host has stored it (kept for Retry)
     this.user = null;
     this.generation = 0;
     this.started = false;
@@ -72,6 +75,8 @@ export class VisitorLink {
         if (generation !== this.generation) return;
         this.user = wanted;
         this.token = session.token;
+        this.files.forget();
+        this.files = fileCache({ Authorization: `Bearer ${session.token}` });
         this.socket.start();
         return;
       } catch (error) {
@@ -106,7 +111,7 @@ export class VisitorLink {
   onFrame(frame) {
     this.store.dispatch({ type: 'frame', frame, now: Date.now() });
     if (frame.type === 'welcome') {
-      for (const item of pendingItems(this.state.transcript)) {
+      for (const item of pendingSends(this.state.transcript)) {
         this.socket.send(this.sendFrame(item.client_msg_id, item.body));
       }
     } else if (frame.type === 'resync') {
@@ -140,7 +145,9 @@ export class VisitorLink {
   retry(clientMsgId) {
     this.store.dispatch({ type: 'retry', clientMsgId });
     const item = this.state.transcript.items.find((i) => i.sender === MINE && i.client_msg_id === clientMsgId);
-    if (item) this.socket.send(this.sendFrame(clientMsgId, item.body));
+    if (!item) return;
+    if (item.kind === 'attachment') this.upload(clientMsgId);
+    else this.socket.send(this.sendFrame(clientMsgId, item.body));
   }
 
   // A message, or the offline form's (re)sent with the contact details it was written with.
@@ -168,6 +175,27 @@ export class VisitorLink {
     if (comment) frame.comment = comment;
     if (!this.socket.send(frame)) {
       this.store.dispatch({ type: 'rating_failed', error: { code: 'offline', message: t('widget.reconnecting') } });
+    }
+  }
+
+  // An image or file into the current conversation (there is one once the visitor has written).
+  attach(file) {
+    if (this.state.conversationId === null) return;
+    const clientMsgId = newClientMsgId();
+    this.uploads.set(clientMsgId, { file, conversationId: this.state.conversationId });
+    this.store.dispatch({ type: 'sending', clientMsgId, body: file.name, kind: 'attachment' });
+    this.upload(clientMsgId);
+  }
+
+  async upload(clientMsgId) {
+    const upload = this.uploads.get(clientMsgId);
+    if (!upload) return;
+    try {
+      const message = await uploadFile(this.token, upload.conversationId, clientMsgId, upload.file);
+      this.uploads.delete(clientMsgId);
+      this.store.dispatch({ type: 'frame', frame: message, now: Date.now() });
+    } catch (error) {
+      this.store.dispatch({ type: 'failed', clientMsgId, code: error.code || 'network' });
     }
   }
 

@@ -5,6 +5,8 @@
 // history pages. A duplicate ack is not part of the stream, so it never moves lastSeq.
 // An own message is matched by its client_msg_id, so a resend that the host answers with a duplicate ack, or a
 // replayed copy of a message stored before a disconnect, never shows twice.
+// Items have a kind: 'text', 'note' (agents' private notes, never sent to visitors) or 'attachment' (with the
+// host's `attachment` metadata once stored; a pending upload has only its file's name as body).
 
 export function emptyTranscript() {
   return { items: [], lastSeq: 0, made: 0 };
@@ -42,7 +44,9 @@ export function withStored(t, m) {
     sender: m.sender,
     sender_id: m.sender_id,
     client_msg_id: m.client_msg_id,
+    kind: m.kind || 'text',
     body: m.body,
+    attachment: m.attachment || null,
     created_at: m.created_at,
     state: 'stored',
     made: 0,
@@ -52,10 +56,10 @@ export function withStored(t, m) {
   return { ...t, items: sorted(items), lastSeq };
 }
 
-export function withPending(t, { sender, client_msg_id, body }) {
+export function withPending(t, { sender, client_msg_id, body, kind = 'text' }) {
   const made = t.made + 1;
   const item = { key: keyOf(sender, client_msg_id), id: null, seq: null, sender, sender_id: null, client_msg_id,
-    body, created_at: null, state: 'pending', made };
+    kind, body, attachment: null, created_at: null, state: 'pending', made };
   return { ...t, made, items: [...t.items, item] };
 }
 
@@ -89,6 +93,17 @@ export function hasUnsent(t, sender, clientMsgId) {
 
 export function pendingItems(t) {
   return t.items.filter((i) => i.state === 'pending');
+}
+
+// Pending messages that go over the socket (attachments are uploads over HTTP, resent by their own code).
+export function pendingSends(t) {
+  return pendingItems(t).filter((i) => i.kind !== 'attachment');
+}
+
+// The lowest stored seq: where older history is read back from.
+export function firstSeq(t) {
+  const stored = t.items.filter((i) => i.state === 'stored');
+  return stored.length ? stored[0].seq : null;
 }
 
 // Only the page's own unsent messages: what survives a switch to another conversation or a history reload.
