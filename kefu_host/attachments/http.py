@@ -110,13 +110,13 @@ async def _may_write(chat: ChatRuntime, reader: Reader) -> web.Response | None:
     conversation (at the visitor message rate)."""
     cid = reader.conversation.id
     if reader.agent is not None:
-        if not chat.service.owns(reader.agent.id, cid):
+        if not await chat.service.owns(reader.agent.id, cid):
             return error_response(403, "forbidden", f"conversation {cid} is not assigned to you")
         return None
     if reader.visitor is None:
         return error_response(403, "forbidden", "the admin does not write in conversations")
     customer_id = reader.visitor.customer_id
-    current = chat.service.live_by_customer.get(customer_id)
+    current = None if chat.service.shared else chat.service.open_conversation_id(customer_id)
     if current is None:
         latest = await chat.service.repo.latest_conversation(customer_id)
         current = latest.id if latest is not None else None

@@ -14,14 +14,13 @@ from aiohttp import WSMsgType, web
 from kefu_host.agent_actions import ActionContext, ActionError
 from kefu_host.chat.accounts import AgentRecord
 from kefu_host.chat.assignment import Presence
-from kefu_host.chat.bus import agent_topic, conversation_topic
+from kefu_host.chat.broker import agent_topic, conversation_topic
 from kefu_host.chat.connection import Connection
 from kefu_host.chat.handshake import BadQuery, open_websocket, origin_refused, resume_points
 from kefu_host.chat.protocol import (
     MAX_BODY_CHARS,
     MAX_CLIENT_MSG_ID,
     FrameError,
-    ack_body,
     answering,
     bool_field,
     error_frame,
@@ -66,7 +65,7 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
     watched = chat.auth.agents.add(record, ws)
     conn = Connection(ws, max_queue=chat.config.chat.send_queue_size, fetch=chat.fetch_frames,
                       label=f"agent:{record.name}", sees_private=True)
-    session = Session(conn, chat.bus)
+    session = Session(conn, chat.hub)
     chat.presence.know(record)
     try:
         await _welcome(chat, session, record, resume, presence)  # type: ignore[arg-type]
@@ -97,7 +96,7 @@ async def _welcome(
     frames."""
     service = chat.service
     session.listen(agent_topic(record.id))
-    held = [s for s in service.live.values() if service.owns(record.id, s.id)]
+    held = await service.held_by(record.id)
     session.conn.send(
         frame(
             {
@@ -117,11 +116,11 @@ async def _welcome(
             session.follow(state.id, state.last_seq)
 
 
-def _owned(chat: ChatRuntime, session: Session, record: AgentRecord, data: dict[str, Any]) -> int:
+async def _owned(chat: ChatRuntime, session: Session, record: AgentRecord, data: dict[str, Any]) -> int:
     """The conversation a frame names, if the agent holds it and this socket has been told so (``assigned``)."""
     cid = int_field(data, "conversation_id", ID_RANGE)
     assert cid is not None
-    if not chat.service.owns(record.id, cid) or not session.following(cid):
+    if not session.following(cid) or not await chat.service.owns(record.id, cid):
         raise FrameError("forbidden", f"conversation {cid} is not assigned to you")
     return cid
 
@@ -143,59 +142,58 @@ async def _dispatch(chat: ChatRuntime, session: Session, record: AgentRecord, da
             raise FrameError("bad_frame", "'status' must be online or away")
         await chat.presence.set_presence(record.id, status)  # announced to every socket of the agent
     elif kind == "send":
-        cid = _owned(chat, session, record, data)
+        cid = await _owned(chat, session, record, data)
         client_msg_id = text_field(data, "client_msg_id", max_len=MAX_CLIENT_MSG_ID)
         body = text_field(data, "body", max_len=MAX_BODY_CHARS)
         assert body is not None
         kind = NOTE if bool_field(data, "note") else TEXT
         try:
-            appended = await service.store_agent_message(record.id, cid, client_msg_id, body, origin=id(session),
-                                                         kind=kind)
+            appended = await service.store_agent_message(record.id, cid, client_msg_id, body, session, kind=kind)
         except StoreUnavailable:
             raise FrameError("store_unavailable", "the message was not stored; send it again", client_msg_id) from None
-        m = appended.message
-        if appended.duplicate or not session.following(cid):
-            session.conn.send(frame(ack_body(m, appended.duplicate)))  # else it came in the stream, in order
+        m = appended.message  # the service has acked it to this session
         if not appended.duplicate:
             await service.after_agent_message(cid, m)
     elif kind == "typing":
-        cid = _owned(chat, session, record, data)
-        chat.bus.publish(conversation_topic(cid), frame({"type": "typing", "conversation_id": cid, "from": "agent"},
-                                                          origin=id(session)))
+        cid = await _owned(chat, session, record, data)
+        chat.hub.publish(conversation_topic(cid), frame({"type": "typing", "conversation_id": cid, "from": "agent"},
+                                                          origin=session.origin))
     elif kind == "read":
-        cid = _owned(chat, session, record, data)
+        cid = await _owned(chat, session, record, data)
         seq = int_field(data, "seq")
-        chat.bus.publish(conversation_topic(cid), frame({"type": "read", "conversation_id": cid, "seq": seq,
-                                                          "by": "agent"}, origin=id(session)))
+        chat.hub.publish(conversation_topic(cid), frame({"type": "read", "conversation_id": cid, "seq": seq,
+                                                          "by": "agent"}, origin=session.origin))
     elif kind == "close":
-        await service.close(_owned(chat, session, record, data), "agent")
+        await service.close(await _owned(chat, session, record, data), "agent")
     elif kind == "action":
-        _start_action(chat, session, record, data)
+        await _start_action(chat, session, record, data)
     elif kind == "transfer":
-        cid = _owned(chat, session, record, data)
+        cid = await _owned(chat, session, record, data)
         team = text_field(data, "team", max_len=100, required=False)
         agent = text_field(data, "agent", max_len=100, required=False)
         if team is not None and team not in chat.config.chat.teams:
             raise FrameError("unknown_team", f"unknown team {team!r}")
-        if agent is not None and agent not in {a.name for a in service.agents.values()}:
+        if agent is not None and service.agent_named(agent) is None:
             raise FrameError("unknown_agent", f"unknown agent {agent!r}")
         if team is None and agent is None:
             raise FrameError("bad_frame", "transfer needs 'team' or 'agent'")
         await service.transfer(cid, team=team, agent=agent, reason="agent")
 
 
-def _start_action(chat: ChatRuntime, session: Session, record: AgentRecord, data: dict[str, Any]) -> None:
+async def _start_action(chat: ChatRuntime, session: Session, record: AgentRecord, data: dict[str, Any]) -> None:
     """Run an agent action beside the socket's read loop, so a slow ERP never holds up the agent's messages."""
     ref = text_field(data, "ref", max_len=100)
     name = text_field(data, "action", max_len=100)
     cid = data.get("conversation_id")
     if cid is not None:
-        cid = _owned(chat, session, record, data)
+        cid = await _owned(chat, session, record, data)
     running = session.tasks
     if len(running) >= MAX_RUNNING_ACTIONS:
         raise FrameError("busy", f"at most {MAX_RUNNING_ACTIONS} actions at once", ref)
-    state = chat.service.live.get(cid) if cid is not None else None
-    ctx = ActionContext(chat.service.agents[record.id], state.view() if state else None)
+    state = chat.service.known_conversation(cid) if cid is not None else None
+    agent = chat.service.agent(record.id)
+    assert agent is not None  # known since its socket opened (presence.know)
+    ctx = ActionContext(agent, state.view() if state else None)
 
     async def run() -> None:
         try:

@@ -79,14 +79,17 @@ class Appended:
 
 
 class AppendMessages:
-    """The batch kind that stores chat messages; ``on_stored`` sees each new message once it is durable.
+    """The batch kind that stores chat messages; ``on_stored``, if given, sees each new message once it is durable
+    (the chat service publishes after its own write returns instead: the commit never pushes to sockets).
 
     ``outbox`` says which endpoints want ``message.created``; their deliveries are written in the batch.
     """
 
     name = "append_messages"
 
-    def __init__(self, on_stored: Callable[[MessageView, int | None], None], outbox: Outbox | None = None) -> None:
+    def __init__(
+        self, on_stored: Callable[[MessageView, int | None], None] | None = None, outbox: Outbox | None = None
+    ) -> None:
         self.on_stored = on_stored
         self.outbox = outbox if outbox is not None else Outbox()
 
@@ -106,9 +109,10 @@ class AppendMessages:
         return plan.finish()
 
     def committed(self, items: Sequence[NewMessage], results: Sequence[Any]) -> None:
-        for item, result in zip(items, results, strict=True):
-            if isinstance(result, Appended) and not result.duplicate:
-                self.on_stored(result.message, item.origin)
+        if self.on_stored is not None:
+            for item, result in zip(items, results, strict=True):
+                if isinstance(result, Appended) and not result.duplicate:
+                    self.on_stored(result.message, item.origin)
         if self.outbox.message_targets and any(
             isinstance(r, Appended) and not r.duplicate and i.reported() for i, r in zip(items, results, strict=True)
         ):

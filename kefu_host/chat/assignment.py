@@ -87,6 +87,26 @@ class Dispatcher:
             slot.name, slot.teams, slot.capacity = name, frozenset(teams), capacity
         return slot
 
+    def reset(self, agents: Iterable[tuple[int, str, Iterable[str], int, Presence, int]],
+              waiting: Iterable[tuple[int, str, int, datetime]]) -> None:
+        """Replace everything with a snapshot read from the store: agents (id, name, teams, capacity, presence,
+        load) and waiting conversations (id, team, priority, queued_at). A cluster node keeps such a mirror for
+        queue facts and availability; the store decides assignments there."""
+        self.version += 1
+        self.agents.clear()
+        self.queues.clear()
+        self._tickets.clear()
+        self._queued.clear()
+        self._owner.clear()
+        for agent_id, name, teams, capacity, presence, load in agents:
+            slot = self.upsert_agent(agent_id, name, teams, capacity)
+            slot.presence = presence
+            slot.active = {-n for n in range(1, load + 1)}  # stand-ins: only how many counts here
+        for cid, team, priority, queued_at in waiting:
+            ticket = Waiting(-priority, queued_at, next(self._counter), cid, team)
+            self._tickets[cid] = ticket
+            self._enqueue(ticket)
+
     def set_presence(self, agent_id: int, presence: Presence) -> list[Assignment]:
         """Change presence; an agent who becomes available drains the queues of their teams."""
         self.version += 1

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from kefu_host.chat.assignment import Dispatcher
-from kefu_host.chat.bus import Bus
+from kefu_host.chat.hub import Hub
 from kefu_host.chat.protocol import frame
 
 
@@ -28,9 +28,9 @@ class Availability:
     an agent's presence or teams (the only changes that can flip it), so :meth:`online`, asked by every visitor
     welcome, is a dictionary lookup even in a reconnect storm."""
 
-    def __init__(self, dispatcher: Dispatcher, bus: Bus) -> None:
+    def __init__(self, dispatcher: Dispatcher, hub: Hub) -> None:
         self.dispatcher = dispatcher
-        self.bus = bus
+        self.hub = hub
         #: the answer per team as last refreshed; every team starts without agents online (all start offline)
         self._online: dict[str, bool] = {}
 
@@ -46,4 +46,4 @@ class Availability:
             now = any(team in a.teams and a.presence == "online" for a in agents)
             if self._online.get(team, False) != now:
                 self._online[team] = now
-                self.bus.publish(availability_topic(team), frame(availability_frame(team, now)))
+                self.hub.publish(availability_topic(team), frame(availability_frame(team, now)))

@@ -100,6 +100,12 @@ class Connection:
         """Replay what the client missed after ``after_seq``, then let live frames through, with no gap or repeat."""
         await self._sync(conversation_id, after_seq, pending=[])
 
+    def catch_up(self, conversation_id: int) -> None:
+        """Read from the store whatever came after this socket's mark (publications may have been missed)."""
+        mark = self._marks.get(conversation_id)
+        if mark is not None and conversation_id not in self._syncing and not self.closed:
+            self._start_sync(conversation_id, mark, pending=[])
+
     def _start_sync(self, cid: int, mark: int, pending: list[Frame]) -> None:
         self._syncing[cid] = pending  # hold live frames while the gap is read from the store
         task = asyncio.get_running_loop().create_task(self._sync(cid, mark, pending))

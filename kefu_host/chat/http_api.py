@@ -176,9 +176,9 @@ async def conversation_explain(request: web.Request) -> web.Response:
     if isinstance(reader, web.Response):
         return reader
     service = request.app[CHAT].service
-    live = service.live.get(conversation_id)
+    live = await service.conversation(conversation_id)
     view = live.view() if live is not None else reader.conversation
-    customer = service.customers.get(view.customer_id) or await service.repo.customer(view.customer_id)
+    customer = service.customer(view.customer_id) or await service.repo.customer(view.customer_id)
     if customer is None:
         return error_response(404, "not_found", f"conversation {conversation_id} has no customer record")
     message = await service.repo.last_visitor_message(conversation_id)

@@ -18,7 +18,7 @@ import structlog
 from kefu_host.chat.accounts import AgentRecord, list_agents
 from kefu_host.chat.assignment import Presence
 from kefu_host.chat.availability import Availability
-from kefu_host.chat.bus import agent_topic
+from kefu_host.chat.broker import agent_topic
 from kefu_host.chat.protocol import frame
 from kefu_host.chat.service import ChatService
 from kefu_host.chat.state import ConvState
@@ -39,7 +39,7 @@ class PresenceKeeper:
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         #: which teams have an agent online, announced to visitors when it changes
-        self.availability = Availability(service.dispatcher, service.bus)
+        self.availability = Availability(service.dispatcher, service.hub)
 
     async def start(self) -> None:
         """Load agents and live conversations; every agent starts offline, inside a fresh grace period."""
@@ -91,7 +91,7 @@ class PresenceKeeper:
         if handle is not None:
             handle.cancel()
         # the new socket's welcome already says the presence; the others hear the change
-        await self._change(agent_id, lambda wishes: wishes.__setitem__(socket, wish), origin=id(socket))
+        await self._change(agent_id, lambda wishes: wishes.__setitem__(socket, wish), origin=getattr(socket, "origin", None))
 
     async def disconnected(self, agent_id: int, socket: object) -> None:
         await self._change(agent_id, lambda wishes: wishes.pop(socket, None))
@@ -107,7 +107,7 @@ class PresenceKeeper:
             self._announce(agent_id)
 
     async def _change(
-        self, agent_id: int, edit: Callable[[dict[object, Presence]], object], origin: int | None = None
+        self, agent_id: int, edit: Callable[[dict[object, Presence]], object], origin: str | None = None
     ) -> bool:
         """Apply ``edit`` to the agent's wishes; if that changes its presence, tell the dispatcher (which may hand
         it queued conversations) and the agent's sockets. Returns whether the presence changed."""
@@ -125,9 +125,9 @@ class PresenceKeeper:
         await self.service._assigned(assignments)
         return True
 
-    def _announce(self, agent_id: int, origin: int | None = None) -> None:
+    def _announce(self, agent_id: int, origin: str | None = None) -> None:
         status = self.presence(agent_id)
-        self.service.bus.publish(agent_topic(agent_id), frame({"type": "presence", "status": status}, origin=origin))
+        self.service.hub.publish(agent_topic(agent_id), frame({"type": "presence", "status": status}, origin=origin))
 
     def _start_grace(self, agent_id: int) -> None:
         loop = asyncio.get_running_loop()

@@ -48,20 +48,17 @@ class Frame(NamedTuple):
     """An outbound frame, serialised once however many sockets it goes to (a tuple: several are made per message).
 
     ``conversation_id`` and ``seq`` are set for stored messages, so each socket can drop what it already has.
-    ``follow`` / ``unfollow`` tell a session receiving the frame to start (after the given seq) or stop following
-    a conversation; they travel with the frame so they work wherever the session's socket lives. ``origin`` names the
-    session whose frame caused this one: it gets ``ack`` (the ack frame's text) in the message's place in the
-    stream, or nothing when there is no ack (nobody hears their own ``typing``). ``private`` frames (agents' notes)
-    are delivered only by sockets that see them: a visitor's socket skips their seq (:mod:`kefu_host.chat.notes`).
+    ``origin`` names the session (node-qualified: :attr:`~kefu_host.chat.session.Session.origin`) whose frame caused
+    this one; that session skips it (nobody hears their own ``typing``). ``private`` frames (agents' notes) are
+    delivered only by sockets that see them: a visitor's socket skips their seq (:mod:`kefu_host.chat.notes`).
+    What a session should do besides delivering (follow a conversation) is published beside the frame, never in it
+    (:mod:`kefu_host.chat.broker`).
     """
 
     text: str
     conversation_id: int | None = None
     seq: int | None = None
-    follow: tuple[int, int] | None = None
-    unfollow: int | None = None
-    origin: int | None = None
-    ack: str | None = None
+    origin: str | None = None
     private: bool = False
 
 
@@ -70,19 +67,15 @@ def frame(
     *,
     conversation_id: int | None = None,
     seq: int | None = None,
-    follow: tuple[int, int] | None = None,
-    unfollow: int | None = None,
-    origin: int | None = None,
-    ack: dict[str, Any] | None = None,
+    origin: str | None = None,
     private: bool = False,
 ) -> Frame:
-    ack_text = orjson.dumps(ack).decode() if ack is not None else None
-    return Frame(orjson.dumps(data).decode(), conversation_id, seq, follow, unfollow, origin, ack_text, private)
+    return Frame(orjson.dumps(data).decode(), conversation_id, seq, origin, private)
 
 
-def message_frame(message: Any, *, origin: int | None = None, ack: dict[str, Any] | None = None) -> Frame:
+def message_frame(message: Any) -> Frame:
     """The frame of a stored message (a :class:`~kefu_host.chat.values.MessageView`), agents-only for a note."""
-    return frame(message.to_frame(), conversation_id=message.conversation_id, seq=message.seq, origin=origin, ack=ack,
+    return frame(message.to_frame(), conversation_id=message.conversation_id, seq=message.seq,
                  private=agents_only(message.kind))
 
 

@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kefu_host.chat.bus import Bus, agent_topic, customer_topic
+from kefu_host.chat.broker import agent_topic, customer_topic
+from kefu_host.chat.hub import Hub
 from kefu_host.chat.protocol import FrameError, frame, int_field, optional_text
 from kefu_host.chat.repo import ChatRepo, conversation_view
 from kefu_host.chat.values import ConversationView, RatingView
@@ -134,11 +135,11 @@ def rated_frame(conversation_id: int, rating: RatingView) -> dict[str, Any]:
     return {"type": "rated", "conversation_id": conversation_id, "rating": rating.to_dict()}
 
 
-async def rate(repo: ChatRepo, bus: Bus, customer_id: int, conversation_id: int, score: Score, window: float) -> Rated:
+async def rate(repo: ChatRepo, hub: Hub, customer_id: int, conversation_id: int, score: Score, window: float) -> Rated:
     """Store a visitor's rating, then tell every tab of the visitor and the agent who held the conversation."""
     rated = await store_rating(repo, conversation_id, customer_id, score, window)
     announced = frame(rated_frame(conversation_id, rated.rating))
-    bus.publish(customer_topic(customer_id), announced)
+    hub.publish(customer_topic(customer_id), announced)
     if rated.agent_id is not None:
-        bus.publish(agent_topic(rated.agent_id), announced)
+        hub.publish(agent_topic(rated.agent_id), announced)
     return rated

@@ -7,7 +7,7 @@ and inserts its deliveries in its own transaction (the outbox): the change is ne
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -88,7 +88,8 @@ class ChatRepo:
     """Chat queries and writes against the store."""
 
     def __init__(
-        self, store: Store, on_stored: Callable[[MessageView, int | None], None], outbox: Outbox | None = None
+        self, store: Store, on_stored: Callable[[MessageView, int | None], None] | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.store = store
         #: Where webhook deliveries of chat changes come from; one never opened records nothing.
@@ -211,23 +212,43 @@ class ChatRepo:
         return view  # type: ignore[no-any-return]
 
     async def update_conversation(
-        self, conversation_id: int, *, change: Change | Sequence[Change] | None = None, **values: Any
-    ) -> None:
+        self, conversation_id: int, *, change: Change | Sequence[Change] | None = None,
+        expect: Mapping[str, Any] | None = None, **values: Any
+    ) -> bool:
         """Write ``values`` to the conversation; ``change`` is what the write means to webhooks, if anything (one
-        change, or several reported by the same write)."""
+        change, or several reported by the same write). With ``expect`` (column -> value; ``status`` may be a tuple
+        of statuses) the write is a compare-and-set: only a row that still has those values changes. Returns
+        whether the row changed (its deliveries are written only then)."""
         values.setdefault("updated_at", utcnow())
         changes = change if isinstance(change, Sequence) else (change,)
         deliveries = [row for c in changes for row in self.outbox.rows(c, values["updated_at"])]
+        query = update(Conversation).where(Conversation.id == conversation_id)
+        for name, value in (expect or {}).items():
+            column = getattr(Conversation, name)
+            query = query.where(column.in_(value) if isinstance(value, tuple) else
+                                column.is_(None) if value is None else column == value)
 
-        async def write(conn: AsyncConnection) -> bool:
-            result = await conn.execute(update(Conversation).where(Conversation.id == conversation_id).values(**values))
-            if not deliveries or result.rowcount != 1:  # no conversation changed, so there is nothing to report
-                return False
+        async def write(conn: AsyncConnection) -> tuple[bool, bool]:
+            result = await conn.execute(query.values(**values))
+            if result.rowcount != 1:
+                return False, False
+            if not deliveries:  # nothing to report
+                return True, False
             await conn.execute(insert(WebhookDelivery), deliveries)
-            return True
+            return True, True
 
-        if await self.store.writer.transaction(write):
+        changed, recorded = await self.store.writer.transaction(write)
+        if recorded:
             self.outbox.recorded()
+        return changed  # type: ignore[no-any-return]
+
+    async def held_by(self, agent_id: int) -> list[ConversationView]:
+        """The conversations assigned to the agent, as the store has them."""
+        async with self.store.read() as conn:
+            rows = await conn.execute(select(Conversation).where(Conversation.agent_id == agent_id,
+                                                                 Conversation.status == "assigned")
+                                      .order_by(Conversation.id))
+            return [conversation_view(r) for r in rows]
 
     async def record_decision(
         self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -11,10 +13,14 @@ from kefu_host.agent_actions import ActionRegistry
 from kefu_host.chat.accounts import ensure_teams
 from kefu_host.chat.auth import ChatAuth
 from kefu_host.chat.assignment import Dispatcher
-from kefu_host.chat.bus import Bus, LocalBus
+from kefu_host.chat.broker import Broker, LocalBroker
+from kefu_host.chat.hub import Hub
 from kefu_host.chat.connection import ResyncNeeded
+from kefu_host.chat.cluster_presence import ClusterPresence
 from kefu_host.chat.presence import PresenceKeeper
 from kefu_host.chat.protocol import Frame, message_frame
+from kefu_host.chat.redis_broker import RedisBroker
+from kefu_host.chat.seats import MemorySeats, Seats, SqlSeats
 from kefu_host.chat.service import ChatService
 from kefu_host.config import Config
 from kefu_host.keys import CHAT, CONFIG, HOOKS, OUTBOX, RULES, STORE
@@ -24,16 +30,16 @@ from kefu_host.routing.router import RulesRouter
 @dataclass
 class ChatRuntime:
     config: Config
-    bus: Bus
+    hub: Hub
     service: ChatService
-    presence: PresenceKeeper
+    presence: PresenceKeeper | ClusterPresence
     auth: ChatAuth
     actions: ActionRegistry
 
     async def fetch_frames(self, conversation_id: int, after_seq: int) -> Sequence[Frame]:
         """Stored messages after ``after_seq`` as frames, for resuming sockets; raises when it cannot serve them."""
-        state = self.service.live.get(conversation_id)
-        if state is not None:
+        state = self.service.known_conversation(conversation_id)
+        if state is not None and not self.service.shared:  # other nodes append too: ask the store
             last = state.last_seq
         else:
             view = await self.service.repo.conversation(conversation_id)
@@ -50,17 +56,37 @@ class ChatRuntime:
 async def chat_ctx(app: web.Application) -> AsyncIterator[None]:
     config, store = app[CONFIG], app[STORE]
     await ensure_teams(store, config.chat.teams)
-    bus = LocalBus()
-    dispatcher = Dispatcher()
-    router = RulesRouter(app[RULES].holder, app[RULES].catalogue, app[HOOKS], dispatcher, config.rules.timezone)
-    service = ChatService(config.chat, store, bus, app[HOOKS], router, dispatcher)
+    broker = make_broker(config)
+    hub = Hub(broker)
+    await broker.start()
+    seats: Seats = (SqlSeats(store, config.cluster.session_ttl) if config.cluster.enabled
+                    else MemorySeats(Dispatcher()))
+    router = RulesRouter(app[RULES].holder, app[RULES].catalogue, app[HOOKS], seats.dispatcher,
+                         config.rules.timezone)
+    service = ChatService(config.chat, store, hub, app[HOOKS], router, seats)
     # the webhooks plugin opens it at startup if it runs and has endpoints; until then it records nothing
     app[OUTBOX] = service.repo.outbox
-    presence = PresenceKeeper(service)
+    presence: PresenceKeeper | ClusterPresence = (
+        ClusterPresence(service, config.cluster, broker.node_id) if config.cluster.enabled
+        else PresenceKeeper(service)
+    )
     await presence.start()
     auth = ChatAuth.from_config(config, store)
     await auth.start()
-    app[CHAT] = ChatRuntime(config, bus, service, presence, auth, ActionRegistry(app[HOOKS]))
+    app[CHAT] = ChatRuntime(config, hub, service, presence, auth, ActionRegistry(app[HOOKS]))
     yield
     await auth.stop()
     await presence.stop()
+    await broker.stop()
+
+
+def node_id(config: Config) -> str:
+    """This process's name in the cluster: ``cluster.node_id``, else host name and process id."""
+    return config.cluster.node_id or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def make_broker(config: Config) -> Broker:
+    """Redis pub/sub between nodes when ``cluster.redis_url`` is set; else this process alone."""
+    if config.cluster.enabled:
+        return RedisBroker(config.cluster.redis_url, node_id(config))
+    return LocalBroker(node_id(config))

@@ -1,12 +1,15 @@
 """The conversation core: a message's path from socket to store to rules to assignment to push.
 
-    visitor socket --> store_visitor_message  (stored; the commit publishes it to the conversation topic)
-                   --> ack to the visitor
+    visitor socket --> store_visitor_message  (stored; the ack goes to the sender, the message to the
+                                               conversation's topic through the broker)
                    --> after_visitor_message (plugins hear it, the router decides, the decision is applied)
 
 Every change to a conversation (placed, assigned, transferred, re-queued, closed) happens under that
-conversation's lock, is written to the store, and only then announced on the bus. Agent presence, grace periods
-and idle closing live in :mod:`kefu_host.chat.presence`.
+conversation's lock, is written to the store, and only then announced through the hub. Who gets which conversation
+is the :class:`~kefu_host.chat.seats.Seats`' business: memory on one process, the database for several nodes. With
+several nodes (``seats.shared``) the service reads a conversation from the store before changing it and every
+change is a compare-and-set, so a node whose copy is stale changes nothing (and tells nobody). Agent presence, grace
+periods and idle closing live in :mod:`kefu_host.chat.presence` (and :mod:`kefu_host.chat.cluster_presence`).
 """
 
 from __future__ import annotations
@@ -14,20 +17,24 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
 
 from kefu_host.chat.append import Appended, NewMessage
 from kefu_host.chat.assignment import Assignment, Dispatcher
-from kefu_host.chat.bus import Bus, agent_topic, conversation_topic, customer_topic
+from kefu_host.chat.broker import Follow, Unfollow, agent_topic, conversation_topic, customer_topic
+from kefu_host.chat.hub import Hub
 from kefu_host.chat.notes import agents_only
 from kefu_host.chat.protocol import ack_body, frame, message_frame
+from kefu_host.chat.session import Session
 from kefu_host.chat.ratings import Score, rate_until
 from kefu_host.chat.repo import ChatRepo
 from kefu_host.chat.routing import PRIORITY_NORMAL, RouteDecision, Router, Trigger
+from kefu_host.chat.seats import Seats
 from kefu_host.chat.state import ConvState, KeyedLocks
-from kefu_host.chat.values import TEXT, AgentView, CustomerView, MessageView
+from kefu_host.chat.values import TEXT, AgentView, ConversationView, CustomerView, MessageView
 from kefu_host.config import ChatConfig
 from kefu_host.hookcall import Hooks
 from kefu_host.store import Store
@@ -49,45 +56,142 @@ class Visitor:
 
 
 class ChatService:
-    def __init__(
-        self, config: ChatConfig, store: Store, bus: Bus, hooks: Hooks, router: Router, dispatcher: Dispatcher
-    ) -> None:
+    def __init__(self, config: ChatConfig, store: Store, hub: Hub, hooks: Hooks, router: Router, seats: Seats) -> None:
         self.config = config
-        self.repo = ChatRepo(store, on_stored=self.on_stored)
-        self.bus = bus
+        self.repo = ChatRepo(store)
+        self.hub = hub
         self.hooks = hooks
         self.router = router
-        self.dispatcher = dispatcher
+        self.seats = seats
+        #: several nodes share the store: read before changing, compare-and-set every change
+        self.shared = seats.shared
         self.live: dict[int, ConvState] = {}
         self.live_by_customer: dict[int, int] = {}
         self.customers: dict[int, CustomerView] = {}
         self.agents: dict[int, AgentView] = {}
         self.locks = KeyedLocks()
 
-    # --- the commit hook: stored messages go out in commit order ---------------------------------------------
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return self.seats.dispatcher
 
-    def on_stored(self, message: MessageView, origin: int | None = None) -> None:
+    # --- reading state: the public calls other modules use ------------------------------------------------------
+
+    async def conversation(self, conversation_id: int) -> ConvState | None:
+        """The open conversation (None when closed or unknown); with several nodes, as the store has it now."""
+        if not self.shared:
+            return self.live.get(conversation_id)
+        view = await self.repo.conversation(conversation_id)
+        if view is None or view.status == "closed":
+            self._forget(conversation_id)
+            return None
+        return self._refresh(view)
+
+    async def open_conversation_of(self, customer_id: int) -> ConvState | None:
+        """The customer's open conversation, if any."""
+        if not self.shared:
+            cid = self.live_by_customer.get(customer_id)
+            return self.live.get(cid) if cid is not None else None
+        view = await self.repo.latest_conversation(customer_id)
+        if view is None or view.status == "closed":
+            return None
+        return self._refresh(view)
+
+    def known_conversation(self, conversation_id: int) -> ConvState | None:
+        """This node's copy of an open conversation, without asking the store (may be stale with several nodes)."""
+        return self.live.get(conversation_id)
+
+    def open_conversation_id(self, customer_id: int) -> int | None:
+        """This node's idea of the customer's open conversation, without asking the store."""
+        return self.live_by_customer.get(customer_id)
+
+    def customer(self, customer_id: int) -> CustomerView | None:
+        return self.customers.get(customer_id)
+
+    def customer_changed(self, customer: CustomerView) -> None:
+        """A newer profile (from an event): kept when this node holds the customer's copy."""
+        if customer.id in self.customers or customer.id in self.live_by_customer:
+            self.customers[customer.id] = customer
+
+    def agent(self, agent_id: int) -> AgentView | None:
+        return self.agents.get(agent_id)
+
+    def agent_named(self, name: str) -> AgentView | None:
+        return next((a for a in self.agents.values() if a.name == name), None)
+
+    async def held_by(self, agent_id: int) -> list[ConvState]:
+        """The open conversations the agent holds."""
+        if not self.shared:
+            return [s for s in self.live.values() if self.dispatcher.agent_of(s.id) == agent_id]
+        return [self._refresh(view) for view in await self.repo.held_by(agent_id)]
+
+    async def owns(self, agent_id: int, conversation_id: int) -> bool:
+        return await self.seats.agent_of(conversation_id) == agent_id
+
+    async def position(self, conversation_id: int) -> tuple[str, int] | None:
+        """(team, place) of a waiting conversation."""
+        return await self.seats.position(conversation_id)
+
+    def _refresh(self, view: ConversationView) -> ConvState:
+        """This node's copy brought up to the store's row (what only this node knows, it keeps)."""
+        state = self.live.get(view.id)
+        if state is None:
+            state = ConvState.from_view(view)
+            self._go_live(state)
+        else:
+            state.status, state.team, state.agent_id = view.status, view.team, view.agent_id
+            state.priority, state.transfers, state.tags = view.priority, view.transfers, list(view.tags)
+            state.last_seq = max(state.last_seq, view.last_seq)
+            state.queued_at = view.queued_at or view.created_at
+            self.live_by_customer[state.customer_id] = state.id
+        return state
+
+    def _forget(self, conversation_id: int) -> None:
+        state = self.live.pop(conversation_id, None)
+        if state is not None and self.live_by_customer.get(state.customer_id) == conversation_id:
+            del self.live_by_customer[state.customer_id]
+
+    def _guard(self, state: ConvState) -> dict[str, Any] | None:
+        """What a compare-and-set checks with several nodes: the row still as this node read it."""
+        return {"status": state.status, "agent_id": state.agent_id} if self.shared else None
+
+    # --- stored messages go out: the ack to its sender, the message to the conversation's topic -----------------
+
+    def _stored(self, appended: Appended, sender: Session | None) -> None:
+        """Tell the sender (first: its ack takes the message's place in its stream) and then everyone else.
+
+        Publications of two messages may cross; a socket that sees a seq jump reads the gap from the store.
+        """
+        message = appended.message
+        ack = frame(ack_body(message, appended.duplicate))
+        if appended.duplicate:
+            if sender is not None:
+                sender.conn.send(ack)
+            return
         state = self.live.get(message.conversation_id)
         if state is not None:
-            state.last_seq = message.seq
+            state.last_seq = max(state.last_seq, message.seq)
             state.last_activity = time.monotonic()
-        ack = ack_body(message, duplicate=False) if origin is not None else None
-        self.bus.publish(conversation_topic(message.conversation_id), message_frame(message, origin=origin, ack=ack))
+        published = message_frame(message)
+        if sender is not None:
+            sender.acked(published, ack)
+        self.hub.publish(conversation_topic(message.conversation_id), published)
 
     # --- visitors ----------------------------------------------------------------------------------------------
 
     async def store_visitor_message(
-        self, visitor: Visitor, client_msg_id: str | None, body: str, origin: int | None = None, *,
+        self, visitor: Visitor, client_msg_id: str | None, body: str, sender: Session | None = None, *,
         kind: str = TEXT, attachment: Mapping[str, Any] | None = None,
     ) -> tuple[Appended, ConvState, bool]:
         """Store a visitor's message in their conversation (opening or reopening it); nothing is routed yet.
 
-        ``origin`` identifies the sending session, which gets an ack instead of the message itself.
+        ``sender`` is the sending session, which gets an ack instead of the message itself.
         """
         state, opened = await self._conversation_for(visitor)
         appended = await self.repo.append(
-            NewMessage(state.id, "visitor", visitor.visitor_id, client_msg_id, body, origin, kind, attachment)
+            NewMessage(state.id, "visitor", visitor.visitor_id, client_msg_id, body, None, kind, attachment)
         )
+        self._stored(appended, sender)
         return appended, state, opened
 
     async def after_visitor_message(self, state: ConvState, message: MessageView, opened: bool) -> None:
@@ -99,33 +203,46 @@ class ChatService:
 
     async def _conversation_for(self, visitor: Visitor) -> tuple[ConvState, bool]:
         async with self.locks(("customer", visitor.customer_id)):
-            live_id = self.live_by_customer.get(visitor.customer_id)
-            if live_id is not None:
-                return self.live[live_id], False
-            await self.load_customer(visitor.customer_id)
-            latest = await self.repo.latest_conversation(visitor.customer_id)
-            if latest is None:
-                view = await self.repo.create_conversation(
-                    visitor.customer_id, visitor.visitor_id, self.config.default_team, PRIORITY_NORMAL
-                )
-                state = ConvState.from_view(view, visitor.visitor_id)
-            else:
-                now = utcnow()
-                state = ConvState.from_view(latest, visitor.visitor_id)
-                state.status, state.agent_id, state.queued_at = "queued", None, now
-                await self.repo.update_conversation(
-                    latest.id, status="queued", agent_id=None, queued_at=now, closed_at=None, closed_by=None,
-                    rating=None, rating_comment=None, rated_at=None,  # the next close asks for a rating again
-                    change=webhook.opened(state.view(), reopened=True),
-                )
-            self._go_live(state)
-            # every tab of this visitor starts following the (re)opened conversation
-            self.bus.publish(
-                customer_topic(visitor.customer_id),
-                frame({"type": "conversation", "conversation_id": state.id, "status": state.status},
-                      follow=(state.id, state.last_seq)),
+            for _ in range(3):  # with several nodes another may reopen it first: then it is simply open
+                state = await self.open_conversation_of(visitor.customer_id)
+                if state is not None:
+                    if visitor.customer_id not in self.customers:
+                        await self.load_customer(visitor.customer_id)
+                    return state, False
+                opened = await self._open(visitor)
+                if opened is not None:
+                    return opened, True
+            raise RuntimeError(f"customer {visitor.customer_id}: the conversation keeps changing under us")
+
+    async def _open(self, visitor: Visitor) -> ConvState | None:
+        await self.load_customer(visitor.customer_id)
+        latest = await self.repo.latest_conversation(visitor.customer_id)
+        if latest is None:
+            view = await self.repo.create_conversation(
+                visitor.customer_id, visitor.visitor_id, self.config.default_team, PRIORITY_NORMAL
             )
-            return state, True
+            state = ConvState.from_view(view, visitor.visitor_id)
+        else:
+            if latest.status != "closed":
+                return self._refresh(latest) if self.shared else None
+            now = utcnow()
+            state = ConvState.from_view(latest, visitor.visitor_id)
+            state.status, state.agent_id, state.queued_at = "queued", None, now
+            reopened = await self.repo.update_conversation(
+                latest.id, status="queued", agent_id=None, queued_at=now, closed_at=None, closed_by=None,
+                rating=None, rating_comment=None, rated_at=None,  # the next close asks for a rating again
+                change=webhook.opened(state.view(), reopened=True),
+                expect={"status": "closed"} if self.shared else None,
+            )
+            if not reopened:
+                return None  # another node reopened it: read it again
+        self._go_live(state)
+        # every tab of this visitor starts following the (re)opened conversation
+        topic = customer_topic(visitor.customer_id)
+        self.hub.publish(topic, Follow(state.id, state.last_seq))
+        self.hub.publish(topic, frame({"type": "conversation", "conversation_id": state.id,
+                                       "status": state.status}))
+        return state
 
     def _go_live(self, state: ConvState) -> None:
         self.live[state.id] = state
@@ -142,9 +259,13 @@ class ChatService:
     async def route(self, conversation_id: int, trigger: Trigger, message: MessageView | None = None) -> None:
         """Ask the router where the conversation belongs and make it so."""
         async with self.locks(conversation_id):
-            state = self.live.get(conversation_id)
-            customer = self.customers.get(state.customer_id) if state else None
-            if state is None or customer is None:
+            state = await self.conversation(conversation_id)
+            if state is None:
+                return
+            customer = self.customers.get(state.customer_id)
+            if customer is None or self.shared and trigger != "message":
+                customer = await self.load_customer(state.customer_id)  # an event on another node changed it
+            if customer is None:
                 return
             decision = await self.router.decide(trigger, state.view(), customer, message)
             await self._apply(state, decision, trigger)
@@ -160,18 +281,20 @@ class ChatService:
             state.priority = changes["priority"] = decision.priority
         team = decision.team or state.team
         outcome, assignment, old_team = "kept", None, state.team
-        if state.status == "queued" and (
+        placing = state.status == "queued" and (
             trigger != "message" or team != state.team or reprioritised or decision.transfer
-        ):
+        )
+        if placing:
             state.team = changes["team"] = team
-            assignment = self.dispatcher.place(
+        if changes:
+            await self.repo.update_conversation(state.id, **changes)
+        if placing:
+            assignment = await self.seats.place(
                 state.id, state.team, state.priority, state.queued_at, prefer=self._preferred(state, decision)
             )
             outcome = "assigned" if assignment else "queued"
         elif state.status == "assigned" and decision.transfer and team != state.team:
             outcome = "transferred"
-        if changes:
-            await self.repo.update_conversation(state.id, **changes)
         if trigger != "message" or outcome != "kept" or decision.fired != state.last_fired:
             state.last_fired = decision.fired
             await self.repo.record_decision(
@@ -181,12 +304,12 @@ class ChatService:
         if assignment:
             await self._assigned([assignment])
         if outcome in ("assigned", "queued"):
-            self._announce_positions(old_team, state.team)
+            await self._announce_positions(old_team, state.team)
         elif outcome == "transferred":
             await self._transfer(state, team, None, f"rule:{decision.team_rule}")
         if decision.auto_replies and outcome != "kept":
             for text in decision.auto_replies:
-                await self.repo.append(NewMessage(state.id, "system", "auto_reply", None, text))
+                self._stored(await self.repo.append(NewMessage(state.id, "system", "auto_reply", None, text)), None)
 
     def _preferred(self, state: ConvState, decision: RouteDecision) -> str | None:
         if decision.prefer_agent:
@@ -200,21 +323,31 @@ class ChatService:
     # --- assignment, transfer, close -------------------------------------------------------------------------
 
     async def _assigned(self, assignments: list[Assignment]) -> None:
-        """Record assignments the dispatcher made and tell the agent and the visitor."""
+        """Record assignments the seats made and tell the agent and the visitor."""
         for a in assignments:
-            state = self.live[a.conversation_id]
+            state = self.live.get(a.conversation_id)
+            if state is None:
+                state = await self.conversation(a.conversation_id)
+                if state is None:
+                    continue
             state.status, state.agent_id, state.team = "assigned", a.agent_id, a.team
             state.announced_position = None
-            agent = self.agents[a.agent_id]
+            agent = self.agents.get(a.agent_id)
+            if agent is None:
+                await self._know_agents()
+                agent = self.agents[a.agent_id]
+            # with several nodes the seats already wrote it; this write then only reports it, if it still holds
             await self.repo.update_conversation(
                 state.id, status="assigned", agent_id=a.agent_id, team=a.team, assigned_at=utcnow(),
                 change=webhook.assigned(state.view(), agent),
+                expect={"status": "assigned", "agent_id": a.agent_id} if self.shared else None,
             )
             recent = await self.repo.messages_after(state.id, max(0, state.last_seq - TRANSCRIPT_WITH_ASSIGNMENT),
                                                     TRANSCRIPT_WITH_ASSIGNMENT)
             upto = recent[-1].seq if recent else 0
-            customer = self.customers.get(state.customer_id)
-            self.bus.publish(
+            customer = self.customers.get(state.customer_id) or await self.load_customer(state.customer_id)
+            self.hub.publish(agent_topic(a.agent_id), Follow(state.id, upto))
+            self.hub.publish(
                 agent_topic(a.agent_id),
                 frame(
                     {
@@ -223,133 +356,177 @@ class ChatService:
                         "customer": customer.to_dict() if customer else None,
                         "messages": [m.to_frame() for m in recent],
                     },
-                    follow=(state.id, upto),
                 ),
             )
-            self.bus.publish(
+            self.hub.publish(
                 conversation_topic(state.id),
                 frame({"type": "agent_joined", "conversation_id": state.id, "agent": agent.name, "team": a.team}),
             )
             await self.hooks.call("kefu_conversation_assigned", conversation=state.view(), agent=agent)
-        self._announce_positions(*(a.team for a in assignments))  # everyone behind them moved up
+        await self._announce_positions(*(a.team for a in assignments))  # everyone behind them moved up
+
+    async def _know_agents(self) -> None:
+        """Agents created on another node since this one last looked."""
+        from kefu_host.chat.accounts import list_agents  # accounts imports nothing of the service; kept local
+
+        for record in await list_agents(self.repo.store):
+            if not record.disabled:
+                self.agents[record.id] = AgentView(record.id, record.name, record.teams, record.capacity)
 
     async def transfer(self, conversation_id: int, *, team: str | None, agent: str | None, reason: str) -> None:
         async with self.locks(conversation_id):
-            state = self.live.get(conversation_id)
+            state = await self.conversation(conversation_id)
             if state is None:
                 raise LookupError(f"conversation {conversation_id} is not open")
             await self._transfer(state, team or state.team, agent, reason)
 
     async def _transfer(self, state: ConvState, team: str, prefer: str | None, reason: str) -> None:
-        from_team, previous = state.team, self.dispatcher.release(state.id)
-        state.status, state.agent_id, state.team = "queued", None, team
-        state.transfers += 1
-        await self.repo.update_conversation(
-            state.id, status="queued", agent_id=None, team=team, transfers=state.transfers,
-            change=webhook.transferred(state.view(), from_team, team, reason),
+        from_team, guard = state.team, self._guard(state)
+        previous = await self.seats.release(state.id)
+        transfers = state.transfers + 1
+        changed = await self.repo.update_conversation(
+            state.id, status="queued", agent_id=None, team=team, transfers=transfers,
+            change=webhook.transferred(state.view()._replace(status="queued", agent_id=None, team=team,
+                                                     transfers=transfers), from_team, team, reason),
+            expect=guard,
         )
+        if not changed:
+            return  # another node changed it first (closed it, say): nothing to move
+        state.status, state.agent_id, state.team, state.transfers = "queued", None, team, transfers
         if previous is not None:
             self._tell_agent_gone(previous, state.id, reason)
         await self.hooks.call(
             "kefu_conversation_transferred", conversation=state.view(), from_team=from_team, to_team=team,
             reason=reason,
         )
-        assignment = self.dispatcher.place(state.id, team, state.priority, state.queued_at, prefer=prefer)
+        assignment = await self.seats.place(state.id, team, state.priority, state.queued_at, prefer=prefer)
         if assignment:
             await self._assigned([assignment])
-        self._announce_positions(from_team, team)
+        await self._announce_positions(from_team, team)
         if previous is not None:
-            await self._assigned(self.dispatcher.drain_agent(previous))
+            await self._assigned(await self.seats.drain_agent(previous))
 
     async def close(self, conversation_id: int, closed_by: str, score: Score | None = None) -> bool:
         """Close a live conversation (rated with ``score`` when the visitor closes with one); returns False when it
-        was not open. The ``closed`` frame asks the visitor for a rating while ``chat.rating_window`` allows."""
+        was not open (or another node closed it first). The ``closed`` frame asks the visitor for a rating while
+        ``chat.rating_window`` allows."""
         async with self.locks(conversation_id):
-            state = self.live.pop(conversation_id, None)
+            state = await self.conversation(conversation_id)
             if state is None:
                 return False
-            self.live_by_customer.pop(state.customer_id, None)
-            agent_id = self.dispatcher.release(conversation_id)
-            state.status = "closed"
+            guard = {"status": ("queued", "assigned")} if self.shared else None
+            agent_id = state.agent_id if self.shared else await self.seats.release(conversation_id)
             now = utcnow()
             until = rate_until(now, self.config.rating_window)
             rating = score.at(now) if score is not None and until is not None else None
             values: dict[str, Any] = {"status": "closed", "closed_at": now, "closed_by": closed_by, "updated_at": now}
-            changes = [webhook.closed(state.view(), closed_by, rating, until)]
+            closed_view = state.view()._replace(status="closed")
+            changes = [webhook.closed(closed_view, closed_by, rating, until)]
             if rating is not None:
                 values.update(rating=rating.score, rating_comment=rating.comment, rated_at=now)
-                changes.append(webhook.rated(state.view(), rating, None, closed_by))
-            await self.repo.update_conversation(conversation_id, change=changes, **values)
-            self.bus.publish(
-                conversation_topic(conversation_id),
-                frame({"type": "closed", "conversation_id": conversation_id, "closed_by": closed_by,
-                       "rating": rating.to_dict() if rating else None,
-                       "rate_until": until.isoformat() if until else None},
-                      unfollow=conversation_id),
-            )
+                changes.append(webhook.rated(closed_view, rating, None, closed_by))
+            if not await self.repo.update_conversation(conversation_id, change=changes, expect=guard, **values):
+                self._forget(conversation_id)
+                return False  # another node closed it: it told everyone
+            self._forget(conversation_id)
+            state.status = "closed"
+            self._announce_closed(state, closed_by, rating.to_dict() if rating else None, until)
             await self.hooks.call("kefu_conversation_closed", conversation=state.view(), closed_by=closed_by)
-        self._announce_positions(state.team)
+        await self._announce_positions(state.team)
         if agent_id is not None:
-            await self._assigned(self.dispatcher.drain_agent(agent_id))
+            await self._assigned(await self.seats.drain_agent(agent_id))
         return True
 
-    async def requeue(self, conversation_ids: list[int]) -> None:
-        """Conversations whose agent went away wait in their team's queue again, keeping their place."""
+    def _announce_closed(self, state: ConvState, closed_by: str, rating: dict[str, Any] | None,
+                         until: datetime | None) -> None:
+        topic = conversation_topic(state.id)
+        self.hub.publish(topic, frame({"type": "closed", "conversation_id": state.id, "closed_by": closed_by,
+                                       "rating": rating, "rate_until": until.isoformat() if until else None}))
+        self.hub.publish(topic, Unfollow(state.id))
+
+    async def closed_elsewhere(self, view: ConversationView, closed_by: str) -> None:
+        """A close this node won by a claim (idle closing with several nodes): tell everyone, fire the hook, refill
+        the agent. The claim's transaction already recorded the webhook."""
+        state = self.live.get(view.id) or ConvState.from_view(view)
+        self._forget(view.id)
+        state.status = "closed"
+        until = rate_until(utcnow(), self.config.rating_window)
+        self._announce_closed(state, closed_by, None, until)
+        await self.hooks.call("kefu_conversation_closed", conversation=state.view(), closed_by=closed_by)
+        await self._announce_positions(state.team)
+        if view.agent_id is not None:
+            await self._assigned(await self.seats.drain_agent(view.agent_id))
+
+    async def requeue(self, conversation_ids: list[int], *, claimed: dict[int, ConversationView] | None = None) -> None:
+        """Conversations whose agent went away wait in their team's queue again, keeping their place.
+
+        ``claimed``: with several nodes, the rows this node's claim re-queued (store and webhooks already written).
+        """
         teams = set()
         for cid in conversation_ids:
-            state = self.live.get(cid)
-            if state is None:
-                continue
             async with self.locks(cid):
+                if claimed is not None:
+                    state = self._refresh(claimed[cid])
+                    previous = claimed[cid].agent_id
+                else:
+                    state = self.live.get(cid)
+                    if state is None:
+                        continue
+                    previous = state.agent_id
                 state.status, state.agent_id = "queued", None
                 teams.add(state.team)
-                await self.repo.update_conversation(
-                    cid, status="queued", agent_id=None,
-                    change=webhook.transferred(state.view(), state.team, state.team, "requeue"),
-                )
-                self.bus.publish(conversation_topic(cid), frame({"type": "requeued", "conversation_id": cid}))
+                if claimed is None:
+                    await self.repo.update_conversation(
+                        cid, status="queued", agent_id=None,
+                        change=webhook.transferred(state.view(), state.team, state.team, "requeue"),
+                    )
+                elif previous is not None:
+                    self._tell_agent_gone(previous, cid, "requeue")
+                self.hub.publish(conversation_topic(cid), frame({"type": "requeued", "conversation_id": cid}))
                 await self.hooks.call(
                     "kefu_conversation_transferred", conversation=state.view(), from_team=state.team,
                     to_team=state.team, reason="requeue",
                 )
                 await self.repo.record_decision(cid, "requeue", "none", (), (), state.team, "queued")
         for team in teams:
-            await self._assigned(self.dispatcher.drain_team(team))
-        self._announce_positions(*teams)
+            await self._assigned(await self.seats.drain_team(team))
+        await self._announce_positions(*teams)
 
     def _tell_agent_gone(self, agent_id: int, conversation_id: int, reason: str) -> None:
-        self.bus.publish(
-            agent_topic(agent_id),
-            frame({"type": "unassigned", "conversation_id": conversation_id, "reason": reason},
-                  unfollow=conversation_id),
-        )
+        topic = agent_topic(agent_id)
+        self.hub.publish(topic, frame({"type": "unassigned", "conversation_id": conversation_id, "reason": reason}))
+        self.hub.publish(topic, Unfollow(conversation_id))
 
-    def _announce_positions(self, *teams: str) -> None:
-        """Tell every waiting visitor of these teams their place, when it changed."""
+    async def _announce_positions(self, *teams: str) -> None:
+        """Tell every waiting visitor of these teams their place, when it changed (as far as this node knows:
+        with several nodes a visitor may hear the same place twice, never a wrong one)."""
         for team in dict.fromkeys(teams):
-            for cid, position in self.dispatcher.positions(team):
+            for cid, position in await self.seats.positions(team):
                 state = self.live.get(cid)
-                if state is not None and state.announced_position != position:
+                if state is not None and state.announced_position == position:
+                    continue
+                if state is not None:
                     state.announced_position = position
-                    self.bus.publish(
-                        conversation_topic(cid),
-                        frame({"type": "queue", "conversation_id": cid, "team": team, "position": position}),
-                    )
+                elif not self.shared:
+                    continue
+                self.hub.publish(
+                    conversation_topic(cid),
+                    frame({"type": "queue", "conversation_id": cid, "team": team, "position": position}),
+                )
 
     # --- agents' messages --------------------------------------------------------------------------------------
 
-    def owns(self, agent_id: int, conversation_id: int) -> bool:
-        return self.dispatcher.agent_of(conversation_id) == agent_id
-
     async def store_agent_message(
-        self, agent_id: int, conversation_id: int, client_msg_id: str | None, body: str, origin: int | None = None, *,
-        kind: str = TEXT, attachment: Mapping[str, Any] | None = None,
+        self, agent_id: int, conversation_id: int, client_msg_id: str | None, body: str,
+        sender: Session | None = None, *, kind: str = TEXT, attachment: Mapping[str, Any] | None = None,
     ) -> Appended:
-        """Store an agent's message, note (``kind`` note: agents only) or attachment."""
+        """Store an agent's message, note (``kind`` note: agents only) or attachment; ``sender`` gets the ack."""
         agent = self.agents[agent_id]
-        return await self.repo.append(
-            NewMessage(conversation_id, "agent", agent.name, client_msg_id, body, origin, kind, attachment)
+        appended = await self.repo.append(
+            NewMessage(conversation_id, "agent", agent.name, client_msg_id, body, None, kind, attachment)
         )
+        self._stored(appended, sender)
+        return appended
 
     async def after_agent_message(self, conversation_id: int, message: MessageView) -> None:
         state = self.live.get(conversation_id)

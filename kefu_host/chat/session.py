@@ -1,41 +1,72 @@
-"""A connected client as the bus sees it: its socket's :class:`Connection` plus the topics it listens to."""
+"""A connected client as the hub sees it: its socket's :class:`Connection` plus the topics it listens to."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
-from kefu_host.chat.bus import Bus, conversation_topic
+from kefu_host.chat.broker import Follow, Item, Unfollow, conversation_of, conversation_topic
 from kefu_host.chat.connection import Connection
+from kefu_host.chat.hub import Hub
 from kefu_host.chat.protocol import Frame
 
 
 class Session:
-    """Subscribes its connection to topics and obeys ``follow``/``unfollow`` frames (see :class:`Frame`)."""
+    """Subscribes its connection to topics and obeys :class:`Follow` / :class:`Unfollow` items.
 
-    __slots__ = ("conn", "bus", "topics", "tasks")
+    ``origin`` names the session across the cluster (node id and a local number): frames it caused (its own typing)
+    carry it, and it skips them.
+    """
 
-    def __init__(self, conn: Connection, bus: Bus) -> None:
+    __slots__ = ("conn", "hub", "topics", "tasks", "origin", "on_catch_up", "__weakref__")
+
+    def __init__(self, conn: Connection, hub: Hub) -> None:
         self.conn = conn
-        self.bus = bus
+        self.hub = hub
         self.topics: set[str] = set()
-        #: work started for this client (agent actions); cancelled when the socket closes
+        #: work started for this client (agent actions, catching up); cancelled when the socket closes
         self.tasks: set[asyncio.Task[None]] = set()
+        self.origin = f"{hub.node_id}/{id(self):x}"
+        #: what to re-read when a topic other than a conversation's may have missed publications (assignments)
+        self.on_catch_up: Callable[[], Awaitable[None]] | None = None
 
     def listen(self, topic: str) -> None:
         if topic not in self.topics:
             self.topics.add(topic)
-            self.bus.subscribe(topic, self)
+            self.hub.subscribe(topic, self)
 
-    def offer(self, frame: Frame) -> None:
-        if frame.follow is not None:
-            self.follow(*frame.follow)
-        if frame.unfollow is not None:
-            self.unfollow(frame.unfollow)
-        if frame.origin == id(self):
-            if frame.ack is None:
+    def take(self, item: Item) -> None:
+        if isinstance(item, Frame):
+            if item.origin is not None and item.origin == self.origin:
                 return  # the socket's own typing or read, told to everyone else
-            frame = frame._replace(text=frame.ack)  # the sender gets its ack where the message would have been
-        self.conn.offer(frame)
+            self.conn.offer(item)
+        elif isinstance(item, Follow):
+            self.follow(item.conversation_id, item.after_seq)
+        elif isinstance(item, Unfollow):
+            self.unfollow(item.conversation_id)
+
+    def acked(self, message: Frame, ack: Frame) -> None:
+        """The sender's own message: the ack takes the message's place in this socket's stream (the message
+        itself, arriving after, is then a repeat and dropped)."""
+        if self.following(message.conversation_id or 0):
+            self.conn.offer(message._replace(text=ack.text, private=False))
+        else:
+            self.conn.send(ack)
+
+    def catch_up(self, topic: str) -> None:
+        cid = conversation_of(topic)
+        if cid is not None:
+            self.conn.catch_up(cid)
+        elif self.on_catch_up is not None:
+            self._spawn(self.on_catch_up())
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        async def run() -> None:
+            await work
+
+        task = asyncio.get_running_loop().create_task(run())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     def follow(self, conversation_id: int, after_seq: int) -> None:
         """Deliver this conversation's messages after ``after_seq`` from now on."""
@@ -52,16 +83,19 @@ class Session:
         topic = conversation_topic(conversation_id)
         if topic in self.topics:
             self.topics.discard(topic)
-            self.bus.unsubscribe(topic, self)
+            self.hub.unsubscribe(topic, self)
         self.conn.unfollow(conversation_id)
 
     def following(self, conversation_id: int) -> bool:
         return conversation_topic(conversation_id) in self.topics
 
+    def followed(self) -> list[int]:
+        return [cid for t in self.topics if (cid := conversation_of(t)) is not None]
+
     async def close(self) -> None:
         for task in list(self.tasks):
             task.cancel()
         for topic in self.topics:
-            self.bus.unsubscribe(topic, self)
+            self.hub.unsubscribe(topic, self)
         self.topics.clear()
         await self.conn.aclose()

@@ -13,7 +13,7 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from kefu_host.chat.availability import availability_topic
-from kefu_host.chat.bus import conversation_topic, customer_topic
+from kefu_host.chat.broker import conversation_topic, customer_topic
 from kefu_host.chat.connection import Connection
 from kefu_host.chat.handshake import BadQuery, credential, int_query, open_websocket, origin_refused
 from kefu_host.chat.offline import keep_contact, parse_contact, tag_offline
@@ -21,7 +21,6 @@ from kefu_host.chat.protocol import (
     MAX_BODY_CHARS,
     MAX_CLIENT_MSG_ID,
     FrameError,
-    ack_body,
     answering,
     error_frame,
     frame,
@@ -63,7 +62,7 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
     visitor = Visitor(claims.visitor_id, claims.customer_id)
     conn = Connection(ws, max_queue=config.chat.send_queue_size, fetch=chat.fetch_frames,
                       label=f"visitor:{visitor.visitor_id}", sees_private=False)  # agents' notes never go out here
-    session = Session(conn, chat.bus)
+    session = Session(conn, chat.hub)
     bucket = chat.auth.visitor_rate.acquire(visitor.customer_id)  # one rate for all of the customer's sockets
     try:
         await _welcome(chat, session, visitor, last_seq)
@@ -86,15 +85,14 @@ async def _welcome(chat: ChatRuntime, session: Session, visitor: Visitor, last_s
     still to give), then replay what they missed of their conversation."""
     service = chat.service
     session.listen(customer_topic(visitor.customer_id))
-    live_id = service.live_by_customer.get(visitor.customer_id)
-    state = service.live.get(live_id) if live_id is not None else None
+    state = await service.open_conversation_of(visitor.customer_id)
     view = state.view() if state else await service.repo.latest_conversation(visitor.customer_id)
     # the visitor's team: their open conversation's, else where a new one starts
     team = view.team if view is not None and view.status != "closed" else chat.config.chat.default_team
     session.listen(availability_topic(team))
     agent, stored = None, StoredRating(None, None)
     if view is not None and view.status == "assigned" and view.agent_id is not None:
-        agent = service.agents.get(view.agent_id)
+        agent = service.agent(view.agent_id)
     elif view is not None and view.status == "closed":
         stored = await read_rating(service.repo.store, view.id, chat.config.chat.rating_window)
     session.conn.send(
@@ -116,7 +114,7 @@ async def _welcome(chat: ChatRuntime, session: Session, visitor: Visitor, last_s
     if view is None:
         return
     await session.resume(view.id, last_seq or 0)
-    position = service.dispatcher.position(view.id)
+    position = await service.position(view.id) if view.status == "queued" else None
     if position is not None:
         team, place = position
         session.conn.send(frame({"type": "queue", "conversation_id": view.id, "team": team, "position": place}))
@@ -141,21 +139,24 @@ async def _dispatch(
         assert cid is not None
         score = parse_score(data)
         _take(bucket)
-        await _storing(rate(chat.service.repo, chat.bus, visitor.customer_id, cid, score,
+        await _storing(rate(chat.service.repo, chat.hub, visitor.customer_id, cid, score,
                             chat.config.chat.rating_window))
     elif kind == "ping":
         session.conn.send(frame({"type": "pong", "at": time.time()}))
     else:
-        cid = chat.service.live_by_customer.get(visitor.customer_id)
+        cid = chat.service.open_conversation_id(visitor.customer_id)
+        if cid is None or chat.service.shared and kind == "close":  # another node may have opened or closed it
+            state = await chat.service.open_conversation_of(visitor.customer_id)
+            cid = state.id if state is not None else None
         if cid is None:
             raise FrameError("no_conversation", "there is no open conversation yet; send a message first")
         if kind == "typing":
-            chat.bus.publish(conversation_topic(cid), frame({"type": "typing", "conversation_id": cid,
-                                                              "from": "visitor"}, origin=id(session)))
+            chat.hub.publish(conversation_topic(cid), frame({"type": "typing", "conversation_id": cid,
+                                                              "from": "visitor"}, origin=session.origin))
         elif kind == "read":
             seq = int_field(data, "seq")
-            chat.bus.publish(conversation_topic(cid), frame({"type": "read", "conversation_id": cid, "seq": seq,
-                                                              "by": "visitor"}, origin=id(session)))
+            chat.hub.publish(conversation_topic(cid), frame({"type": "read", "conversation_id": cid, "seq": seq,
+                                                              "by": "visitor"}, origin=session.origin))
         elif kind == "close":
             score = None
             if "score" in data or "comment" in data:  # closing with a rating: one write, one closed webhook with it
@@ -194,13 +195,11 @@ async def _send(
         await keep_contact(chat.service, visitor.customer_id, contact)
     try:
         appended, state, opened = await chat.service.store_visitor_message(
-            visitor, client_msg_id, body, origin=id(session)
+            visitor, client_msg_id, body, session
         )
     except StoreUnavailable:
         raise FrameError("store_unavailable", "the message was not stored; send it again", client_msg_id) from None
-    message = appended.message
-    if appended.duplicate or not session.following(message.conversation_id):
-        session.conn.send(frame(ack_body(message, appended.duplicate)))  # else it came in the stream, in order
+    message = appended.message  # the service has acked it to this session
     if not appended.duplicate:
         if offline:
             await _storing(tag_offline(chat.service, state))

@@ -249,6 +249,7 @@ def _check_semantics(config: Config, origin: str, origins: Mapping[str, str]) ->
     _check_secrets(config, fail)
     _check_auth(config, fail)
     _check_web(config, fail)
+    _check_cluster(config, fail)
     if config.chat.send_queue_size < 4:
         fail("chat.send_queue_size", "must be at least 4")
     if config.chat.visitor_rate <= 0 or config.chat.visitor_burst < 1:
@@ -367,3 +368,17 @@ def _describe(value: Any) -> str:
 def _did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f", did you mean {close[0]!r}?" if close else ""
+
+
+def _check_cluster(config: Config, fail: typing.Callable[[str, str], typing.NoReturn]) -> None:
+    cluster = config.cluster
+    if not cluster.enabled:
+        return
+    if not cluster.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        fail("cluster.redis_url", f"expected redis://host:port/db, got {cluster.redis_url.split(':')[0]!r}")
+    if config.database.url.startswith("sqlite"):
+        fail("cluster.redis_url", "several nodes need a shared database: set database.url to postgresql+asyncpg://...")
+    if cluster.heartbeat_interval <= 0:
+        fail("cluster.heartbeat_interval", "must be greater than 0")
+    if cluster.session_ttl < 2 * cluster.heartbeat_interval:
+        fail("cluster.session_ttl", "must be at least twice cluster.heartbeat_interval")

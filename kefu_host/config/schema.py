@@ -262,6 +262,24 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """Several host processes on one PostgreSQL database, fanning out through Redis (docs/operations.md)."""
+
+    #: Redis for cross-node fan-out (``redis://host:6379/0``); empty: one process, the in-process broker.
+    redis_url: str = ""
+    #: This process's name in the cluster (presence rows, origins, logs); empty: ``hostname-pid``.
+    node_id: str = ""
+    #: Seconds between this node's heartbeats of its agents' sessions.
+    heartbeat_interval: float = 5.0
+    #: Seconds without a heartbeat after which a node's sessions count as gone (its agents offline).
+    session_ttl: float = 15.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.redis_url)
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -274,6 +292,7 @@ class Config:
     webhooks: WebhooksConfig = WebhooksConfig()
     plugins: PluginsConfig = PluginsConfig()
     web: WebConfig = WebConfig()
+    cluster: ClusterConfig = ClusterConfig()
     #: Where the configuration came from; relative paths resolve against its directory.
     source: Path | None = None
     #: For keys set outside the file: the environment variable or "command line" that set them; "" is the file as

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 
-from kefu_host.chat.bus import agent_topic
+from kefu_host.chat.broker import agent_topic
 from kefu_host.chat.protocol import frame
 from kefu_host.chat.service import ChatService
 from kefu_host.chat.values import CustomerView
@@ -21,17 +21,16 @@ class Effects:
 
     async def after(self, event: Event, customer: CustomerView | None, changed: frozenset[str]) -> None:
         """``customer`` as the event left it (read in the transaction that recorded the event)."""
-        live_id = self.chat.live_by_customer.get(customer.id) if customer is not None else None
-        if customer is not None and (live_id is not None or customer.id in self.chat.customers):
-            self.chat.customers[customer.id] = customer  # the copy routing reads
+        if customer is not None:
+            self.chat.customer_changed(customer)  # the copy routing reads
         await self.hooks.call("kefu_event_received", event=event, customer=customer)
-        if live_id is None or customer is None:
+        if customer is None:
             return
-        state = self.chat.live.get(live_id)
+        state = await self.chat.open_conversation_of(customer.id)  # with several nodes: as the store has it
         if state is None:
             return
         if changed and state.agent_id is not None:
-            self.chat.bus.publish(
+            self.chat.hub.publish(
                 agent_topic(state.agent_id),
                 frame(
                     {

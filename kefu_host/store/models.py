@@ -113,6 +113,25 @@ class Agent(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     #: Admin agents may use the admin API (rules, plugins, every conversation) with their console session.
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: Assigned conversations; on PostgreSQL a trigger keeps it and ``CHECK (load <= capacity)`` holds it (0004).
+    load: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: When the agent last got a conversation: among equally loaded agents the one idle longest goes first.
+    last_assigned_at: Mapped[datetime | None]
+
+
+class AgentSession(Base):
+    """An open agent socket on some node; the node refreshes ``heartbeat_at`` while it lives. A row whose
+    heartbeat is older than ``cluster.session_ttl`` belongs to a dead node and is removed by any other."""
+
+    __tablename__ = "agent_sessions"
+    #: the session's origin (node id and a local number)
+    id: Mapped[str] = mapped_column(String(191), primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    node_id: Mapped[str] = mapped_column(String(191), index=True)
+    #: online | away: what this socket wishes (the agent is online while any live session wishes so)
+    wish: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class LoginSession(Base):
@@ -142,7 +161,10 @@ class AgentTeam(Base):
 
 class Conversation(Base):
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_status_team", "status", "team"),)
+    __table_args__ = (
+        Index("ix_conversations_status_team", "status", "team"),
+        Index("ix_conversations_queue", "team", "status", "priority", "queued_at"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     #: The visitor's browser identity (from the signed visitor token).
