@@ -47,6 +47,7 @@ class ClusterPresence:
         self.availability = Availability(self.seats.dispatcher, service.hub)
         self._teams = tuple(service.config.teams)
         self._sweeper: asyncio.Task[None] | None = None
+        self._beater: asyncio.Task[None] | None = None
         #: sweeps finished (tests and logs wait on it)
         self.sweeps = 0
 
@@ -57,12 +58,15 @@ class ClusterPresence:
             await conn.execute(delete(AgentSession).where(AgentSession.node_id == self.node_id))
         await self._refresh()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="kefu-cluster-sweeper")
+        # beats on a task of its own: a slow sweep must never make this node's sessions look dead
+        self._beater = asyncio.create_task(self._beat_forever(), name="kefu-cluster-heartbeat")
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+        for task in (self._sweeper, self._beater):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         with contextlib.suppress(Exception):  # a clean stop: this node's agents are gone now, not after the ttl
             async with self.store.engines.write.begin() as conn:
                 await conn.execute(delete(AgentSession).where(AgentSession.node_id == self.node_id))
@@ -140,11 +144,18 @@ class ClusterPresence:
             except Exception:  # a database hiccup must not end the sweeping
                 log.exception("cluster sweep failed", node=self.node_id)
 
+    async def _beat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.cluster.heartbeat_interval)
+            try:
+                async with self.store.engines.write.begin() as conn:
+                    await conn.execute(update(AgentSession).where(AgentSession.node_id == self.node_id)
+                                       .values(heartbeat_at=utcnow()))
+            except Exception:
+                log.exception("cluster heartbeat failed", node=self.node_id)
+
     async def sweep(self) -> None:
         now = utcnow()
-        async with self.store.engines.write.begin() as conn:
-            await conn.execute(update(AgentSession).where(AgentSession.node_id == self.node_id)
-                               .values(heartbeat_at=now))
         gone = await expire_sessions(self.store, now, self.cluster.session_ttl)
         if gone:
             log.info("sessions of a silent node expired", agents=gone, node=self.node_id)

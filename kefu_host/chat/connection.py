@@ -39,7 +39,7 @@ class ResyncNeeded(Exception):
 
 class Connection:
     __slots__ = ("ws", "max_queue", "fetch", "label", "sees_private", "_queue", "_sender", "_marks", "_syncing",
-                 "_room", "closed")
+                 "_room", "_acks", "closed")
 
     def __init__(
         self, ws: web.WebSocketResponse, *, max_queue: int, fetch: Fetch, label: str, sees_private: bool = False
@@ -55,6 +55,8 @@ class Connection:
         self._marks: dict[int, int] = {}
         self._syncing: dict[int, list[Frame]] = {}
         self._room: asyncio.Event | None = None  # set while a replay waits for the queue to empty
+        #: (conversation, seq) -> the ack text this socket sends in that message's place (it sent the message)
+        self._acks: dict[tuple[int, int], str] = {}
         self.closed = False
 
     def offer(self, frame: Frame) -> None:
@@ -76,9 +78,30 @@ class Connection:
                     self._start_sync(cid, mark, pending=[frame])
                     return
                 self._marks[cid] = seq
+        if self._acks and cid is not None and seq is not None:
+            ack = self._acks.pop((cid, seq), None)
+            if ack is not None:
+                self._enqueue(ack)
+                return
         if frame.private and not self.sees_private:
             return  # its seq is passed over above; the frame itself never reaches this socket
         self._enqueue(frame.text)
+
+    def ack(self, message: Frame, ack: str) -> None:
+        """This socket sent ``message``: the ack goes out in the message's place in its stream, in seq order,
+        whether the message comes live or from the store (a catch-up may read it before the sender is told)."""
+        cid, seq = message.conversation_id, message.seq
+        assert cid is not None and seq is not None
+        mark = self._marks.get(cid)
+        if mark is not None and seq <= mark:
+            self.send_text(ack)  # already delivered from the store: the ack follows it
+            return
+        self._acks[(cid, seq)] = ack
+        self.offer(message)
+
+    def send_text(self, text: str) -> None:
+        if not self.closed:
+            self._enqueue(text)
 
     def send(self, frame: Frame) -> None:
         """A frame for this socket only (an ack, an error, a welcome)."""
@@ -91,6 +114,9 @@ class Connection:
 
     def unfollow(self, conversation_id: int) -> None:
         self._marks.pop(conversation_id, None)
+        if self._acks:
+            for key in [k for k in self._acks if k[0] == conversation_id]:
+                self.send_text(self._acks.pop(key))
         self._syncing.pop(conversation_id, None)
 
     def position(self, conversation_id: int) -> int | None:
@@ -128,7 +154,10 @@ class Connection:
         for frame in missed:  # paced: a long replay waits for the socket instead of overflowing the queue
             if frame.seq is not None and frame.seq > mark:
                 mark = self._marks[cid] = frame.seq  # past a note too: a replay never reads it again
-                if not frame.private or self.sees_private:
+                ack = self._acks.pop((cid, frame.seq), None) if self._acks else None
+                if ack is not None:
+                    await self._enqueue_paced(ack)
+                elif not frame.private or self.sees_private:
                     await self._enqueue_paced(frame.text)
         held = self._syncing.pop(cid, [])
         for frame in held:

@@ -49,7 +49,7 @@ class Session:
         """The sender's own message: the ack takes the message's place in this socket's stream (the message
         itself, arriving after, is then a repeat and dropped)."""
         if self.following(message.conversation_id or 0):
-            self.conn.offer(message._replace(text=ack.text, private=False))
+            self.conn.ack(message, ack.text)
         else:
             self.conn.send(ack)
 

@@ -1,0 +1,59 @@
+"""Two nodes in one test process, on one PostgreSQL database and one Redis: the chat core across nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from kefu_host.keys import STORE
+from tests.chat.conftest import Host
+
+
+async def two_nodes(start_host: Callable[..., Any], pg_url: str, redis_url: str, **env: str) -> tuple[Host, Host]:
+    environ = {"KEFU_CLUSTER__REDIS_URL": redis_url, "KEFU_CLUSTER__HEARTBEAT_INTERVAL": "0.2",
+               "KEFU_CLUSTER__SESSION_TTL": "5", **env}
+    a = await start_host(db_url=pg_url, environ={**environ, "KEFU_CLUSTER__NODE_ID": "a"})
+    b = await start_host(db_url=pg_url, environ={**environ, "KEFU_CLUSTER__NODE_ID": "b"})
+    return a, b
+
+
+@pytest.mark.redis
+async def test_a_visitor_on_one_node_chats_with_an_agent_on_another(
+    start_host: Callable[..., Any], pg_url: str, redis_url: str
+) -> None:
+    a, b = await two_nodes(start_host, pg_url, redis_url)
+    agent = await a.agent(await a.add_agent("ann", capacity=1))
+    visitor = await b.visitor(token=await b.visitor_token())
+    ack = await visitor.say("hello from b")
+    assigned = await agent.expect("assigned")
+    cid = assigned["conversation"]["id"]
+    assert ack["conversation_id"] == cid and ack["seq"] == 1
+    await visitor.expect("agent_joined", agent="ann")
+    seqs = [m["seq"] for m in assigned["messages"]]
+    for n in range(5):
+        sent = await agent.say(cid, f"answer {n}")
+        got = await visitor.expect("message", seq=sent["seq"])
+        assert got["body"] == f"answer {n}"
+        seqs.append(sent["seq"])
+        ack = await visitor.say(f"question {n}")
+        got = await agent.expect("message", seq=ack["seq"])
+        seqs.append(ack["seq"])
+    assert seqs == list(range(1, 12))
+    acks = [f for f in visitor.frames if f["type"] == "ack"]
+    assert len(acks) == 6
+
+    # capacity 1 holds across nodes: a second visitor on a waits in the queue
+    second = await a.visitor(token=await a.visitor_token())
+    await second.say("me too")
+    assert (await second.expect("queue"))["position"] == 1
+    async with a.app[STORE].read() as conn:
+        assert (await conn.execute(text("SELECT load, capacity FROM agents"))).one() == (1, 1)
+
+    await agent.send({"type": "close", "conversation_id": cid})
+    await visitor.expect("closed", closed_by="agent")
+    nxt = await agent.expect("assigned")
+    assert nxt["conversation"]["id"] != cid
+    await second.expect("agent_joined", agent="ann")
