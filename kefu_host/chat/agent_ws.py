@@ -114,6 +114,26 @@ async def _welcome(
             await session.resume(state.id, resume[state.id])
         else:
             session.follow(state.id, state.last_seq)
+    session.on_catch_up = lambda: _reconcile(chat, session, record.id)
+
+
+async def _reconcile(chat: ChatRuntime, session: Session, agent_id: int) -> None:
+    """Publications to this agent may have been missed (Redis came back): bring the socket in line with the store.
+    Conversations it holds but does not follow come as ``assigned``; ones it follows but no longer holds as
+    ``unassigned`` (reason ``resync``); the rest catch up on missed messages."""
+    held = await chat.service.held_by(agent_id)
+    for state in held:
+        if session.following(state.id):
+            session.conn.catch_up(state.id)
+        else:
+            assigned, upto = await chat.service.assigned_frame(state)
+            session.follow(state.id, upto)
+            session.conn.send(assigned)
+    ids = {s.id for s in held}
+    for cid in session.followed():
+        if cid not in ids:
+            session.conn.send(frame({"type": "unassigned", "conversation_id": cid, "reason": "resync"}))
+            session.unfollow(cid)
 
 
 async def _owned(chat: ChatRuntime, session: Session, record: AgentRecord, data: dict[str, Any]) -> int:

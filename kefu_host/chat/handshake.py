@@ -35,6 +35,10 @@ async def open_websocket(request: web.Request, config: Config) -> web.WebSocketR
         compress=config.server.websocket_compression,
         heartbeat=30.0,
     )
+    if config.cluster.enabled:  # which node took the socket: for operators, load balancer checks and tests
+        from kefu_host.chat.runtime import node_id  # the runtime imports this module
+
+        ws.headers["X-Kefu-Node"] = node_id(config)
     await ws.prepare(request)
     size = config.server.socket_send_buffer
     sock = request.transport.get_extra_info("socket") if request.transport else None

@@ -27,7 +27,7 @@ from kefu_host.chat.assignment import Assignment, Dispatcher
 from kefu_host.chat.broker import Follow, Unfollow, agent_topic, conversation_topic, customer_topic
 from kefu_host.chat.hub import Hub
 from kefu_host.chat.notes import agents_only
-from kefu_host.chat.protocol import ack_body, frame, message_frame
+from kefu_host.chat.protocol import Frame, ack_body, frame, message_frame
 from kefu_host.chat.session import Session
 from kefu_host.chat.ratings import Score, rate_until
 from kefu_host.chat.repo import ChatRepo
@@ -342,28 +342,24 @@ class ChatService:
                 change=webhook.assigned(state.view(), agent),
                 expect={"status": "assigned", "agent_id": a.agent_id} if self.shared else None,
             )
-            recent = await self.repo.messages_after(state.id, max(0, state.last_seq - TRANSCRIPT_WITH_ASSIGNMENT),
-                                                    TRANSCRIPT_WITH_ASSIGNMENT)
-            upto = recent[-1].seq if recent else 0
-            customer = self.customers.get(state.customer_id) or await self.load_customer(state.customer_id)
+            assigned, upto = await self.assigned_frame(state)
             self.hub.publish(agent_topic(a.agent_id), Follow(state.id, upto))
-            self.hub.publish(
-                agent_topic(a.agent_id),
-                frame(
-                    {
-                        "type": "assigned",
-                        "conversation": state.view().to_dict(),
-                        "customer": customer.to_dict() if customer else None,
-                        "messages": [m.to_frame() for m in recent],
-                    },
-                ),
-            )
+            self.hub.publish(agent_topic(a.agent_id), assigned)
             self.hub.publish(
                 conversation_topic(state.id),
                 frame({"type": "agent_joined", "conversation_id": state.id, "agent": agent.name, "team": a.team}),
             )
             await self.hooks.call("kefu_conversation_assigned", conversation=state.view(), agent=agent)
         await self._announce_positions(*(a.team for a in assignments))  # everyone behind them moved up
+
+    async def assigned_frame(self, state: ConvState) -> tuple[Frame, int]:
+        """The ``assigned`` frame of a conversation (with its recent transcript) and the seq it runs to."""
+        recent = await self.repo.messages_after(state.id, max(0, state.last_seq - TRANSCRIPT_WITH_ASSIGNMENT),
+                                                TRANSCRIPT_WITH_ASSIGNMENT)
+        customer = self.customers.get(state.customer_id) or await self.load_customer(state.customer_id)
+        body = {"type": "assigned", "conversation": state.view().to_dict(),
+                "customer": customer.to_dict() if customer else None, "messages": [m.to_frame() for m in recent]}
+        return frame(body), recent[-1].seq if recent else 0
 
     async def _know_agents(self) -> None:
         """Agents created on another node since this one last looked."""

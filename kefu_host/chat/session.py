@@ -57,7 +57,7 @@ class Session:
         cid = conversation_of(topic)
         if cid is not None:
             self.conn.catch_up(cid)
-        elif self.on_catch_up is not None:
+        elif self.on_catch_up is not None and topic.startswith(("a:", "u:")):  # who holds what, what is open
             self._spawn(self.on_catch_up())
 
     def _spawn(self, work: Awaitable[None]) -> None:

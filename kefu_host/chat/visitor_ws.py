@@ -111,6 +111,7 @@ async def _welcome(chat: ChatRuntime, session: Session, visitor: Visitor, last_s
             }
         )
     )
+    session.on_catch_up = lambda: _reconcile(chat, session, visitor.customer_id)
     if view is None:
         return
     await session.resume(view.id, last_seq or 0)
@@ -118,6 +119,18 @@ async def _welcome(chat: ChatRuntime, session: Session, visitor: Visitor, last_s
     if position is not None:
         team, place = position
         session.conn.send(frame({"type": "queue", "conversation_id": view.id, "team": team, "position": place}))
+
+
+async def _reconcile(chat: ChatRuntime, session: Session, customer_id: int) -> None:
+    """Publications to this visitor may have been missed (Redis came back): follow the open conversation."""
+    state = await chat.service.open_conversation_of(customer_id)
+    if state is None:
+        return
+    if session.following(state.id):
+        session.conn.catch_up(state.id)
+        return
+    session.follow(state.id, state.last_seq)
+    session.conn.send(frame({"type": "conversation", "conversation_id": state.id, "status": state.status}))
 
 
 async def _handle(chat: ChatRuntime, session: Session, visitor: Visitor, bucket: TokenBucket, text: str) -> None:
