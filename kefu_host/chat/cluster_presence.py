@@ -73,7 +73,7 @@ class ClusterPresence:
 
     def know(self, record: AgentRecord) -> None:
         if not record.disabled:
-            self.service.agents[record.id] = AgentView(record.id, record.name, record.teams, record.capacity)
+            self.service.know_agent(AgentView(record.id, record.name, record.teams, record.capacity))
 
     # --- presence ----------------------------------------------------------------------------------------------
 
@@ -122,7 +122,7 @@ class ClusterPresence:
             return False
         self._announce(agent_id, after, origin)
         if after == "online":
-            await self.service._assigned(await self.seats.drain_agent(agent_id))
+            await self.service.assigned(await self.seats.drain_agent(agent_id))
         await self._refresh()
         return True
 
@@ -173,6 +173,6 @@ class ClusterPresence:
                                      rate_until(now, config.rating_window)):
             await self.service.closed_elsewhere(view, "idle")
         for team in self._teams:
-            await self.service._assigned(await self.seats.drain_team(team))
+            await self.service.assigned(await self.seats.drain_team(team))
         await self._refresh()
         self.sweeps += 1

@@ -81,6 +81,20 @@ class LiveState:
         if customer.id in self.customers or customer.id in self.live_by_customer:
             self.customers[customer.id] = customer
 
+    def know_agent(self, view: AgentView) -> None:
+        """An agent this node may hand conversations to, or its new name, teams or capacity."""
+        self.agents[view.id] = view
+
+    def restore(self, view: ConversationView) -> ConvState:
+        """An open conversation read from the store at startup becomes this node's copy."""
+        state = ConvState.from_view(view)
+        self._go_live(state)
+        return state
+
+    def open_copies(self) -> list[ConvState]:
+        """This node's copies of open conversations (one process: all of them)."""
+        return list(self.live.values())
+
     def agent(self, agent_id: int) -> AgentView | None:
         return self.agents.get(agent_id)
 

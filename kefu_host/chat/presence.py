@@ -21,7 +21,6 @@ from kefu_host.chat.availability import Availability
 from kefu_host.chat.broker import agent_topic
 from kefu_host.chat.protocol import frame
 from kefu_host.chat.service import ChatService
-from kefu_host.chat.state import ConvState
 from kefu_host.chat.values import AgentView
 from kefu_host.store.models import utcnow
 
@@ -47,15 +46,14 @@ class PresenceKeeper:
         for record in await list_agents(service.repo.store):
             self.know(record)
         for view in await service.repo.live_conversations():
-            state = ConvState.from_view(view)
-            service._go_live(state)
+            state = service.restore(view)
             if view.status == "assigned" and view.agent_id in service.dispatcher.agents:
                 service.dispatcher.restore_assignment(view.id, view.agent_id, view.team, view.priority, state.queued_at)
                 self._start_grace(view.agent_id)
             else:
                 state.status = "queued"
                 service.dispatcher.place(view.id, view.team, view.priority, state.queued_at)
-        for customer_id in {s.customer_id for s in service.live.values()}:
+        for customer_id in {s.customer_id for s in service.open_copies()}:
             await service.load_customer(customer_id)
         self._sweeper = asyncio.create_task(self._close_idle(), name="kefu-idle-closer")
 
@@ -73,7 +71,7 @@ class PresenceKeeper:
             return
         before = self.service.dispatcher.agents.get(record.id)
         old_teams = before.teams if before is not None else frozenset()
-        self.service.agents[record.id] = AgentView(record.id, record.name, record.teams, record.capacity)
+        self.service.know_agent(AgentView(record.id, record.name, record.teams, record.capacity))
         self.service.dispatcher.upsert_agent(record.id, record.name, record.teams, record.capacity)
         self.availability.refresh(old_teams | set(record.teams))  # an online agent may have changed teams
 
@@ -122,7 +120,7 @@ class PresenceKeeper:
         assignments = self.service.dispatcher.set_presence(agent_id, after)
         self._announce(agent_id, origin)
         self.availability.refresh(self.service.dispatcher.agents[agent_id].teams)
-        await self.service._assigned(assignments)
+        await self.service.assigned(assignments)
         return True
 
     def _announce(self, agent_id: int, origin: str | None = None) -> None:
@@ -152,7 +150,7 @@ class PresenceKeeper:
         while True:
             await asyncio.sleep(min(60.0, max(limit / 4, 0.05)))
             cutoff = time.monotonic() - limit
-            for state in list(self.service.live.values()):
+            for state in self.service.open_copies():
                 if state.status == "assigned" and state.last_activity < cutoff:
                     try:
                         await self.service.close(state.id, "idle")

@@ -200,7 +200,7 @@ class ChatService(LiveState):
             )
         # the decision is on record; now act on it and tell people
         if assignment:
-            await self._assigned([assignment])
+            await self.assigned([assignment])
         if outcome in ("assigned", "queued"):
             await self._announce_positions(old_team, state.team)
         elif outcome == "transferred":
@@ -220,7 +220,7 @@ class ChatService(LiveState):
 
     # --- assignment, transfer, close -------------------------------------------------------------------------
 
-    async def _assigned(self, assignments: list[Assignment]) -> None:
+    async def assigned(self, assignments: list[Assignment]) -> None:
         """Record assignments the seats made and tell the agent and the visitor."""
         for a in assignments:
             state = self.live.get(a.conversation_id)
@@ -278,10 +278,10 @@ class ChatService(LiveState):
         )
         assignment = await self.seats.place(state.id, team, state.priority, state.queued_at, prefer=prefer)
         if assignment:
-            await self._assigned([assignment])
+            await self.assigned([assignment])
         await self._announce_positions(from_team, team)
         if previous is not None:
-            await self._assigned(await self.seats.drain_agent(previous))
+            await self.assigned(await self.seats.drain_agent(previous))
 
     async def close(self, conversation_id: int, closed_by: str, score: Score | None = None) -> bool:
         """Close a live conversation (rated with ``score`` when the visitor closes with one); returns False when it
@@ -311,7 +311,7 @@ class ChatService(LiveState):
             await self.hooks.call("kefu_conversation_closed", conversation=state.view(), closed_by=closed_by)
         await self._announce_positions(state.team)
         if agent_id is not None:
-            await self._assigned(await self.seats.drain_agent(agent_id))
+            await self.assigned(await self.seats.drain_agent(agent_id))
         return True
 
     async def closed_elsewhere(self, view: ConversationView, closed_by: str) -> None:
@@ -325,7 +325,7 @@ class ChatService(LiveState):
         await self.hooks.call("kefu_conversation_closed", conversation=state.view(), closed_by=closed_by)
         await self._announce_positions(state.team)
         if view.agent_id is not None:
-            await self._assigned(await self.seats.drain_agent(view.agent_id))
+            await self.assigned(await self.seats.drain_agent(view.agent_id))
 
     async def requeue(self, conversation_ids: list[int], *, claimed: dict[int, ConversationView] | None = None) -> None:
         """Conversations whose agent went away wait in their team's queue again, keeping their place.
@@ -359,7 +359,7 @@ class ChatService(LiveState):
                 )
                 await self.repo.record_decision(cid, "requeue", "none", (), (), state.team, "queued")
         for team in teams:
-            await self._assigned(await self.seats.drain_team(team))
+            await self.assigned(await self.seats.drain_team(team))
         await self._announce_positions(*teams)
 
     # --- agents' messages --------------------------------------------------------------------------------------

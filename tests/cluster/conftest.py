@@ -241,7 +241,7 @@ def start_cluster(tmp_path: Path, pg_url: str, redis_url: str,
             [cluster]
             redis_url = "{redis.url}"
             heartbeat_interval = 0.3
-            session_ttl = 3.0
+            session_ttl = 5.0
 
             [events.sources.shop]
             secrets = ["{EVENT_SECRET}"]

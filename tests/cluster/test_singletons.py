@@ -26,7 +26,7 @@ async def test_three_sweeping_nodes_close_each_idle_conversation_once(
     for n in range(6):
         visitor, _ = await cluster.visitor(f"i-{n}")
         await visitor.say("anyone there?")
-        await visitor.expect("agent_joined")
+        await visitor.expect("agent_joined", timeout=30)
         visitors.append(visitor)
     for visitor in visitors:  # nobody writes again: every conversation goes idle and is closed
         closed = await visitor.expect("closed", timeout=30)
