@@ -80,7 +80,9 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
                 elif msg.type == WSMsgType.BINARY:
                     conn.send(error_frame("bad_frame", "binary frames are not accepted; send JSON text"))
         finally:
-            await chat.presence.disconnected(record.id, session)
+            # shielded: aiohttp cancels the handler when the peer goes away, and a cluster node must still remove
+            # the socket's session row (else the agent looks present until the row expires)
+            await asyncio.shield(chat.presence.disconnected(record.id, session))
     finally:
         chat.auth.agents.discard(watched)
         await session.close()

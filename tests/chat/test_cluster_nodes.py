@@ -57,3 +57,26 @@ async def test_a_visitor_on_one_node_chats_with_an_agent_on_another(
     nxt = await agent.expect("assigned")
     assert nxt["conversation"]["id"] != cid
     await second.expect("agent_joined", agent="ann")
+
+
+@pytest.mark.redis
+async def test_an_agent_gone_past_grace_is_requeued_once_by_one_node(
+    start_host: Callable[..., Any], pg_url: str, redis_url: str
+) -> None:
+    a, b = await two_nodes(start_host, pg_url, redis_url, KEFU_CHAT__AGENT_GRACE_PERIOD="0.5")
+    token = await a.add_agent("ann", capacity=2)
+    agent = await a.agent(token)
+    visitor = await b.visitor(token=await b.visitor_token())
+    await visitor.say("hello")
+    cid = (await agent.expect("assigned"))["conversation"]["id"]
+    await visitor.expect("agent_joined")
+    await agent.close()  # gone; both nodes sweep, one re-queues
+    await visitor.expect("requeued", timeout=30)
+    back = await b.agent(token)  # back on the other node: the conversation is handed to it again
+    assert (await back.expect("assigned"))["conversation"]["id"] == cid
+    async with a.app[STORE].read() as conn:
+        requeues = (await conn.execute(text(
+            "SELECT count(*) FROM routing_decisions WHERE conversation_id = :c AND trigger = 'requeue'"),
+            {"c": cid})).scalar()
+    assert requeues == 1
+    assert [f["type"] for f in visitor.frames + await visitor.drain(0.5)].count("requeued") == 1
