@@ -123,6 +123,11 @@ async def set_agent(store: Store, name: str, *, disabled: bool | None = None, ca
         if capacity is not None:
             if capacity < 1:
                 raise AccountError("capacity must be at least 1")
+            # several nodes count the load in the database, and its CHECK keeps capacity at or above it
+            load = (await conn.execute(select(Agent.load).where(Agent.id == agent_id))).scalar_one()
+            if capacity < load:
+                raise AccountError(f"{name} holds {load} conversations now; the capacity can go down to {load} "
+                                   "until some close")
             values["capacity"] = capacity
         if password_hash is not None:
             values["password_hash"] = password_hash

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from kefu_host.chat.accounts import add_agent, ensure_teams
+from kefu_host.chat.accounts import AccountError, add_agent, ensure_teams, set_agent
 from kefu_host.chat.seats import team_lock
 from kefu_host.store import open_store
 
@@ -32,8 +32,14 @@ async def test_the_database_refuses_an_agent_more_conversations_than_its_capacit
         assert await conn.fetchval("SELECT load FROM agents") == 0
         await conn.execute("UPDATE conversations SET status = 'assigned', agent_id = $1 WHERE id = 2", agent)
         assert await conn.fetchval("SELECT load FROM agents") == 1
+        await conn.execute("UPDATE agents SET capacity = 2")
+        await conn.execute("UPDATE conversations SET status = 'assigned', agent_id = $1 WHERE id = 1", agent)
     finally:
         await conn.close()
+    async with open_store(pg_url) as store:  # lowering the capacity under the load is refused in words
+        with pytest.raises(AccountError, match="holds 2 conversations"):
+            await set_agent(store, "ann", capacity=1)
+        await set_agent(store, "ann", capacity=2)
 
 
 def test_every_node_locks_the_same_key_for_a_team() -> None:
