@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from kefu_host.events.runtime import EventsRuntime
     from kefu_host.health import Lifecycle
     from kefu_host.hookcall import Hooks
+    from kefu_host.plugin_host import Host
     from kefu_host.plugins import PluginRegistry
     from kefu_host.routing.runtime import RulesRuntime
     from kefu_host.sockets import OpenSockets
@@ -31,6 +32,7 @@ LIFECYCLE: web.AppKey[Lifecycle] = web.AppKey("lifecycle", "Lifecycle")
 PLUGIN_MANAGER: web.AppKey[pluggy.PluginManager] = web.AppKey("plugin_manager", "pluggy.PluginManager")
 PLUGINS: web.AppKey[PluginRegistry] = web.AppKey("plugins", "PluginRegistry")
 HOOKS: web.AppKey[Hooks] = web.AppKey("hooks", "Hooks")
+PLUGIN_HOST: web.AppKey[Host] = web.AppKey("plugin_host", "Host")
 STORE: web.AppKey[Store] = web.AppKey("store", "Store")
 SOCKETS: web.AppKey[OpenSockets] = web.AppKey("sockets", "OpenSockets")
 CHAT: web.AppKey[ChatRuntime] = web.AppKey("chat", "ChatRuntime")
