@@ -23,13 +23,14 @@ from kefu_host.events.runtime import events_ctx
 from kefu_host.health import Lifecycle
 from kefu_host.hookcall import Hooks
 from kefu_host.http import error_response, request_context
-from kefu_host.keys import AUTH_GUARD, CONFIG, HOOKS, LIFECYCLE, PLUGIN_HOST, PLUGIN_MANAGER, PLUGINS, SOCKETS, STORE
+from kefu_host.keys import AUTH_GUARD, CONFIG, HOOKS, LIFECYCLE, PLUGIN_HOST, PLUGIN_MANAGER, PLUGINS, SIGHUP, SOCKETS, STORE
 from kefu_host.logs import AccessLogger, ServerLogger
 from kefu_host.plugin_host import Host
 from kefu_host.plugin_registry import PluginRegistry
 from kefu_host.plugins import discover, load_plugins, new_plugin_manager
 from kefu_host.routing import api as rules_api
 from kefu_host.routing.runtime import rules_ctx
+from kefu_host.sighup import Sighup
 from kefu_host.sockets import OpenSockets
 from kefu_host.store import Store, open_store
 
@@ -63,6 +64,7 @@ def create_app(
     app[AUTH_GUARD] = AuthGuard(config.auth)
     app[LIFECYCLE] = Lifecycle()
     app[SOCKETS] = OpenSockets()
+    app[SIGHUP] = Sighup()
     pm = new_plugin_manager()
     sources = discover(config, plugins, builtins=BUILTIN_PLUGINS, entry_points=entry_points)
     registry = load_plugins(pm, config, sources, blocked)

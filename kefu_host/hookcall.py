@@ -144,7 +144,8 @@ class Hooks:
         if name in SYNC_HOOKS:
             raise TypeError(f"{name} is a synchronous hook; use call_sync or call_first")
         caller = self._caller(name, only, everyone)
-        answers: list[Any] = caller(**self._kwargs(caller, kwargs))
+        # a copy: pluggy's own list stays as monitors saw it
+        answers: list[Any] = list(caller(**self._kwargs(caller, kwargs)))
         pending = [n for n, answer in enumerate(answers) if isinstance(answer, Pending)]
         if len(pending) == 1:  # the common case needs no gather
             answers[pending[0]] = await self._await(answers[pending[0]])

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from kefu_host.plugin_host import Host
     from kefu_host.plugins import PluginRegistry
     from kefu_host.routing.runtime import RulesRuntime
+    from kefu_host.sighup import Sighup
     from kefu_host.sockets import OpenSockets
     from kefu_host.store import Store
     from kefu_host.webhooks.outbox import Outbox
@@ -42,3 +43,4 @@ OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox", "Outbox")
 AUTH_GUARD: web.AppKey[AuthGuard] = web.AppKey("auth_guard", "AuthGuard")
 WEB: web.AppKey[WebUI] = web.AppKey("web", "WebUI")
 ATTACHMENTS: web.AppKey[FileStore] = web.AppKey("attachments", "FileStore")
+SIGHUP: web.AppKey[Sighup] = web.AppKey("sighup", "Sighup")
