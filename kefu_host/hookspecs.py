@@ -1,8 +1,9 @@
 """Every hook a kefu-host plugin can implement, grouped by lifecycle.
 
-Implement a hook with ``@kefu_host.hookimpl`` on a module-level function or a method of the object returned by
+Implement a hook with ``@kefu_host.sdk.hookimpl`` on a module-level function or a method of the object returned by
 the plugin's ``kefu_plugin(settings)`` factory. The host always calls hooks with keyword arguments, so an
-implementation may accept fewer parameters than the spec lists.
+implementation may accept fewer parameters than the spec lists. Every hook has a ``host`` parameter: the plugin's
+own :class:`~kefu_host.plugin_host.PluginHost` (docs/internals.md).
 
 Hooks in :data:`SYNC_HOOKS` are declarative or ``firstresult`` and must be plain functions; every other hook may be
 ``async def``. The host awaits async implementations concurrently, each under the plugin's ``hook_timeout``, and

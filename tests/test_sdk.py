@@ -66,3 +66,16 @@ def test_every_exported_name_exists() -> None:
     assert sorted(sdk.__all__) == sorted(set(sdk.__all__))
     missing = [name for name in sdk.__all__ if not hasattr(sdk, name)]
     assert missing == []
+
+
+def test_internals_md_names_every_export_and_every_part_of_the_host() -> None:
+    text = (PLUGINS.parent / "docs" / "internals.md").read_text(encoding="utf-8")
+    assert [name for name in sdk.__all__ if f"`{name}`" not in text and f"`{name}," not in text
+            and f", `{name}`" not in text] == []
+    members = [m for m in dir(sdk.PluginHost) if not m.startswith("_")]
+    members += ["customers", "conversations", "agents", "name", "log"]
+    assert [m for m in members if f"host.{m}" not in text] == []
+    for part, cls in (("customers", sdk.Customers), ("conversations", sdk.Conversations), ("agents", sdk.Agents)):
+        methods = [m for m in dir(cls) if not m.startswith("_")]
+        assert [m for m in methods if f"host.{part}.{m}(" not in text and f"`{m}(" not in text
+                and f", {m}(" not in text] == [], part
