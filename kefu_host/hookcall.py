@@ -30,7 +30,7 @@ import pluggy
 import structlog
 
 from kefu_host.hookspecs import SYNC_HOOKS
-from kefu_host.plugin_registry import PluginRegistry
+from kefu_host.plugin_registry import HookStats, PluginRegistry
 from kefu_host.plugins import WRAPPERS_REFUSED
 
 log = structlog.get_logger("kefu_host.hooks")
@@ -58,6 +58,7 @@ class Pending:
     hook: str
     awaitable: Awaitable[Any]
     started: float
+    stat: HookStats | None = None
 
 
 class Hooks:
@@ -112,20 +113,22 @@ class Hooks:
         function = getattr(impl.function, "__kefu_original__", impl.function)
         plugin = impl.plugin_name
         host_at = impl.argnames.index("host") if "host" in impl.argnames else None
-        registry = self.registry
+        stat = self.registry.stats_for(plugin, hook)  # looked up once: this runs for every message
+        clock = time.perf_counter
 
         def guarded(*args: Any) -> Any:
             if host_at is not None and self.host is not None:
                 args = (*args[:host_at], self.host.for_plugin(plugin), *args[host_at + 1 :])
-            start = time.perf_counter()
+            start = clock()
             try:
                 value = function(*args)
             except Exception as exc:
                 self._failed(plugin, hook, exc, start)
                 return None
-            if inspect.isawaitable(value):
-                return Pending(plugin, hook, value, start)
-            registry.record_call(plugin, hook, time.perf_counter() - start)
+            if value is not None and inspect.isawaitable(value):
+                return Pending(plugin, hook, value, start, stat)
+            if stat is not None:
+                stat.add(clock() - start)
             return None if value is None else Contribution(plugin, value)
 
         guarded.__kefu_hooks__ = self  # type: ignore[attr-defined]
@@ -144,9 +147,13 @@ class Hooks:
         if name in SYNC_HOOKS:
             raise TypeError(f"{name} is a synchronous hook; use call_sync or call_first")
         caller = self._caller(name, only, everyone)
-        # a copy: pluggy's own list stays as monitors saw it
-        answers: list[Any] = list(caller(**self._kwargs(caller, kwargs)))
-        pending = [n for n, answer in enumerate(answers) if isinstance(answer, Pending)]
+        answers: list[Any] = caller(**self._kwargs(caller, kwargs))
+        if not answers:
+            return answers
+        answers = list(answers)  # a copy: pluggy's own list stays as monitors saw it
+        pending = [n for n, answer in enumerate(answers) if type(answer) is Pending]
+        if not pending:
+            return answers
         if len(pending) == 1:  # the common case needs no gather
             answers[pending[0]] = await self._await(answers[pending[0]])
         elif pending:
@@ -169,7 +176,8 @@ class Hooks:
         except Exception as exc:
             self._failed(pending.plugin, pending.hook, exc, pending.started)
             return None
-        self.registry.record_call(pending.plugin, pending.hook, time.perf_counter() - pending.started)
+        if pending.stat is not None:
+            pending.stat.add(time.perf_counter() - pending.started)
         return None if value is None else Contribution(pending.plugin, value)
 
     def call_sync(self, name: str, /, **kwargs: Any) -> list[Contribution]:

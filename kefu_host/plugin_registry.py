@@ -122,6 +122,11 @@ class PluginRegistry:
         record = self.records.get(name)
         return record is None or record.enabled  # a plugin registered outside the loader (tests) is enabled
 
+    def stats_for(self, name: str, hook: str) -> HookStats | None:
+        """The counters of plugin ``name``'s ``hook``, for a caller that keeps them; None for an unknown plugin."""
+        record = self.records.get(name)
+        return record.stat(hook) if record is not None else None
+
     def record_call(self, name: str, hook: str, seconds: float) -> None:
         record = self.records.get(name)
         if record is not None:
