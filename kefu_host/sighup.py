@@ -25,6 +25,11 @@ class Sighup:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
+    @property
+    def installed(self) -> bool:
+        """Whether this process's SIGHUP handler is the app's now."""
+        return self._loop is not None
+
     def add(self, reload: Reload) -> bool:
         """Run ``reload`` on every SIGHUP from now on; False when this process cannot take signals."""
         self._reloads.append(reload)

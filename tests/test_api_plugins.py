@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from kefu_host.app import RUNNER_OPTIONS, create_app
 from kefu_host.config import load_config
+from kefu_host.keys import SIGHUP
 from kefu_host.testing.clients import AgentClient
 from tests.chat.conftest import Host
 from tests.conftest import admin_headers
@@ -216,6 +217,8 @@ async def test_a_plugin_disabled_by_reload_stops_and_comes_back(chat: Any) -> No
 async def test_sighup_applies_enablement(chat: Any) -> None:
     host, config, _, _, _ = chat
     set_probe_enabled(config, False)
+    # without the app's handler SIGHUP would end the test run: refuse to send it then
+    assert host.app[SIGHUP].installed
     os.kill(os.getpid(), signal.SIGHUP)  # the app runs in this process's main thread, so it takes the signal
     for _ in range(500):  # bounded: the reload is a file read away
         if (await plugins_by_name(host.client))["probe"]["status"] == "disabled":
