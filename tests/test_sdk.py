@@ -56,8 +56,11 @@ def test_the_scan_finds_imports_past_the_sdk(source: str) -> None:
     assert host_imports_beyond_sdk(source) != []
 
 
-@pytest.mark.parametrize("source", ["from kefu_host.sdk import hookimpl", "import kefu_host.sdk", "from kefu_host import sdk",
-                                    "from .store import TicketStore", "import aiohttp"])
+@pytest.mark.parametrize(
+    "source",
+    ["from kefu_host.sdk import hookimpl", "import kefu_host.sdk", "from kefu_host import sdk",
+     "from .store import TicketStore", "import aiohttp"],
+)
 def test_the_scan_lets_the_sdk_and_the_rest_through(source: str) -> None:
     assert host_imports_beyond_sdk(source) == []
 
