@@ -22,12 +22,15 @@ from kefu_host.events import http_api as events_http
 from kefu_host.events.runtime import events_ctx
 from kefu_host.health import Lifecycle
 from kefu_host.hookcall import Hooks
-from kefu_host.http import request_context
-from kefu_host.keys import AUTH_GUARD, CONFIG, HOOKS, LIFECYCLE, PLUGIN_MANAGER, PLUGINS, SOCKETS, STORE
+from kefu_host.http import error_response, request_context
+from kefu_host.keys import AUTH_GUARD, CONFIG, HOOKS, LIFECYCLE, PLUGIN_HOST, PLUGIN_MANAGER, PLUGINS, SIGHUP, SOCKETS, STORE
 from kefu_host.logs import AccessLogger, ServerLogger
+from kefu_host.plugin_host import Host
+from kefu_host.plugin_registry import PluginRegistry
 from kefu_host.plugins import discover, load_plugins, new_plugin_manager
 from kefu_host.routing import api as rules_api
 from kefu_host.routing.runtime import rules_ctx
+from kefu_host.sighup import Sighup
 from kefu_host.sockets import OpenSockets
 from kefu_host.store import Store, open_store
 
@@ -61,12 +64,14 @@ def create_app(
     app[AUTH_GUARD] = AuthGuard(config.auth)
     app[LIFECYCLE] = Lifecycle()
     app[SOCKETS] = OpenSockets()
+    app[SIGHUP] = Sighup()
     pm = new_plugin_manager()
     sources = discover(config, plugins, builtins=BUILTIN_PLUGINS, entry_points=entry_points)
     registry = load_plugins(pm, config, sources, blocked)
     app[PLUGIN_MANAGER] = pm
     app[PLUGINS] = registry
-    app[HOOKS] = Hooks(pm, registry)
+    app[PLUGIN_HOST] = host = Host(app, registry)
+    app[HOOKS] = Hooks(pm, registry, host)
 
     app.router.add_get("/livez", health.livez)
     app.router.add_get("/readyz", health.readyz)
@@ -88,15 +93,29 @@ def create_app(
 
 
 def _mount_plugin_routes(app: web.Application) -> None:
-    for contribution in app[HOOKS].call_sync("kefu_routes"):
-        sub = web.Application()
-        try:
-            sub.add_routes(contribution.value)
-        except Exception as exc:  # a malformed route list is the plugin's failure, not the host's
-            app[PLUGINS].record_error(contribution.plugin, "kefu_routes", exc)
-            log.error("plugin routes rejected", plugin=contribution.plugin, error=str(exc))
-            continue
-        app.add_subapp(f"/plugins/{contribution.plugin}/", sub)
+    """Each plugin's routes in a sub-application of its own under ``/plugins/NAME/``; a route aiohttp refuses is
+    that plugin's failure. While the plugin is disabled at run time its routes answer 503."""
+    subapps: dict[str, web.Application] = {}
+
+    def add(route: web.AbstractRouteDef, plugin: str) -> None:
+        sub = subapps.get(plugin)
+        if sub is None:
+            sub = subapps[plugin] = web.Application(middlewares=[_while_enabled(app[PLUGINS], plugin)])
+        sub.router.add_routes([route])
+
+    app[HOOKS].collect("kefu_routes", web.AbstractRouteDef, add)
+    for plugin, sub in subapps.items():
+        app.add_subapp(f"/plugins/{plugin}/", sub)
+
+
+def _while_enabled(registry: PluginRegistry, plugin: str) -> Any:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        if not registry.enabled(plugin):
+            return error_response(503, "plugin_disabled", f"plugin {plugin} is disabled (plugins.{plugin}.enabled)")
+        return await handler(request)  # type: ignore[no-any-return]
+
+    return middleware
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -125,7 +144,9 @@ def _writer_alive(store: Store) -> Callable[[], Awaitable[bool]]:
 async def _plugins_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[HOOKS].call("kefu_startup", app=app)
     yield
-    await app[HOOKS].call("kefu_shutdown", app=app)
+    # plugins disabled at run time too: they opened their resources at startup
+    await app[HOOKS].call("kefu_shutdown", app=app, everyone=True)
+    await app[PLUGIN_HOST].close()
 
 
 def log_secrets_report(report: SecretsReport) -> None:

@@ -137,6 +137,21 @@ class ChatService:
             self.customers[customer_id] = customer
         return customer
 
+    def customer_changed(self, customer: CustomerView, changed: frozenset[str], cause: Mapping[str, Any]) -> None:
+        """A customer's profile changed outside an event (a plugin wrote it): routing reads the new copy, and the
+        agent holding their live conversation gets a ``profile_update`` frame carrying ``cause``."""
+        live_id = self.live_by_customer.get(customer.id)
+        if live_id is not None or customer.id in self.customers:
+            self.customers[customer.id] = customer
+        state = self.live.get(live_id) if live_id is not None else None
+        if state is None or state.agent_id is None or not changed:
+            return
+        self.bus.publish(
+            agent_topic(state.agent_id),
+            frame({"type": "profile_update", "conversation_id": state.id, "customer": customer.to_dict(),
+                   "changed": sorted(changed), **cause}),
+        )
+
     # --- routing -----------------------------------------------------------------------------------------------
 
     async def route(self, conversation_id: int, trigger: Trigger, message: MessageView | None = None) -> None:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 
 from kefu_host.events.core_types import core_event_types
 from kefu_host.events.effects import Effects
@@ -33,19 +32,14 @@ class EventsRuntime:
 def event_types(hooks: Hooks, core: list[EventType]) -> list[EventType]:
     """Core types plus every plugin's; a plugin type with a taken name or a bad schema is that plugin's error."""
     known = {t.name: t for t in core}
-    for contribution in hooks.call_sync("kefu_event_types"):
-        for event_type in contribution.value:
-            try:
-                if not isinstance(event_type, EventType):
-                    raise TypeError(f"expected EventType objects, got {type(event_type).__name__}")
-                if event_type.name in known:
-                    raise ValueError(f"event type {event_type.name} is already defined")
-                Draft202012Validator.check_schema(event_type.schema)
-            except (TypeError, ValueError, SchemaError) as exc:
-                hooks.registry.record_error(contribution.plugin, "kefu_event_types", exc)
-                log.error("plugin event type rejected", plugin=contribution.plugin, error=str(exc))
-                continue
-            known[event_type.name] = event_type
+
+    def add(event_type: EventType, plugin: str) -> None:
+        if event_type.name in known:
+            raise ValueError(f"event type {event_type.name} is already defined")
+        Draft202012Validator.check_schema(event_type.schema)
+        known[event_type.name] = event_type
+
+    hooks.collect("kefu_event_types", EventType, add)
     return list(known.values())
 
 

@@ -1,11 +1,10 @@
-"""The rules feature while the app runs: the holder, the reloader and its watcher, SIGHUP, startup load, and
-the warning about teams the rules send chats to that have no agent."""
+"""The rules feature while the app runs: the holder, the reloader and its watcher, SIGHUP (through
+:mod:`kefu_host.sighup`), startup load, and the warning about teams the rules send chats to that have no agent."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -13,7 +12,7 @@ import structlog
 from aiohttp import web
 
 from kefu_host.config import resolve_path
-from kefu_host.keys import CONFIG, HOOKS, RULES, STORE
+from kefu_host.keys import CONFIG, HOOKS, RULES, SIGHUP, STORE
 from kefu_host.routing.catalogue import HostCatalogue, build_catalogue
 from kefu_host.routing.staffing import report_unstaffed
 from kefu_host.rules import RuleError, RuleSet, RuleSetHolder, RulesReloader
@@ -61,10 +60,12 @@ async def rules_ctx(app: web.Application) -> AsyncIterator[None]:
 
     reloader.on_swap = on_swap
     watcher = asyncio.create_task(reloader.run(), name="kefu-rules-watcher")
-    sighup = _on_sighup(reloader)
+    async def on_sighup() -> None:
+        await reloader.reload(trigger="sighup")
+
+    app[SIGHUP].add(on_sighup)
     yield
-    if sighup:
-        asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+    app[SIGHUP].discard(on_sighup)
     reloader.on_swap = None
     for task in (watcher, *reports):
         task.cancel()
@@ -79,18 +80,3 @@ def _startup_message(directory: object, errors: tuple[RuleError, ...], message: 
         return f"rules.directory {directory}: {errors[0].message}"
     details = "\n".join(str(e) for e in errors) or message
     return f"the rules in {directory} do not load:\n{details}"
-
-
-def _on_sighup(reloader: RulesReloader) -> bool:
-    """``kill -HUP`` reloads the rules (only possible when the app runs in the main thread)."""
-    loop = asyncio.get_running_loop()
-
-    def reload() -> None:
-        task = loop.create_task(reloader.reload(trigger="sighup"))
-        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
-
-    try:
-        loop.add_signal_handler(signal.SIGHUP, reload)
-    except (NotImplementedError, RuntimeError, ValueError):
-        return False
-    return True

@@ -5,11 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aiohttp import web
-
-from kefu_host import hookimpl
-from kefu_host.agent_actions import ActionContext, ActionError, AgentAction
-from kefu_host.keys import CHAT
+from kefu_host.sdk import ActionContext, ActionError, AgentAction, PluginHost, hookimpl
 
 from .client import ErpClient
 from .settings import ErpSettings
@@ -23,18 +19,16 @@ class ErpPlugin:
     def __init__(self, settings: ErpSettings) -> None:
         self.settings = settings
         self.erp = ErpClient(settings)
-        self._chat: Any = None
+        self.host: PluginHost | None = None
 
     @hookimpl
-    async def kefu_startup(self, app: web.Application) -> None:
-        self._chat = app[CHAT]
-        await (
-            self.erp.open()
-        )  # no request yet: an ERP that is down shows up as erp_unavailable answers, not here
+    def kefu_startup(self, host: PluginHost) -> None:
+        self.host = host
+        self.erp.open(host.http)  # no request yet: an ERP that is down shows up as erp_unavailable answers
 
     @hookimpl
-    async def kefu_shutdown(self, app: web.Application) -> None:
-        await self.erp.close()
+    def kefu_shutdown(self) -> None:
+        self.erp.close()
 
     @hookimpl
     def kefu_agent_actions(self) -> Sequence[AgentAction]:
@@ -97,7 +91,8 @@ class ErpPlugin:
     async def _customer_uid(self, ctx: ActionContext) -> str:
         if ctx.conversation is None:
             raise ActionError("no_customer", "give a uid, or call this from a conversation you hold")
-        customer = await self._chat.service.repo.customer(ctx.conversation.customer_id)
+        assert self.host is not None  # actions run only after kefu_startup
+        customer = await self.host.customers.get(ctx.conversation.customer_id)
         if customer is None or not customer.uid:
             raise ActionError("no_customer", "this conversation's visitor is not identified; give a uid")
         return str(customer.uid)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kefu_host.plugin_settings import http_url, reject_unknown, seconds, text
+from kefu_host.sdk import http_url, reject_unknown, seconds, text
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8090"
 KNOWN_SETTINGS = ("base_url", "token", "timeout")

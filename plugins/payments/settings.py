@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kefu_host.plugin_db import check_dsn
-from kefu_host.plugin_settings import http_url, reject_unknown, seconds, text
+from kefu_host.sdk import check_dsn, http_url, reject_unknown, seconds, text
 
 DEFAULT_PROVIDER_URL = "http://127.0.0.1:8091"
 DEFAULT_DSN = "sqlite+aiosqlite:///data/payments.db"

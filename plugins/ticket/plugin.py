@@ -5,20 +5,26 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import structlog
 from aiohttp import web
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from kefu_host import hookimpl
-from kefu_host.agent_actions import ActionContext, ActionError, AgentAction
-from kefu_host.chat.values import ConversationView, CustomerView
-from kefu_host.events.types import Event, EventType
-from kefu_host.keys import CHAT, CONFIG
-from kefu_host.plugin_db import open_store, resolve_url, utcnow
-from kefu_host.rules.schema import FieldSpec, FieldType
+from kefu_host.sdk import (
+    ActionContext,
+    ActionError,
+    AgentAction,
+    ConversationView,
+    CustomerView,
+    Event,
+    EventType,
+    FieldSpec,
+    FieldType,
+    PluginHost,
+    hookimpl,
+    utcnow,
+)
 
 from . import routes
 from .settings import TicketSettings
@@ -80,22 +86,20 @@ class TicketPlugin:
         self.settings = settings
         self.store: TicketStore | None = None
         self.counts = OpenCounts(settings.facts_ttl)
-        self._base_dir = Path.cwd()
-        self._chat: Any = None
+        self.host: PluginHost | None = None
         self._opening = asyncio.Lock()
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
     @hookimpl
-    async def kefu_startup(self, app: web.Application) -> None:
-        self._base_dir = app[CONFIG].base_dir
-        self._chat = app[CHAT]
+    async def kefu_startup(self, host: PluginHost) -> None:
+        self.host = host
         await (
             self._open()
         )  # a failure shows in /api/plugins; the next call that needs the database tries again
 
     @hookimpl
-    async def kefu_shutdown(self, app: web.Application) -> None:
+    async def kefu_shutdown(self) -> None:
         if self.store is not None:
             store, self.store = self.store, None
             await store.close()
@@ -103,7 +107,9 @@ class TicketPlugin:
     async def _open(self) -> TicketStore:
         async with self._opening:
             if self.store is None:
-                self.store = await open_store(TicketStore, resolve_url(self.settings.dsn, self._base_dir))
+                if self.host is None:
+                    raise RuntimeError("the ticket plugin has not started")
+                self.store = await self.host.open_store(TicketStore, self.settings.dsn)
             return self.store
 
     async def _ready(self) -> TicketStore:
@@ -217,7 +223,7 @@ class TicketPlugin:
             raise ActionError(
                 "no_conversation", "call this action with the conversation_id of a conversation you hold"
             )
-        customer = await self._chat.service.repo.customer(ctx.conversation.customer_id)
+        customer = await self.host.customers.get(ctx.conversation.customer_id) if self.host else None
         if customer is None:
             raise ActionError("not_found", f"conversation {ctx.conversation.id} has no customer record")
         return ctx.conversation, customer

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from kefu_host.http import admin_denied, error_response, json_response, path_int
-from kefu_host.inputs import INT32_MAX, IntRange
+from kefu_host.sdk import INT32_MAX, IntRange, admin_denied, error_response, json_response, path_int
 
 from .store import STATUSES
 

@@ -13,8 +13,7 @@ from urllib.parse import parse_qsl
 
 from sqlalchemy.engine import URL
 
-from kefu_host.plugin_db import check_dsn
-from kefu_host.plugin_settings import reject_unknown, seconds
+from kefu_host.sdk import check_dsn, reject_unknown, seconds
 
 DEFAULT_DSN = "sqlite+aiosqlite:///data/tickets.db"
 KNOWN_SETTINGS = ("dsn", "mysql", "facts_ttl")

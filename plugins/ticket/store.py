@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kefu_host.plugin_db import PluginStore, UtcDateTime, utcnow
+from kefu_host.sdk import PluginStore, UtcDateTime, utcnow
 
 STATUSES = ("open", "pending", "solved", "closed")
 #: Statuses that count towards ``ticket.open_count``: the customer is still waiting for something.
