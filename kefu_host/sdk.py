@@ -15,7 +15,8 @@ from kefu_host.http import admin_denied, check_admin, error_response, json_respo
 from kefu_host.inputs import INT32_MAX, BadInput, IntRange
 from kefu_host.plugin_db import PluginStore, UtcDateTime, check_dsn, open_store, resolve_url, utcnow
 from kefu_host.plugin_http import error_message, json_body
-from kefu_host.plugin_settings import http_url, reject_unknown, seconds, text
+from kefu_host.loopback import LoopbackServer, SimulatorError, is_loopback, require_loopback
+from kefu_host.plugin_settings import flag, http_url, reject_unknown, seconds, text
 from kefu_host.rules.schema import FieldSpec, FieldType
 
 __all__ = [
@@ -34,21 +35,26 @@ __all__ = [
     "FieldSpec",
     "FieldType",
     "IntRange",
+    "LoopbackServer",
     "MessageView",
     "PluginStore",
+    "SimulatorError",
     "UtcDateTime",
     "admin_denied",
     "check_admin",
     "check_dsn",
     "error_message",
     "error_response",
+    "flag",
     "hookimpl",
     "http_url",
+    "is_loopback",
     "json_body",
     "json_response",
     "open_store",
     "path_int",
     "reject_unknown",
+    "require_loopback",
     "resolve_url",
     "seconds",
     "text",

@@ -5,14 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import structlog
 from aiohttp import web
 
 from kefu_host import hookimpl
 from kefu_host.agent_actions import ActionContext, ActionError, AgentAction
 from kefu_host.keys import CHAT
+from kefu_host.sdk import LoopbackServer
 
 from .client import ErpClient
 from .settings import ErpSettings
+from .simulator import ErpSimulator
+
+log = structlog.get_logger("kefu_plugin.erp")
 
 #: An id the ERP reads in a URL path: "." and ".." would be resolved as path steps (``/v1/stock/..`` is ``/v1/``).
 _ID = {"type": "string", "minLength": 1, "maxLength": 191, "not": {"enum": [".", ".."]}}
@@ -24,17 +29,30 @@ class ErpPlugin:
         self.settings = settings
         self.erp = ErpClient(settings)
         self._chat: Any = None
+        self.simulator: LoopbackServer | None = None
 
     @hookimpl
     async def kefu_startup(self, app: web.Application) -> None:
         self._chat = app[CHAT]
-        await (
-            self.erp.open()
-        )  # no request yet: an ERP that is down shows up as erp_unavailable answers, not here
+        # no request yet: an ERP that is down shows up as erp_unavailable answers, not here
+        await self.erp.open()
+        if self.settings.simulator:
+            # a busy port fails this hook with one line naming base_url; the host and the plugin keep running
+            self.simulator = await LoopbackServer.start(
+                ErpSimulator(token=self.settings.token).app(),
+                self.settings.base_url,
+                name="the ERP simulator (plugins.erp.simulator)",
+                setting="plugins.erp.base_url",
+            )
+            self.erp.base_url = self.simulator.url
+            log.info("ERP simulator listening; set simulator = false to use a real ERP", url=self.simulator.url)
 
     @hookimpl
     async def kefu_shutdown(self, app: web.Application) -> None:
         await self.erp.close()
+        if self.simulator is not None:
+            simulator, self.simulator = self.simulator, None
+            await simulator.close()
 
     @hookimpl
     def kefu_agent_actions(self) -> Sequence[AgentAction]:

@@ -24,8 +24,10 @@ from kefu_host.events.types import Event, EventType
 from kefu_host.keys import CHAT, CONFIG
 from kefu_host.plugin_db import open_store, resolve_url, utcnow
 from kefu_host.rules.schema import FieldSpec, FieldType
+from kefu_host.sdk import LoopbackServer
 
 from .provider import ProviderClient
+from .sandbox import PaymentSandbox
 from .settings import PaymentsSettings
 from .store import PaymentOutcome, PaymentsStore, Refund
 
@@ -109,6 +111,7 @@ class PaymentsPlugin:
         self._chat: Any = None
         self._opening = asyncio.Lock()
         self._pruner: asyncio.Task[None] | None = None
+        self.sandbox: LoopbackServer | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
@@ -122,6 +125,19 @@ class PaymentsPlugin:
             await (await self._open()).prune(utcnow())
         finally:
             self._pruner = asyncio.get_running_loop().create_task(self._prune_forever())
+            if self.settings.sandbox:
+                await self._start_sandbox()
+
+    async def _start_sandbox(self) -> None:
+        # a busy port fails this hook with one line naming provider_url; the host and the plugin keep running
+        self.sandbox = await LoopbackServer.start(
+            PaymentSandbox(api_key=self.settings.api_key).app(),
+            self.settings.provider_url,
+            name="the payment sandbox (plugins.payments.sandbox)",
+            setting="plugins.payments.provider_url",
+        )
+        self.provider.url = self.sandbox.url
+        log.info("payment sandbox listening; set sandbox = false to use a real provider", url=self.sandbox.url)
 
     @hookimpl
     async def kefu_shutdown(self, app: web.Application) -> None:
@@ -130,6 +146,9 @@ class PaymentsPlugin:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pruner
         await self.provider.close()
+        if self.sandbox is not None:
+            sandbox, self.sandbox = self.sandbox, None
+            await sandbox.close()
         if self.store is not None:
             store, self.store = self.store, None
             await store.close()
