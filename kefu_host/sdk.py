@@ -13,6 +13,7 @@ from kefu_host.events.changes import MAX_AMOUNT, CustomerChange
 from kefu_host.events.types import Event, EventType
 from kefu_host.http import admin_denied, check_admin, error_response, json_response, path_int
 from kefu_host.inputs import INT32_MAX, BadInput, IntRange
+from kefu_host.plugin_chat import post_system_message, transcript
 from kefu_host.plugin_db import PluginStore, UtcDateTime, check_dsn, open_store, resolve_url, utcnow
 from kefu_host.plugin_http import error_message, json_body
 from kefu_host.loopback import LoopbackServer, SimulatorError, is_loopback, require_loopback
@@ -53,10 +54,12 @@ __all__ = [
     "json_response",
     "open_store",
     "path_int",
+    "post_system_message",
     "reject_unknown",
     "require_loopback",
     "resolve_url",
     "seconds",
     "text",
+    "transcript",
     "utcnow",
 ]

@@ -75,6 +75,7 @@ def mariadb_url() -> str:
     try:
         with conn.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS kefu_ticket_changes")
+            cursor.execute("DROP TABLE IF EXISTS kefu_ticket_transcripts")
             cursor.execute("DROP TABLE IF EXISTS kefu_tickets")
         conn.commit()
     finally:

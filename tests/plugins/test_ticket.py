@@ -149,6 +149,47 @@ async def test_the_ticket_system_pushes_status_changes_as_signed_events(
     assert history[1]["actor"] == f"event:shop/{linked['id']}"
 
 
+async def test_a_ticket_keeps_the_transcript_and_its_status_changes_reach_the_visitor(kefu_app: KefuApp) -> None:
+    host = await kefu_app(plugins=[(TICKET, {})])
+    agent, visitor, cid = await host.chatting("u-5")
+    await visitor.say("the parcel never came")
+    await agent.say(cid, "sorry, opening a ticket")
+    await agent.note(cid, "customer sounds upset")  # private: never in the ticket
+    ticket = (await call(agent, "ticket.create", {"subject": "parcel lost"}, cid))["result"]
+    assert ticket["transcript_messages"] == 3
+    shown = await (await host.client.get(f"/plugins/ticket/tickets/{ticket['id']}", headers=admin())).json()
+    assert [(m["sender"], m["body"]) for m in shown["transcript"]] == [
+        ("visitor", "hello"),
+        ("visitor", "the parcel never came"),
+        ("agent", "sorry, opening a ticket"),
+    ]
+    bare = (await call(agent, "ticket.create", {"subject": "no chat", "transcript": False}, cid))["result"]
+    assert bare["transcript_messages"] is None
+
+    changed = envelope("ticket.changed", {"uid": "u-5", "ticket_id": ticket["id"], "status": "pending"})
+    assert (await host.post(changed)).status == 200
+    notice = await visitor.expect("message", sender="system")
+    assert (notice["sender_id"], notice["body"]) == ("ticket", f"Ticket #{ticket['id']} (parcel lost) is now pending.")
+    assert (await agent.expect("message", sender="system"))["seq"] == notice["seq"]  # the agent sees it too
+
+    # the agent solves it: one notice; setting the same status again changes nothing and says nothing
+    await call(agent, "ticket.update", {"ticket_id": ticket["id"], "status": "solved"}, cid)
+    await call(agent, "ticket.update", {"ticket_id": ticket["id"], "status": "solved"}, cid)
+    solved = await visitor.expect("message", sender="system")
+    assert solved["body"].endswith("is now solved.") and solved["seq"] == notice["seq"] + 1
+    messages = await (await host.client.get(f"/api/conversations/{cid}/messages", headers=admin())).json()
+    assert [m["body"] for m in messages["messages"] if m["sender"] == "system"] == [notice["body"], solved["body"]]
+
+
+async def test_visitors_are_not_told_when_notify_visitor_is_off(kefu_app: KefuApp) -> None:
+    host = await kefu_app(plugins=[(TICKET, {"notify_visitor": False})])
+    agent, visitor, cid = await host.chatting("u-6")
+    ticket = (await call(agent, "ticket.create", {"subject": "quiet"}, cid))["result"]
+    await call(agent, "ticket.update", {"ticket_id": ticket["id"], "status": "solved"}, cid)
+    await agent.say(cid, "done")
+    assert (await visitor.expect("message"))["body"] == "done"  # the next message, with no notice before it
+
+
 async def test_ticket_changed_events_are_validated(kefu_app: KefuApp) -> None:
     host = await kefu_app(plugins=[(TICKET, {})])
     no_ticket = await host.post(envelope("ticket.changed", {"uid": "u-5", "status": "open"}))
