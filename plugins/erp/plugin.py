@@ -45,7 +45,7 @@ class ErpPlugin:
                 setting="plugins.erp.base_url",
             )
             self.erp.base_url = self.simulator.url
-            log.info("ERP simulator listening; set simulator = false to use a real ERP", url=self.simulator.url)
+            log.info("ERP simulator listening", url=self.simulator.url, hint="simulator = false for a real ERP")
 
     @hookimpl
     async def kefu_shutdown(self, app: web.Application) -> None:

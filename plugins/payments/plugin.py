@@ -137,7 +137,7 @@ class PaymentsPlugin:
             setting="plugins.payments.provider_url",
         )
         self.provider.url = self.sandbox.url
-        log.info("payment sandbox listening; set sandbox = false to use a real provider", url=self.sandbox.url)
+        log.info("payment sandbox listening", url=self.sandbox.url, hint="sandbox = false for a real provider")
 
     @hookimpl
     async def kefu_shutdown(self, app: web.Application) -> None:
