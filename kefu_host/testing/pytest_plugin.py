@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from kefu_host.config import load_config
+from kefu_host.config import Config, load_config
 from kefu_host.testing.clients import AgentClient, VisitorClient
 from kefu_host.testing.clock import FakeClock
 from kefu_host.testing.events import envelope
@@ -72,8 +72,6 @@ class KefuApp:
         ``rules`` (the text of one .rule file; None: no rules, every chat to ``support``) and ``config`` (more
         kefu.toml). Its event source ``shop`` signs with :data:`kefu_host.testing.host.EVENT_SECRET`. Each host
         gets a directory of its own; give the same ``directory`` twice to restart a host on the same files."""
-        from aiohttp.test_utils import TestClient
-
         self._count += 1
         directory = directory or self.directory / f"host{self._count}"
         directory.mkdir(parents=True, exist_ok=True)
@@ -81,8 +79,14 @@ class KefuApp:
         load = "\n[plugins]\nload = [" + ", ".join(f'"{m}"' for m in modules) + "]\n" if modules else ""
         path = write_config(directory, events_toml() + load + config, rules=rules, teams=teams)
         overrides = {f"plugins.{name}.{key}": value for name, table in settings.items() for key, value in table.items()}
-        loaded = load_config(path, environ=dict(environ or {}), overrides=overrides)
-        server = await start_server(loaded, plugins=paths, clock=self.clock)
+        return await self.start(load_config(path, environ=dict(environ or {}), overrides=overrides), plugins=paths)
+
+    async def start(self, config: Config, *, plugins: Sequence[tuple[str, Mapping[str, Any]]] = (),
+                    blocked: Sequence[str] = ()) -> TestHost:
+        """A running host for a config of your own (a copy of your kefu.toml, say); ``blocked`` as --no-plugin."""
+        from aiohttp.test_utils import TestClient
+
+        server = await start_server(config, plugins=plugins, blocked=blocked, clock=self.clock)
         client: TestClient[Any, Any] = TestClient(server)
         await client.start_server()
         self._clients.append(client)
