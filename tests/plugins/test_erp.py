@@ -172,6 +172,12 @@ async def test_orders_need_a_customer_with_a_uid(kefu_app: KefuApp, erp: Any) ->
         ({"timeout": "3"}, "timeout: expected seconds between 0 and 300, got '3'"),
         ({"token": 42}, "token: expected a string"),
         ({"tokn": "x"}, "unknown setting 'tokn', did you mean 'token'?"),
+        ({"simulator": "yes"}, "simulator: expected true or false, got 'yes'"),
+        (
+            {"simulator": True, "base_url": "http://erp.example.com"},
+            "base_url: the ERP simulator (simulator = true) listens only on a loopback http address",
+        ),
+        ({"simulator": True, "base_url": "https://127.0.0.1:8090"}, "base_url: the ERP simulator"),
     ],
 )
 def test_bad_settings_name_the_setting(settings: dict[str, Any], message: str) -> None:

@@ -327,6 +327,10 @@ async def test_payment_events_are_validated(kefu_app: KefuApp) -> None:
         ({"dsn": "postgresql://x/y"}, "dsn: driver 'postgresql' is not supported"),
         ({"api_key": ["k"]}, "api_key: expected a string"),
         ({"apikey": "k"}, "unknown setting 'apikey', did you mean 'api_key'?"),
+        (
+            {"sandbox": True, "provider_url": "http://10.0.0.5:8091"},
+            "provider_url: the payment sandbox (sandbox = true) listens only on a loopback http address",
+        ),
     ],
 )
 def test_bad_settings_name_the_setting(settings_: dict[str, Any], message: str) -> None:
