@@ -154,14 +154,14 @@ class TicketStore(PluginStore):
         async with self.engine.begin() as conn:
             ticket = await self._insert(conn, new)
             if transcript is not None:
-                await conn.execute(
-                    insert(transcripts).values(ticket_id=ticket.id, messages=json.dumps(transcript, ensure_ascii=False))
-                )
+                messages = json.dumps(transcript, ensure_ascii=False)
+                await conn.execute(insert(transcripts).values(ticket_id=ticket.id, messages=messages))
             return ticket
 
     async def transcript(self, ticket_id: int) -> list[dict[str, Any]] | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(transcripts.c.messages).where(transcripts.c.ticket_id == ticket_id))).first()
+            query = select(transcripts.c.messages).where(transcripts.c.ticket_id == ticket_id)
+            row = (await conn.execute(query)).first()
         return json.loads(row.messages) if row else None
 
     async def _insert(self, conn: AsyncConnection, new: NewTicket) -> Ticket:

@@ -62,7 +62,9 @@ def test_the_generated_plugin_installs_passes_its_tests_and_loads_by_entry_point
 
 
 @pytest.mark.parametrize("name", ["Loyalty", "my-plugin", "1st", "kefu_host", "x" * 41])
-def test_a_name_that_cannot_be_a_plugin_is_refused(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_name_that_cannot_be_a_plugin_is_refused(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exit_:
         main(["new-plugin", name, "--dir", str(tmp_path)])
     assert exit_.value.code == 2
