@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import signal
 import socket
@@ -128,16 +129,10 @@ PORTS = {
 def add_agent(checkout: Path, env: dict[str, str]) -> str:
     add = subprocess.run(
         [sys.executable, "-m", "kefu_host", "--config", "kefu.toml", "agents", "add", "alice", "--team", "support"],
-        check=False, capture_output=True, text=True, cwd=checkout, env={**_environ(), **env}, timeout=60,
+        check=False, capture_output=True, text=True, cwd=checkout, env={**os.environ, **env}, timeout=60,
     )
     assert add.returncode == 0, add.stdout + add.stderr
     return add.stdout.rsplit(":", 1)[1].strip()
-
-
-def _environ() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
 
 
 @pytest.fixture
