@@ -8,9 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import urllib.request
+
 import pytest
 
 from kefu_host.cli import main
+from kefu_host.testing.host import ADMIN_TOKEN, write_config
+from kefu_host.testing.process import HostProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,6 +63,20 @@ def test_the_generated_plugin_installs_passes_its_tests_and_loads_by_entry_point
     assert set(loyalty["hooks"]) == {
         "kefu_agent_actions", "kefu_conversation_facts", "kefu_message_received", "kefu_rule_fields",
     }
+
+    # a running host of that environment shows it beside a plugin given by path
+    config = write_config(tmp_path / "site")
+    host = HostProcess(config, ["--plugin", str(ROOT / "plugins" / "ticket")], python=python,
+                       env={"KEFU_SERVER__LOG_FORMAT": "json"})
+    try:
+        host.wait_listening()
+        request = urllib.request.Request(f"{host.url}/api/plugins", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            plugins = {p["name"]: p for p in json.load(answer)["plugins"]}
+    finally:
+        host.kill()
+    assert (plugins["loyalty"]["origin"], plugins["loyalty"]["status"]) == ("entry point", "loaded")
+    assert (plugins["ticket"]["origin"], plugins["ticket"]["status"]) == ("command line", "loaded")
 
 
 @pytest.mark.parametrize("name", ["Loyalty", "my-plugin", "1st", "kefu_host", "x" * 41])
