@@ -6,6 +6,7 @@ plugins' ``kefu_startup``; they close in reverse. ``/readyz`` turns 200 only aft
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -23,7 +24,19 @@ from kefu_host.events.runtime import events_ctx
 from kefu_host.health import Lifecycle
 from kefu_host.hookcall import Hooks
 from kefu_host.http import error_response, request_context
-from kefu_host.keys import AUTH_GUARD, CONFIG, HOOKS, LIFECYCLE, PLUGIN_HOST, PLUGIN_MANAGER, PLUGINS, SIGHUP, SOCKETS, STORE
+from kefu_host.keys import (
+    AUTH_GUARD,
+    CLOCK,
+    CONFIG,
+    HOOKS,
+    LIFECYCLE,
+    PLUGIN_HOST,
+    PLUGIN_MANAGER,
+    PLUGINS,
+    SIGHUP,
+    SOCKETS,
+    STORE,
+)
 from kefu_host.logs import AccessLogger, ServerLogger
 from kefu_host.plugin_host import Host
 from kefu_host.plugin_registry import PluginRegistry
@@ -49,12 +62,14 @@ def create_app(
     plugins: Sequence[tuple[str, Mapping[str, Any]]] = (),
     blocked: Sequence[str] = (),
     entry_points: bool = True,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> web.Application:
     """Build the app for ``config``; ``plugins`` are extra (path, settings) pairs as given on the command line.
 
     Secrets the configuration leaves unset are taken from (or generated into) the secrets file first, see
     :mod:`kefu_host.config.secrets`. Raises :class:`~kefu_host.config.ConfigError` for unsafe secrets and
-    :class:`~kefu_host.plugins.PluginLoadError` when a ``required`` plugin cannot load.
+    :class:`~kefu_host.plugins.PluginLoadError` when a ``required`` plugin cannot load. ``clock`` replaces the
+    system clock for the routing rules (tests).
     """
     config, secrets_report = secure_config(config)
     if secrets_report is not None:
@@ -65,6 +80,8 @@ def create_app(
     app[LIFECYCLE] = Lifecycle()
     app[SOCKETS] = OpenSockets()
     app[SIGHUP] = Sighup()
+    if clock is not None:
+        app[CLOCK] = clock
     pm = new_plugin_manager()
     sources = discover(config, plugins, builtins=BUILTIN_PLUGINS, entry_points=entry_points)
     registry = load_plugins(pm, config, sources, blocked)

@@ -5,6 +5,8 @@ The types are imported for checkers only, so any module can import these keys wi
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -44,3 +46,5 @@ AUTH_GUARD: web.AppKey[AuthGuard] = web.AppKey("auth_guard", "AuthGuard")
 WEB: web.AppKey[WebUI] = web.AppKey("web", "WebUI")
 ATTACHMENTS: web.AppKey[FileStore] = web.AppKey("attachments", "FileStore")
 SIGHUP: web.AppKey[Sighup] = web.AppKey("sighup", "Sighup")
+#: What the routing rules take for now (absent: the system clock); tests set a fake one.
+CLOCK: web.AppKey[Callable[[], dt.datetime]] = web.AppKey("clock", "Callable[[], datetime]")

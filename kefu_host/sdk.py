@@ -13,10 +13,11 @@ from kefu_host.events.changes import MAX_AMOUNT, CustomerChange
 from kefu_host.events.types import Event, EventType
 from kefu_host.http import admin_denied, check_admin, error_response, json_response, path_int, query_int, read_json
 from kefu_host.inputs import ID_RANGE, INT32_MAX, INT32_RANGE, BadInput, IntRange
+from kefu_host.loopback import LoopbackServer, SimulatorError, is_loopback, require_loopback
 from kefu_host.plugin_db import PluginStore, UtcDateTime, check_dsn, open_engine, open_store, resolve_url, utcnow
 from kefu_host.plugin_host import Agents, Conversations, Customers, HostNotReady, PluginHost
 from kefu_host.plugin_http import error_message, json_body
-from kefu_host.plugin_settings import http_url, reject_unknown, seconds, text
+from kefu_host.plugin_settings import flag, http_url, reject_unknown, seconds, text
 from kefu_host.rules.schema import ActionSpec, FieldSpec, FieldType
 
 __all__ = [
@@ -42,17 +43,21 @@ __all__ = [
     "FieldType",
     "HostNotReady",
     "IntRange",
+    "LoopbackServer",
     "MessageView",
     "PluginHost",
     "PluginStore",
+    "SimulatorError",
     "UtcDateTime",
     "admin_denied",
     "check_admin",
     "check_dsn",
     "error_message",
     "error_response",
+    "flag",
     "hookimpl",
     "http_url",
+    "is_loopback",
     "json_body",
     "json_response",
     "open_engine",
@@ -61,8 +66,10 @@ __all__ = [
     "query_int",
     "read_json",
     "reject_unknown",
+    "require_loopback",
     "resolve_url",
     "seconds",
     "text",
+    "transcript",
     "utcnow",
 ]

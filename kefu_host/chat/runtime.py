@@ -17,7 +17,7 @@ from kefu_host.chat.presence import PresenceKeeper
 from kefu_host.chat.protocol import Frame, message_frame
 from kefu_host.chat.service import ChatService
 from kefu_host.config import Config
-from kefu_host.keys import CHAT, CONFIG, HOOKS, OUTBOX, RULES, STORE
+from kefu_host.keys import CHAT, CLOCK, CONFIG, HOOKS, OUTBOX, RULES, STORE
 from kefu_host.routing.router import RulesRouter
 
 
@@ -52,7 +52,8 @@ async def chat_ctx(app: web.Application) -> AsyncIterator[None]:
     await ensure_teams(store, config.chat.teams)
     bus = LocalBus()
     dispatcher = Dispatcher()
-    router = RulesRouter(app[RULES].holder, app[RULES].catalogue, app[HOOKS], dispatcher, config.rules.timezone)
+    router = RulesRouter(app[RULES].holder, app[RULES].catalogue, app[HOOKS], dispatcher, config.rules.timezone,
+                         clock=app.get(CLOCK))
     service = ChatService(config.chat, store, bus, app[HOOKS], router, dispatcher)
     # the webhooks plugin opens it at startup if it runs and has endpoints; until then it records nothing
     app[OUTBOX] = service.repo.outbox

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 #: The most messages one :meth:`Conversations.messages` call returns.
 MAX_MESSAGES = 500
+#: The longest idempotency key of :meth:`Conversations.post` (the column of client message ids).
+MAX_KEY_CHARS = 100
 
 
 class Conversations:
@@ -39,16 +41,20 @@ class Conversations:
         found = await self._host.chat().service.repo.messages_after(conversation_id, max(0, after_seq), limit)
         return [m for m in found if not agents_only(m.kind)]
 
-    async def post(self, conversation_id: int, text: str) -> MessageView:
+    async def post(self, conversation_id: int, text: str, *, key: str | None = None) -> MessageView:
         """Store a system message from this plugin (``sender`` ``system``, ``sender_id`` the plugin's name); both
-        sides get it as a ``message`` frame. LookupError for an unknown conversation."""
+        sides get it as a ``message`` frame. ``key`` (at most 100 characters) makes it idempotent: the same key in
+        the same conversation stores nothing new and returns the first message. LookupError for an unknown
+        conversation."""
         if not isinstance(text, str) or not text.strip():
             raise ValueError("text must be a non-blank string")
         if len(text) > MAX_BODY_CHARS:
             raise ValueError(f"text is longer than {MAX_BODY_CHARS} characters")
+        if key is not None and not 1 <= len(key) <= MAX_KEY_CHARS:
+            raise ValueError(f"key must be 1..{MAX_KEY_CHARS} characters")
         try:
             appended = await self._host.chat().service.repo.append(
-                NewMessage(conversation_id, "system", self._plugin, None, text)
+                NewMessage(conversation_id, "system", self._plugin, key, text)
             )
         except UnknownConversation:
             raise LookupError(f"no conversation {conversation_id}") from None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,8 +23,11 @@ log = structlog.get_logger("kefu_host.rules")
 
 class RulesRouter:
     def __init__(
-        self, holder: RuleSetHolder, catalogue: HostCatalogue, hooks: Hooks, dispatcher: Dispatcher, timezone: str
+        self, holder: RuleSetHolder, catalogue: HostCatalogue, hooks: Hooks, dispatcher: Dispatcher, timezone: str,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
+        #: The rules' idea of now (time.hour, waits); tests give a fake one (kefu_host.testing.clock).
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.holder = holder
         self.catalogue = catalogue
         self.hooks = hooks
@@ -57,7 +61,7 @@ class RulesRouter:
     ) -> dict[str, Any]:
         extra = await self._plugin_facts(ruleset, conversation, customer)
         return gather(ruleset, conversation, self._customer_facts(customer), message, self.queues, self.timezone,
-                      extra)
+                      extra, now=self.clock())
 
     def _customer_facts(self, customer: CustomerView) -> dict[str, Any]:
         cached = self._customers.get(customer.id)

@@ -22,6 +22,8 @@ log = structlog.get_logger("kefu_plugin.erp")
 class ErpClient:
     def __init__(self, settings: ErpSettings) -> None:
         self.settings = settings
+        #: Where requests go: ``settings.base_url``, or where the bundled simulator got its port.
+        self.base_url = settings.base_url
         self.session: aiohttp.ClientSession | None = None
         self.headers = {"Accept": "application/json"}
         if settings.token:
@@ -43,7 +45,7 @@ class ErpClient:
             )
         if any(s in (".", "..") for s in segments):  # URLs resolve them as path steps, past the record asked for
             raise ActionError("bad_args", "'.' and '..' are not ids the ERP can be asked for")
-        url = self.settings.base_url + "/" + "/".join(quote(s, safe="") for s in segments)
+        url = self.base_url + "/" + "/".join(quote(s, safe="") for s in segments)
         try:
             async with self.session.get(url, params=params, headers=self.headers, timeout=self.timeout) as response:
                 status = response.status

@@ -5,10 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from kefu_host.sdk import ActionContext, ActionError, AgentAction, PluginHost, hookimpl
+import structlog
+
+from kefu_host.sdk import ActionContext, ActionError, AgentAction, LoopbackServer, PluginHost, hookimpl
 
 from .client import ErpClient
 from .settings import ErpSettings
+from .simulator import ErpSimulator
+
+log = structlog.get_logger("kefu_plugin.erp")
 
 #: An id the ERP reads in a URL path: "." and ".." would be resolved as path steps (``/v1/stock/..`` is ``/v1/``).
 _ID = {"type": "string", "minLength": 1, "maxLength": 191, "not": {"enum": [".", ".."]}}
@@ -20,15 +25,29 @@ class ErpPlugin:
         self.settings = settings
         self.erp = ErpClient(settings)
         self.host: PluginHost | None = None
+        self.simulator: LoopbackServer | None = None
 
     @hookimpl
-    def kefu_startup(self, host: PluginHost) -> None:
+    async def kefu_startup(self, host: PluginHost) -> None:
         self.host = host
         self.erp.open(host.http)  # no request yet: an ERP that is down shows up as erp_unavailable answers
+        if self.settings.simulator:
+            # a busy port fails this hook with one line naming base_url; the host and the plugin keep running
+            self.simulator = await LoopbackServer.start(
+                ErpSimulator(token=self.settings.token).app(),
+                self.settings.base_url,
+                name="the ERP simulator (plugins.erp.simulator)",
+                setting="plugins.erp.base_url",
+            )
+            self.erp.base_url = self.simulator.url
+            log.info("ERP simulator listening", url=self.simulator.url, hint="simulator = false for a real ERP")
 
     @hookimpl
-    def kefu_shutdown(self) -> None:
+    async def kefu_shutdown(self) -> None:
         self.erp.close()
+        if self.simulator is not None:
+            simulator, self.simulator = self.simulator, None
+            await simulator.close()
 
     @hookimpl
     def kefu_agent_actions(self) -> Sequence[AgentAction]:

@@ -24,12 +24,14 @@ from kefu_host.sdk import (
     EventType,
     FieldSpec,
     FieldType,
+    LoopbackServer,
     PluginHost,
     hookimpl,
     utcnow,
 )
 
 from .provider import ProviderClient
+from .sandbox import PaymentSandbox
 from .settings import PaymentsSettings
 from .store import PaymentOutcome, PaymentsStore, Refund
 
@@ -112,6 +114,7 @@ class PaymentsPlugin:
         self.host: PluginHost | None = None
         self._opening = asyncio.Lock()
         self._pruner: asyncio.Task[None] | None = None
+        self.sandbox: LoopbackServer | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
@@ -124,6 +127,19 @@ class PaymentsPlugin:
             await (await self._open()).prune(utcnow())
         finally:
             self._pruner = asyncio.get_running_loop().create_task(self._prune_forever())
+            if self.settings.sandbox:
+                await self._start_sandbox()
+
+    async def _start_sandbox(self) -> None:
+        # a busy port fails this hook with one line naming provider_url; the host and the plugin keep running
+        self.sandbox = await LoopbackServer.start(
+            PaymentSandbox(api_key=self.settings.api_key).app(),
+            self.settings.provider_url,
+            name="the payment sandbox (plugins.payments.sandbox)",
+            setting="plugins.payments.provider_url",
+        )
+        self.provider.url = self.sandbox.url
+        log.info("payment sandbox listening", url=self.sandbox.url, hint="sandbox = false for a real provider")
 
     @hookimpl
     async def kefu_shutdown(self) -> None:
@@ -132,6 +148,9 @@ class PaymentsPlugin:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pruner
         self.provider.close()
+        if self.sandbox is not None:
+            sandbox, self.sandbox = self.sandbox, None
+            await sandbox.close()
         if self.store is not None:
             store, self.store = self.store, None
             await store.close()

@@ -29,6 +29,8 @@ class ProviderRefund:
 class ProviderClient:
     def __init__(self, settings: PaymentsSettings) -> None:
         self.settings = settings
+        #: Where refunds go: ``settings.provider_url``, or where the bundled sandbox got its port.
+        self.url = settings.provider_url
         self.session: aiohttp.ClientSession | None = None
         self.headers = {"Accept": "application/json"}
         if settings.api_key:
@@ -48,7 +50,7 @@ class ProviderClient:
             raise _unavailable(
                 "the payment provider connection is not open (the host is starting or stopping)"
             )
-        url = f"{self.settings.provider_url}/v1/refunds"
+        url = f"{self.url}/v1/refunds"
         body = {"order_id": order_id, "amount": amount, "reason": reason}
         try:
             async with self.session.post(

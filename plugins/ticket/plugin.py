@@ -21,6 +21,7 @@ from kefu_host.sdk import (
     EventType,
     FieldSpec,
     FieldType,
+    MessageView,
     PluginHost,
     hookimpl,
     utcnow,
@@ -28,7 +29,7 @@ from kefu_host.sdk import (
 
 from . import routes
 from .settings import TicketSettings
-from .store import STATUSES, NewTicket, TicketNotFound, TicketStore
+from .store import STATUSES, NewTicket, Ticket, TicketNotFound, TicketStore
 
 log = structlog.get_logger("kefu_plugin.ticket")
 
@@ -140,9 +141,10 @@ class TicketPlugin:
                     "properties": {
                         "subject": {"type": "string", "minLength": 1, "maxLength": 255},
                         "body": {"type": "string", "maxLength": 20000},
+                        "transcript": {"type": "boolean"},
                     },
                 },
-                "open a ticket for this conversation's customer",
+                "open a ticket for this conversation's customer, with the conversation's transcript",
             ),
             AgentAction(
                 "ticket.list",
@@ -168,12 +170,13 @@ class TicketPlugin:
         ]
 
     async def create_ticket(
-        self, ctx: ActionContext, subject: str, body: str | None = None
+        self, ctx: ActionContext, subject: str, body: str | None = None, transcript: bool = True
     ) -> dict[str, Any]:
         if not subject.strip():
             raise ActionError("bad_args", "subject: must not be blank")
         conversation, customer = await self._conversation_customer(ctx)
         store = await self._ready()
+        messages = await self._transcript(conversation.id) if transcript else None
         new = NewTicket(
             uid=customer.uid,
             customer_id=customer.id,
@@ -186,12 +189,28 @@ class TicketPlugin:
             at=utcnow(),
         )
         try:
-            ticket = await store.create(new)
+            ticket = await store.create(new, messages)
         except _DB_DOWN as exc:
             raise _unavailable(exc) from None
         self.counts.forget(customer.uid, customer.id)
         log.info("ticket created", ticket_id=ticket.id, conversation_id=conversation.id, agent=ctx.agent.name)
-        return ticket.to_dict()
+        return {**ticket.to_dict(), "transcript_messages": len(messages) if messages is not None else None}
+
+    async def _transcript(self, conversation_id: int) -> list[dict[str, Any]]:
+        assert self.host is not None, "kefu_startup has run before any action"
+        return [_transcript_line(m) for m in await self.host.conversations.messages(conversation_id, 0, 500)]
+
+    async def _tell_visitor(self, ticket: Ticket) -> None:
+        """A system message in the ticket's conversation: the visitor (and the agent) see the new status."""
+        if not self.settings.notify_visitor or ticket.conversation_id is None or self.host is None:
+            return
+        text = f"Ticket #{ticket.id} ({ticket.subject}) is now {ticket.status}."
+        # one message per change, however often the change is reported
+        key = f"ticket:{ticket.id}:{ticket.status}:{ticket.updated_at.isoformat()}"
+        try:
+            await self.host.conversations.post(ticket.conversation_id, text, key=key[:100])
+        except Exception as exc:  # the change is made and recorded; a lost notice must not undo that for the caller
+            log.warning("could not tell the visitor about a ticket change", ticket_id=ticket.id, error=str(exc))
 
     async def list_tickets(self, ctx: ActionContext, status: str | None = None) -> dict[str, Any]:
         _, customer = await self._conversation_customer(ctx)
@@ -216,6 +235,8 @@ class TicketPlugin:
         except _DB_DOWN as exc:
             raise _unavailable(exc) from None
         self.counts.forget(change.ticket.uid, change.ticket.customer_id)
+        if change.changed:
+            await self._tell_visitor(change.ticket)
         return {"ticket": change.ticket.to_dict(), "changed": change.changed}
 
     async def _conversation_customer(self, ctx: ActionContext) -> tuple[ConversationView, CustomerView]:
@@ -269,6 +290,8 @@ class TicketPlugin:
         self.counts.forget(change.ticket.uid, change.ticket.customer_id)
         if change.stale:
             log.info("older ticket change ignored", event_id=event.id, ticket_id=change.ticket.id)
+        elif change.changed:
+            await self._tell_visitor(change.ticket)
 
     # --- routing rules --------------------------------------------------------------------------------------
 
@@ -298,6 +321,17 @@ class TicketPlugin:
     @hookimpl
     def kefu_routes(self) -> Sequence[web.RouteDef]:
         return routes.route_table(self)
+
+
+def _transcript_line(message: MessageView) -> dict[str, Any]:
+    return {
+        "seq": message.seq,
+        "sender": message.sender,
+        "sender_id": message.sender_id,
+        "kind": message.kind,
+        "body": message.body,
+        "created_at": message.created_at.isoformat(),
+    }
 
 
 def _unavailable(exc: BaseException) -> ActionError:

@@ -46,6 +46,10 @@ def route_table(plugin: TicketPlugin) -> Sequence[web.RouteDef]:
         ticket = await store.get(ticket_id)
         if ticket is None:
             return error_response(404, "not_found", f"no ticket {ticket_id}")
-        return json_response({"ticket": ticket.to_dict(), "history": await store.history(ticket.id)})
+        return json_response({
+            "ticket": ticket.to_dict(),
+            "history": await store.history(ticket.id),
+            "transcript": await store.transcript(ticket.id),
+        })
 
     return [web.get("/tickets", list_tickets), web.get("/tickets/{id}", show_ticket)]
