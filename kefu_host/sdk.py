@@ -70,6 +70,5 @@ __all__ = [
     "resolve_url",
     "seconds",
     "text",
-    "transcript",
     "utcnow",
 ]
