@@ -1,4 +1,4 @@
-"""Agent actions: what an agent calls from the console like a local method (``erp.stock(sku="A1")``).
+"""Agent actions: what an agent calls from the console like a local method (``erp.inventory(sku="A1")``).
 
 Plugins declare them with the ``kefu_agent_actions`` hook. An agent calls one with an ``action`` frame on its socket;
 the host checks the arguments against the action's JSON Schema, runs it under the plugin's hook timeout, isolated
@@ -39,7 +39,7 @@ Handler = Callable[..., Awaitable[Any]]
 
 @dataclass(frozen=True)
 class AgentAction:
-    """``name`` is ``plugin_area.verb`` (``erp.stock``); ``params`` a JSON Schema for the arguments object."""
+    """``name`` is ``plugin_area.verb`` (``erp.inventory``); ``params`` a JSON Schema for the arguments object."""
 
     name: str
     handler: Handler = field(compare=False)

@@ -164,4 +164,4 @@ def kefu_event_received(
 
 @hookspec
 def kefu_agent_actions(host: PluginHost) -> Sequence[AgentAction] | None:
-    """Actions an agent can call from the console like a local method (``erp.stock(sku="A1")``)."""
+    """Actions an agent can call from the console like a local method (``erp.inventory(sku="A1")``)."""

@@ -67,7 +67,7 @@ class PluginRecord:
     errors: Counter[str] = field(default_factory=Counter)
     timeouts: Counter[str] = field(default_factory=Counter)
     last_error: str | None = None
-    #: per hook (``kefu_...``) or agent action (``action:erp.stock``)
+    #: per hook (``kefu_...``) or agent action (``action:erp.inventory``)
     stats: dict[str, HookStats] = field(default_factory=dict)
     #: the settings it was configured with (never shown: they may hold secrets)
     settings: Mapping[str, Any] = field(default_factory=dict, repr=False)

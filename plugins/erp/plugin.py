@@ -53,7 +53,7 @@ class ErpPlugin:
     def kefu_agent_actions(self) -> Sequence[AgentAction]:
         return [
             AgentAction(
-                "erp.stock",
+                "erp.inventory",
                 self.stock,
                 {
                     "type": "object",

@@ -168,7 +168,7 @@ async def test_an_agent_runs_the_whole_loop_on_the_bundled_config(
 
         agent = await session.ws_connect(f"{url}/ws/agent", headers={"Authorization": f"Bearer {token}"})
         welcome = await agent.receive_json()
-        assert {"ticket.create", "erp.stock", "payments.refund"} <= {a["name"] for a in welcome["actions"]}
+        assert {"ticket.create", "erp.inventory", "payments.refund"} <= {a["name"] for a in welcome["actions"]}
         # u-42 is the simulator's seeded customer, with orders in the ERP and payments in the sandbox
         identity = {"user_id": "u-42", "user_hash": identity_hash("dev-identity-secret-change-me", "u-42")}
         session_answer = await (await session.post(f"{url}/api/visitor/sessions", json=identity)).json()
@@ -189,7 +189,7 @@ async def test_an_agent_runs_the_whole_loop_on_the_bundled_config(
                     return dict(frame)
 
         # the ERP: stock and the customer's orders, answered on the agent's socket
-        stock = await action("erp.stock", {"sku": "A1"})
+        stock = await action("erp.inventory", {"sku": "A1"})
         assert stock["ok"] and (stock["result"]["sku"], stock["result"]["available"]) == ("A1", 12), stock
         orders = (await action("erp.orders", {}))["result"]
         assert [o["order_id"] for o in orders["orders"]] == ["O-1002", "O-1001"]

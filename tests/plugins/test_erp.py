@@ -67,7 +67,7 @@ async def test_an_agent_looks_up_stock_and_orders_like_local_calls(
     host = await kefu_app(plugins=[(ERP, {"base_url": erp.base_url, "token": TOKEN})])
     agent, _, cid = await host.chatting("u-erp")
 
-    stock = await call(agent, "erp.stock", {"sku": "A1"}, cid)
+    stock = await call(agent, "erp.inventory", {"sku": "A1"}, cid)
     assert stock == {
         "type": "action_result",
         "ref": stock["ref"],
@@ -79,7 +79,7 @@ async def test_an_agent_looks_up_stock_and_orders_like_local_calls(
         },
     }
     # an SKU with a slash and Chinese characters stays one path segment
-    assert (await call(agent, "erp.stock", {"sku": "红色/XL"}))["result"]["available"] == 0
+    assert (await call(agent, "erp.inventory", {"sku": "红色/XL"}))["result"]["available"] == 0
 
     order = (await call(agent, "erp.order", {"order_id": "O-1"}, cid))["result"]
     assert (order["status"], order["items"][0]["name"]) == ("shipped", "kettle")
@@ -101,7 +101,7 @@ async def test_erp_failures_come_back_as_clean_errors(kefu_app: KefuApp, erp: An
     agent, _, cid = await host.chatting("u-erp")
 
     async def error(sku: str) -> dict[str, Any]:
-        result = await call(agent, "erp.stock", {"sku": sku}, cid)
+        result = await call(agent, "erp.inventory", {"sku": sku}, cid)
         assert result["ok"] is False
         return dict(result["error"])
 
@@ -127,7 +127,7 @@ async def test_erp_failures_come_back_as_clean_errors(kefu_app: KefuApp, erp: An
 async def test_a_wrong_token_is_an_administrators_problem(kefu_app: KefuApp, erp: Any) -> None:
     host = await kefu_app(plugins=[(ERP, {"base_url": erp.base_url, "token": "stale"})])
     agent, _, cid = await host.chatting("u-erp")
-    refused = (await call(agent, "erp.stock", {"sku": "A1"}, cid))["error"]
+    refused = (await call(agent, "erp.inventory", {"sku": "A1"}, cid))["error"]
     assert refused == {
         "code": "erp_unavailable",
         "message": "the ERP refused the plugin's credentials (HTTP 401); tell an administrator",
@@ -141,7 +141,7 @@ async def test_an_erp_that_is_not_running_answers_unavailable(
     host = await kefu_app(plugins=[(ERP, {"base_url": f"http://127.0.0.1:{closed_port}"})])
     agent, _, cid = await host.chatting("u-erp")
     for action, args in (
-        ("erp.stock", {"sku": "A1"}),
+        ("erp.inventory", {"sku": "A1"}),
         ("erp.order", {"order_id": "O-1"}),
         ("erp.orders", {}),
     ):
@@ -191,7 +191,7 @@ async def test_an_id_that_a_url_would_resolve_as_a_path_step_is_refused(
 ) -> None:
     host = await kefu_app(plugins=[(ERP, {"base_url": erp.base_url, "token": TOKEN})])
     agent, _, cid = await host.chatting("u-erp")
-    for action, args in (("erp.stock", {"sku": ".."}), ("erp.order", {"order_id": "."}), ("erp.orders", {"uid": ".."})):
+    for action, args in (("erp.inventory", {"sku": ".."}), ("erp.order", {"order_id": "."}), ("erp.orders", {"uid": ".."})):
         result = await call(agent, action, args, cid)
         assert not result["ok"] and result["error"]["code"] == "bad_args", result
     assert erp.seen == []  # nothing went to the ERP, least of all GET /v1/

@@ -17,7 +17,7 @@ BUNDLED = ("ticket", "erp", "payments")
 #: One action of each plugin, and what it answers on the bundled config.
 PROBES = {
     "ticket": ("ticket.list", {}),
-    "erp": ("erp.stock", {"sku": "A1"}),
+    "erp": ("erp.inventory", {"sku": "A1"}),
     "payments": ("payments.failures", {}),
 }
 SUBSETS = [c for n in range(len(BUNDLED) + 1) for c in itertools.combinations(BUNDLED, n)]

@@ -30,7 +30,7 @@ async def ticket(ctx, title, priority, tags=None):
 @hookimpl
 def kefu_agent_actions():
     return [
-        AgentAction("erp.stock", stock, {
+        AgentAction("erp.inventory", stock, {
             "type": "object", "required": ["sku"], "additionalProperties": False,
             "properties": {
                 "sku": {"type": "string", "title": "SKU", "description": "the product code", "maxLength": 20},
@@ -56,7 +56,7 @@ async def test_an_action_form_from_its_schema_runs_and_shows_the_answer(
     await widget.send("is A1 in stock?")
     await expect(console.message("is A1 in stock?")).to_be_visible()
 
-    panel = page.locator('section.action[data-action="erp.stock"]')
+    panel = page.locator('section.action[data-action="erp.inventory"]')
     await expect(panel.get_by_label("SKU")).to_have_attribute("maxlength", "20")
     await expect(panel.get_by_text("the product code")).to_be_visible()
     await panel.get_by_label("SKU").fill("A1")
