@@ -227,13 +227,14 @@ class ClusterReloader(RulesReloader):
                             f"{self.node_id}: {message}", errors)
 
     async def _swap(self, ruleset: RuleSet, trigger: str, revision_id: int | None, **details: object) -> None:
-        """Run ``ruleset``, report it in the heartbeat row, then log it (so the log line means both happened)."""
+        """Run ``ruleset``, report it in the heartbeat row, then tell ``on_swap`` and log it (so both mean the row
+        says so too)."""
         previous = self._running()
         self.holder.swap(ruleset)
         self._rejected = self._failed_active = None
+        await self._heartbeat()
         if self.on_swap is not None:
             self.on_swap(ruleset)
-        await self._heartbeat()
         log.info("rules_reloaded", trigger=trigger, revision=ruleset.revision, revision_id=revision_id,
                  previous_revision=previous, rules=len(ruleset.rules), node=self.node_id, **details)
 
