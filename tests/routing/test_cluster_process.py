@@ -207,9 +207,10 @@ def test_on_sqlite_a_cli_publish_reaches_the_running_host(tmp_path: Path) -> Non
         host = nodes.start("a", check_interval=0.2)
         release = tmp_path / "release"
         write(release, routing("backup"))
-        done = publish_cli(tmp_path / "a" / "kefu.toml", release)
+        done = publish_cli(tmp_path / "a" / "kefu.toml", release, "--wait", "60")
         assert done.returncode == 0, done.stderr
         revision = compute_revision(release)
+        assert f"  a: runs it\nall 1 live hosts run {revision[:12]}" in done.stdout
         record = host.log.wait(lambda r: r.get("event") == "rules_reloaded" and r.get("revision") == revision, 60)
         assert record["trigger"] == "check" and record["node"] == "a"
         again = publish_cli(tmp_path / "a" / "kefu.toml", release)
