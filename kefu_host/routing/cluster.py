@@ -174,13 +174,15 @@ class ClusterReloader(RulesReloader):
                 first = await self._publish(snapshot, "startup", active.revision if active else None, "files", False)
                 if self.holder.current is not None:
                     return first
-            elif snapshot is not None:
-                if active is not None and snapshot.revision != active.revision:
+            elif snapshot is not None and active is None:
+                first = self._outcome("failed", "startup", None, "no active rule revision in the database and "
+                                      "rules.publish_files is off: publish one with kefu-host rules publish")
+            elif snapshot is not None and active is not None:
+                if snapshot.revision != active.revision:
                     log.warning("rules_directory_not_active", directory=str(self.directory), files=snapshot.revision,
                                 active=active.revision, hint="the database's active revision runs; publish the "
                                 "directory (kefu-host rules publish) to make it active")
-                first = self._outcome("failed", "startup", None, "no active rule revision in the database and "
-                                      "rules.publish_files is off: publish one with kefu-host rules publish")
+                first = self._outcome("unchanged", "startup", active.revision, "the active revision runs")
             if await revisions.active_hash(self.store) is None:
                 return first
             loaded = await self._load_active("startup")

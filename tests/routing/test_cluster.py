@@ -94,7 +94,7 @@ async def test_the_first_node_publishes_its_files_and_a_later_node_runs_them(nod
     assert active is not None and a.revision == active.revision and active.origin == "a"
     assert active.trigger == "startup" and active.author == "files"
     b = await nodes("b", files("vip"))
-    assert b.revision == active.revision
+    assert b.revision == active.revision and b.holder.last_error is None
     assert len(await revisions.recent(a.reloader.store)) == 1  # b published nothing
 
 
@@ -108,7 +108,7 @@ async def test_a_later_node_with_stale_files_runs_the_active_revision_not_its_fi
     new = a.revision
     assert new != old
     b = await nodes("b", files("vip"))  # the directory holds the first revision, published before
-    assert b.revision == new and b.reloader.files_revision == old
+    assert b.revision == new and b.reloader.files_revision == old and b.holder.last_error is None
     nodes_rows = {n.node_id: n for n in await revisions.nodes(b.reloader.store)}
     assert nodes_rows["b"].revision == new and nodes_rows["b"].files_revision == old
 
@@ -125,7 +125,7 @@ async def test_a_node_started_with_never_published_files_publishes_them(nodes: C
 async def test_with_publish_files_off_a_node_only_follows(nodes: Callable[..., Any]) -> None:
     a = await nodes("a", files("vip"))
     b = await nodes("b", files("backup"), publish_files=False)
-    assert b.revision == a.revision
+    assert b.revision == a.revision and b.holder.last_error is None
     assert [r.origin for r in await revisions.recent(a.reloader.store)] == ["a"]
 
 
@@ -190,3 +190,21 @@ async def test_the_same_change_seen_by_every_node_is_one_revision(nodes: Callabl
     assert sorted(r.status for r in results) == ["loaded", "unchanged"]
     assert a.revision == b.revision == read_snapshot(a.reloader.directory).revision
     assert [r.status for r in await revisions.recent(a.reloader.store)] == ["accepted", "accepted"]
+
+
+async def test_a_node_started_with_broken_new_files_runs_the_active_revision_and_says_why(
+    nodes: Callable[..., Any]
+) -> None:
+    a = await nodes("a", files("vip"))
+    b = await nodes("b", {**files("vip"), "broken.rule": BROKEN})
+    assert b.revision == a.revision
+    assert b.holder.last_error is not None and "broken.rule:2:8" in b.holder.last_error
+    [report] = [n for n in await revisions.nodes(a.reloader.store) if n.node_id == "b"]
+    assert report.revision == a.revision and report.last_error == b.holder.last_error
+    assert [r.status for r in await revisions.recent(a.reloader.store)] == ["refused", "accepted"]
+
+
+async def test_a_follower_does_not_start_without_an_active_revision(nodes: Callable[..., Any]) -> None:
+    b = await nodes("b", files("vip"), publish_files=False)
+    assert b.holder.current is None
+    assert await revisions.active_hash(b.reloader.store) is None
