@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from kefu_host.routing import revisions
 from kefu_host.routing.cluster import ClusterReloader
@@ -17,7 +18,7 @@ from kefu_host.routing.notify import asyncpg_dsn
 from kefu_host.rules import RuleSet, RuleSetHolder
 from kefu_host.rules.loader import read_snapshot
 from kefu_host.store import open_store
-from tests.rules.conftest import TEAMS, write
+from tests.rules.conftest import TEAMS, tagging_rules, write
 
 ROUTING = """\
     group routing match first
@@ -208,3 +209,18 @@ async def test_a_follower_does_not_start_without_an_active_revision(nodes: Calla
     b = await nodes("b", files("vip"), publish_files=False)
     assert b.holder.current is None
     assert await revisions.active_hash(b.reloader.store) is None
+
+
+async def test_a_big_active_revision_is_built_in_a_worker_process_on_the_following_node(
+    nodes: Callable[..., Any]
+) -> None:
+    """The loop must not pause while a node loads what another published: big sets build in a worker process."""
+    a = await nodes("a", files("vip"))
+    b = await nodes("b", files("vip"), process_bytes=1024)
+    write(a.reloader.directory, {"tags.rule": tagging_rules(40)})
+    assert (await a.reloader.reload(trigger="api")).status == "loaded"
+    with capture_logs() as logs:
+        outcome = await b.reloader.check()
+    assert outcome is not None and outcome.status == "loaded" and b.revision == a.revision
+    [loaded] = [line for line in logs if line["event"] == "rules_reloaded"]
+    assert loaded["built_in"] == "process" and loaded["trigger"] == "check"
