@@ -224,3 +224,42 @@ async def test_a_big_active_revision_is_built_in_a_worker_process_on_the_followi
     assert outcome is not None and outcome.status == "loaded" and b.revision == a.revision
     [loaded] = [line for line in logs if line["event"] == "rules_reloaded"]
     assert loaded["built_in"] == "process" and loaded["trigger"] == "check"
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # LISTEN/NOTIFY is PostgreSQL's
+async def test_after_its_listening_connection_is_killed_a_node_listens_again_and_hears_the_next_publish(
+    nodes: Callable[..., Any], db_url: str
+) -> None:
+    import asyncpg
+
+    from kefu_host.routing.notify import asyncpg_dsn as dsn
+
+    a = await nodes("a", files("vip"))
+    b = await nodes("b", files("vip"))
+    connected: asyncio.Queue[None] = asyncio.Queue()
+    heard = b.reloader._listening
+
+    def listening() -> None:
+        heard()
+        connected.put_nowait(None)
+
+    b.reloader._listening = listening  # type: ignore[method-assign]
+    task = asyncio.create_task(b.reloader.run())
+    try:
+        await asyncio.wait_for(connected.get(), 30)
+        admin = await asyncpg.connect(dsn(db_url))
+        try:
+            killed = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'")
+        finally:
+            await admin.close()
+        assert killed == 1
+        await asyncio.wait_for(connected.get(), 30)  # it came back, and looked for what it missed
+        write(a.reloader.directory, files("backup"))
+        outcome = await a.reloader.reload(trigger="api")
+        assert outcome.revision is not None
+        await b.runs(outcome.revision)  # by NOTIFY: its periodic check is an hour away
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
