@@ -131,7 +131,7 @@ async def test_a_reload_based_on_a_revision_no_longer_active_is_a_conflict(
     start_host: Callable[..., Any], write_rules: Callable[..., Any]
 ) -> None:
     write_rules()
-    host = await start_host()
+    host = await start_host(environ={"KEFU_RULES__WATCH": "false", "KEFU_RULES__RESCAN_INTERVAL": "0"})
     first = (await (await host.client.get("/api/rules", headers=admin_headers())).json())["revision"]
     write_rules(ROUTING.replace('assign_team "vip"', 'assign_team "backup"'))
     published = await host.client.post("/api/rules/reload", headers=admin_headers(), json={"parent": first})
