@@ -23,6 +23,10 @@ from kefu_host.store import Store
 
 log = structlog.get_logger("kefu_host.rules")
 
+#: Errors kept with a refused revision (its message counts them all): a broken set of thousands of rules could
+#: otherwise put megabytes into every ``GET /api/rules``.
+STORED_ERRORS = 100
+
 
 class _Unset:
     """The parent was not given: the publish is based on whatever is active when it starts."""
@@ -81,7 +85,7 @@ class Publisher:
         try:
             built = await self.builder.build(snapshot.files, display_root=display_root, revision=revision)
         except RuleSetError as exc:
-            verdict = Verdict(False, exc.summary(), errors=tuple(error_list(exc.errors)))
+            verdict = Verdict(False, exc.summary(), errors=tuple(error_list(exc.errors[:STORED_ERRORS])))
             row = await revisions.record(self.store, candidate, verdict, based_on)
             log.error("rules_publish_refused", trigger=trigger, revision=revision, revision_id=row.id,
                       errors=[error.headline() for error in exc.errors])
