@@ -146,8 +146,8 @@ def _revision(row: Any) -> Revision:
     return Revision(
         id=row.id, revision=row.revision, parent=row.parent, status=row.status, trigger=row.trigger,
         author=row.author, origin=row.origin, directory=row.directory, files=tuple(row.files or ()),
-        forced=bool(row.forced), rules=row.rules, rule_ids=frozenset(row.rule_ids or ()),
-        default_rules=tuple(row.default_rules or ()), message=row.message, errors=tuple(row.errors or ()),
+        forced=bool(row.forced), rules=row.rules, rule_ids=frozenset(getattr(row, "rule_ids", None) or ()),
+        default_rules=tuple(getattr(row, "default_rules", None) or ()), message=row.message, errors=tuple(row.errors or ()),
         created_at=row.created_at,
     )
 
@@ -186,10 +186,14 @@ async def known(store: Store, revision: str) -> bool:
         return found.first() is not None
 
 
+#: What listings read: not the rule ids the guard needs (thousands of them for a big set).
+_LISTED = [column for column in RuleRevision.__table__.c if column.name not in ("rule_ids", "default_rules")]
+
+
 async def recent(store: Store, limit: int = 10) -> list[Revision]:
-    """The last ``limit`` publishes, newest first."""
+    """The last ``limit`` publishes, newest first (without their rule ids)."""
     async with store.read() as conn:
-        rows = await conn.execute(select(RuleRevision).order_by(RuleRevision.id.desc()).limit(limit))
+        rows = await conn.execute(select(*_LISTED).order_by(RuleRevision.id.desc()).limit(limit))
         return [_revision(row) for row in rows]
 
 
