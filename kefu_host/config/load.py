@@ -246,6 +246,11 @@ def _check_semantics(config: Config, origin: str, origins: Mapping[str, str]) ->
         ZoneInfo(config.rules.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         fail("rules.timezone", f"unknown time zone {config.rules.timezone!r}")
+    if config.rules.check_interval <= 0:
+        fail("rules.check_interval", "must be greater than 0")
+    node_id = config.cluster.node_id
+    if len(node_id) > 191 or node_id != node_id.strip() or any(not c.isprintable() for c in node_id):
+        fail("cluster.node_id", "must be at most 191 printable characters without leading or trailing spaces")
     _check_secrets(config, fail)
     _check_auth(config, fail)
     _check_web(config, fail)

@@ -80,6 +80,12 @@ class RulesConfig:
     debounce: float = 0.2
     #: Accept a directory without any .rule file (every conversation then goes to chat.default_team).
     allow_empty: bool = False
+    #: Seconds between checks of the database's active revision (backing up PostgreSQL's LISTEN/NOTIFY) and
+    #: heartbeats of what this node runs.
+    check_interval: float = 5.0
+    #: Publish this node's rules directory when it changes (and at startup when it holds content never published);
+    #: false: the node only runs the active revision of the database.
+    publish_files: bool = True
 
 
 #: The signing secrets the host makes up (and keeps in the secrets file) when they are not configured.
@@ -262,6 +268,14 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """This process among the others on the same database."""
+
+    #: This node's name in heartbeats and ``GET /api/rules``; empty: ``HOSTNAME:PID``.
+    node_id: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -274,6 +288,7 @@ class Config:
     webhooks: WebhooksConfig = WebhooksConfig()
     plugins: PluginsConfig = PluginsConfig()
     web: WebConfig = WebConfig()
+    cluster: ClusterConfig = ClusterConfig()
     #: Where the configuration came from; relative paths resolve against its directory.
     source: Path | None = None
     #: For keys set outside the file: the environment variable or "command line" that set them; "" is the file as
