@@ -62,8 +62,14 @@ class QueueBoard:
         self._told: dict[str, str] = {}
 
     def snapshot(self, teams: Iterable[str]) -> list[dict[str, Any]]:
-        """The ``teams`` of a ``queues`` frame (an agent's welcome)."""
-        return [team_queue(self.dispatcher, self.live, self.customers, t) for t in teams]
+        """The ``teams`` of a ``queues`` frame, for an agent's welcome (which listens to them first): what it shows
+        is what the team's agents were told."""
+        entries = []
+        for team in teams:
+            entry = team_queue(self.dispatcher, self.live, self.customers, team)
+            self._told[team] = frame({"type": "queues", "teams": [entry]}).text
+            entries.append(entry)
+        return entries
 
     def announce(self, *teams: str) -> None:
         """Tell the agents listening to these teams' queues what waits there now, if that changed."""
@@ -72,7 +78,8 @@ class QueueBoard:
             if not self.bus.listeners(topic):
                 self._told.pop(team, None)
                 continue
-            out = frame({"type": "queues", "teams": self.snapshot([team])})
+            entry = team_queue(self.dispatcher, self.live, self.customers, team)
+            out = frame({"type": "queues", "teams": [entry]})
             if self._told.get(team) != out.text:  # several changes in one step are told once
                 self._told[team] = out.text
                 self.bus.publish(topic, out)
