@@ -86,3 +86,41 @@ async def test_an_action_form_from_its_schema_runs_and_shows_the_answer(
     await expect(ticket.locator(".result")).to_have_class("result ok")
     await expect(ticket.locator(".result")).to_contain_text('"priority": 2')
     await expect(ticket.locator(".result")).to_contain_text('"refund"')
+
+
+async def test_the_bundled_erp_plugin_shows_the_stock_from_the_erp(
+    start_web: Callable[..., Any], context: Any, page: Any
+) -> None:
+    from aiohttp.test_utils import TestServer
+
+    from tests.plugins.conftest import plugin_path
+    from tests.plugins.test_erp import TOKEN, ErpSimulator
+
+    erp = ErpSimulator(stock={"TEA-LJ-250": {"available": 37, "warehouses": [{"code": "HZ", "available": 30},
+                                                                            {"code": "SH", "available": 7}]}})
+    server = TestServer(erp.app(), host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        host = await start_web(plugins=[(plugin_path("erp"), {"base_url": f"http://127.0.0.1:{server.port}",
+                                                              "token": TOKEN})])
+        console = await Console.open(page, host, await host.add_agent("alice"))
+        widget = await Widget.open_demo(await context.new_page(), host)
+        await widget.send("还有250克的龙井吗？")
+        await expect(console.message("龙井")).to_be_visible()
+
+        panel = page.locator('section.action[data-action="erp.stock"]')
+        await expect(panel.get_by_text("units available for a SKU")).to_be_visible()
+        await panel.get_by_label("sku").fill("TEA-LJ-250")
+        await panel.get_by_role("button", name="Run").click()
+        result = panel.locator(".result")
+        await expect(result).to_have_class("result ok")
+        await expect(result).to_contain_text("37")
+        await expect(result).to_contain_text("HZ")
+        assert [(path, auth) for path, auth, _ in erp.seen] == [("/v1/stock/TEA-LJ-250", f"Bearer {TOKEN}")]
+
+        await panel.get_by_label("sku").fill("NOPE-1")
+        await panel.get_by_role("button", name="Run").click()
+        await expect(result).to_have_attribute("data-error-code", "not_found")
+        await expect(result).to_contain_text("unknown SKU NOPE-1")
+    finally:
+        await server.close()

@@ -10,7 +10,7 @@ from typing import Any
 from playwright.async_api import expect
 
 from tests.conftest import admin_headers
-from tests.web.conftest import Watch
+from tests.web.conftest import Watch, screenshot_path
 from tests.web.pages import Console, Widget, bodies
 
 
@@ -48,6 +48,8 @@ async def test_a_canned_reply_is_found_with_a_slash_inserted_and_sent(
     await expect(options).to_have_text([re.compile(r"/ship.*support.*within", re.S), re.compile(r"/thanks.*Personal", re.S)], use_inner_text=True)
     await expect(options.first).to_have_attribute("aria-selected", "true")
     await expect(box).to_have_attribute("aria-activedescendant", await options.first.get_attribute("id") or "")
+    if path := screenshot_path("console-canned.png"):
+        await page.screenshot(path=str(path))
     await box.press("ArrowDown")
     await expect(options.nth(1)).to_have_attribute("aria-selected", "true")
     await expect(box).to_have_attribute("aria-activedescendant", await options.nth(1).get_attribute("id") or "")
