@@ -196,7 +196,6 @@ export default {
   'transfer.team_online': '{name} · {agents_online} online',
   'transfer.colleagues': 'Colleagues with the console open',
   'transfer.no_colleagues': 'No colleague has the console open.',
-  'presence.offline': 'Offline',
   'customer.events': 'Recent activity',
   'customer.no_events': 'No business events yet.',
   'customer.loading': 'Loading the customer…',

@@ -196,7 +196,6 @@ export default {
   'transfer.team_online': '{name} · {agents_online} 人在线',
   'transfer.colleagues': '已打开控制台的同事',
   'transfer.no_colleagues': '没有同事打开控制台。',
-  'presence.offline': '离线',
   'customer.events': '最近动态',
   'customer.no_events': '暂无业务事件。',
   'customer.loading': '正在加载客户资料…',
