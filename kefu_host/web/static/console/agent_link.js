@@ -99,7 +99,8 @@ export class AgentLink {
       if (!had || had.history !== 'loaded' || !had.active) {
         this.loadHistory(id, Math.max(0, conv.lastSeqHint - HISTORY_WITH_WELCOME));
       }
-      if (conv.events === null) this.loadCustomer(conv.customer_id);
+      // read again after a reconnect too: events accepted while the socket was down came on no frame
+      if (conv.events === null || before.agent) this.loadCustomer(conv.customer_id);
       this.resend(id);
     }
   }
