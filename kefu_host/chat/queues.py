@@ -7,6 +7,7 @@ carries the whole (bounded) queue of the team, so a client only ever replaces wh
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -20,6 +21,8 @@ from kefu_host.chat.values import CustomerView
 MAX_LISTED = 50
 #: The most characters of the latest message shown in a queue entry.
 PREVIEW_CHARS = 200
+#: How long changes to a team's queue are gathered before its agents are told.
+COALESCE_SECONDS = 0.2
 
 
 def queue_topic(team: str) -> str:
@@ -42,24 +45,29 @@ def team_queue(
             "conversation_id": state.id,
             "position": position,
             "priority": state.priority,
-            "queued_at": state.queued_at.isoformat(),
+            "queued_at": state.queued_at,  # orjson writes datetimes as isoformat() would, several times faster
             "customer": {"id": state.customer_id, "name": customer.name if customer else None,
                          "vip_level": customer.vip_level if customer else 0},
             "unread": state.unread,
             "last_message": None if last is None else {"kind": last.kind, "body": last.body[:PREVIEW_CHARS],
-                                                        "created_at": last.created_at.isoformat()},
+                                                        "created_at": last.created_at},
         })
     return {"team": team, "count": len(queue), "waiting": waiting}
 
 
 class QueueBoard:
-    """Announces teams' queues to their agents (the chat service's live state, read, never changed here)."""
+    """Announces teams' queues to their agents (the chat service's live state, read, never changed here).
+
+    Changes are gathered for :data:`COALESCE_SECONDS` and told once: a busy queue, where every waiting visitor's
+    message changes an entry, costs its agents a few frames a second, not one per message."""
 
     def __init__(self, dispatcher: Dispatcher, bus: Bus, live: Mapping[int, ConvState],
                  customers: Mapping[int, CustomerView]) -> None:
         self.dispatcher, self.bus, self.live, self.customers = dispatcher, bus, live, customers
         #: the last ``queues`` frame each team's agents were sent
         self._told: dict[str, str] = {}
+        self._dirty: dict[str, None] = {}
+        self._flush: asyncio.TimerHandle | None = None
 
     def snapshot(self, teams: Iterable[str]) -> list[dict[str, Any]]:
         """The ``teams`` of a ``queues`` frame, for an agent's welcome (which listens to them first): what it shows
@@ -72,14 +80,21 @@ class QueueBoard:
         return entries
 
     def announce(self, *teams: str) -> None:
-        """Tell the agents listening to these teams' queues what waits there now, if that changed."""
-        for team in dict.fromkeys(teams):
+        """These teams' queues changed: their agents hear of it shortly (if what they were told changed)."""
+        for team in teams:
+            self._dirty[team] = None
+        if self._dirty and self._flush is None:
+            self._flush = asyncio.get_running_loop().call_later(COALESCE_SECONDS, self._tell)
+
+    def _tell(self) -> None:
+        self._flush = None
+        dirty, self._dirty = self._dirty, {}
+        for team in dirty:
             topic = queue_topic(team)
             if not self.bus.listeners(topic):
                 self._told.pop(team, None)
                 continue
-            entry = team_queue(self.dispatcher, self.live, self.customers, team)
-            out = frame({"type": "queues", "teams": [entry]})
-            if self._told.get(team) != out.text:  # several changes in one step are told once
+            out = frame({"type": "queues", "teams": [team_queue(self.dispatcher, self.live, self.customers, team)]})
+            if self._told.get(team) != out.text:
                 self._told[team] = out.text
                 self.bus.publish(topic, out)
