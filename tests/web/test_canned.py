@@ -45,7 +45,8 @@ async def test_a_canned_reply_is_found_with_a_slash_inserted_and_sent(
     await box.press_sequentially("/")
     await expect(options).to_have_count(3)
     await box.press_sequentially("s")  # shortcuts that start with it first, then those (or texts) that hold it
-    await expect(options).to_have_text([re.compile(r"/ship.*support.*within", re.S), re.compile(r"/thanks.*Personal", re.S)], use_inner_text=True)
+    await expect(options).to_have_text([re.compile(r"/ship.*support.*within", re.S),
+                                        re.compile(r"/thanks.*Personal", re.S)], use_inner_text=True)
     await expect(options.first).to_have_attribute("aria-selected", "true")
     await expect(box).to_have_attribute("aria-activedescendant", await options.first.get_attribute("id") or "")
     if path := screenshot_path("console-canned.png"):
