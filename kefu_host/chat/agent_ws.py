@@ -183,6 +183,8 @@ async def _dispatch(chat: ChatRuntime, session: Session, record: AgentRecord, da
             await service.take(record.id, cid)
         except TakeRefused as exc:
             raise FrameError(exc.code, exc.message) from None
+        except StoreUnavailable:
+            raise FrameError("store_unavailable", "the assignment was not stored; try again") from None
     elif kind == "action":
         _start_action(chat, session, record, data)
     elif kind == "transfer":
