@@ -34,6 +34,12 @@ async def test_a_canned_reply_is_found_with_a_slash_inserted_and_sent(
     await expect(listed).to_have_count(3)
     await expect(listed.first).to_contain_text("/thanks")  # personal ones first
     await expect(listed.first).to_contain_text("Personal")
+    await page.get_by_role("button", name="Edit /thanks").click()  # a typo to mend
+    await expect(page.get_by_label("Text")).to_have_value("Thank you for waiting!")
+    await page.get_by_label("Text").fill("Thank you for waiting, sorry for the delay!")
+    await page.get_by_role("button", name="Save").click()
+    await expect(listed.first.locator(".canned-body")).to_have_text("Thank you for waiting, sorry for the delay!")
+    await expect(listed).to_have_count(3)
 
     widget = await Widget.open_demo(await context.new_page(), host)
     await widget.send("when do I get my money back?")
@@ -75,5 +81,5 @@ async def test_a_canned_reply_is_found_with_a_slash_inserted_and_sent(
     # a click picks one too
     await box.press_sequentially("/than")
     await options.first.click()
-    await expect(box).to_have_value("Thank you for waiting!")
+    await expect(box).to_have_value("Thank you for waiting, sorry for the delay!")
     assert watch.page_errors == [] and watch.console_errors == []

@@ -10,6 +10,18 @@ export function CannedPage({ link, replies, teams }) {
   const [scope, setScope] = useState('');
   const [error, setError] = useState(null);
   const [busy, setBusy] = useState(false);
+  const [editing, setEditing] = useState(null); // the id of the reply the form changes; null: a new one
+  const reset = () => {
+    setEditing(null);
+    setShortcut('');
+    setBody('');
+  };
+  const edit = (reply) => {
+    setEditing(reply.id);
+    setShortcut(reply.shortcut);
+    setBody(reply.body);
+    setScope(reply.team ?? '');
+  };
   const run = async (work) => {
     setBusy(true);
     setError(null);
@@ -23,14 +35,12 @@ export function CannedPage({ link, replies, teams }) {
       setBusy(false);
     }
   };
-  const add = async (event) => {
+  const save = async (event) => {
     event.preventDefault();
     const reply = { shortcut: shortcut.trim(), body };
-    if (scope) reply.team = scope;
-    if (await run(() => link.saveCanned(reply))) {
-      setShortcut('');
-      setBody('');
-    }
+    if (editing != null) reply.id = editing;
+    else if (scope) reply.team = scope;
+    if (await run(() => link.saveCanned(reply))) reset();
   };
   return html`<section class="canned-page" aria-labelledby="canned-title">
     <h2 id="canned-title">${t('canned.title')}</h2>
@@ -41,12 +51,15 @@ export function CannedPage({ link, replies, teams }) {
         <span class="canned-shortcut">/${reply.shortcut}</span>
         <span class="suggestion-tag">${reply.scope === 'team' ? reply.team : t('canned.personal')}</span>
         <span class="canned-body">${reply.body}</span>
+        <span class="canned-buttons"><button type="button" class="link" disabled=${busy}
+          aria-label=${t('canned.edit_one', { shortcut: reply.shortcut })}
+          onClick=${() => edit(reply)}>${t('canned.edit')}</button>
         <button type="button" class="link" disabled=${busy}
           aria-label=${t('canned.delete_one', { shortcut: reply.shortcut })}
-          onClick=${() => run(() => link.deleteCanned(reply.id))}>${t('canned.delete')}</button>
+          onClick=${() => run(() => link.deleteCanned(reply.id))}>${t('canned.delete')}</button></span>
       </li>`)}</ul>` : html`<p class="empty">${t('canned.none')}</p>`}
-    <form class="canned-form" onSubmit=${add}>
-      <h3>${t('canned.add')}</h3>
+    <form class="canned-form" onSubmit=${save}>
+      <h3>${editing != null ? t('canned.change') : t('canned.add')}</h3>
       <label for="canned-shortcut">${t('canned.shortcut')}</label>
       <input id="canned-shortcut" value=${shortcut} maxlength="64" required
         onInput=${(e) => setShortcut(e.currentTarget.value)} />
@@ -54,11 +67,13 @@ export function CannedPage({ link, replies, teams }) {
       <textarea id="canned-body" rows="3" maxlength="8000" required value=${body}
         onInput=${(e) => setBody(e.currentTarget.value)}></textarea>
       <label for="canned-scope">${t('canned.scope')}</label>
-      <select id="canned-scope" value=${scope} onChange=${(e) => setScope(e.currentTarget.value)}>
+      <select id="canned-scope" value=${scope} disabled=${editing != null}
+        onChange=${(e) => setScope(e.currentTarget.value)}>
         <option value="">${t('canned.personal')}</option>
         ${teams.map((team) => html`<option value=${team}>${t('canned.team', { team })}</option>`)}
       </select>
       <button type="submit" disabled=${busy || !shortcut.trim() || !body.trim()}>${t('canned.save')}</button>
+      ${editing != null && html`<button type="button" class="link" onClick=${reset}>${t('canned.cancel')}</button>`}
     </form>
   </section>`;
 }

@@ -206,4 +206,8 @@ export default {
   'event.payment.failed': 'Payment failed',
   'event.payment.succeeded': 'Payment succeeded',
   'event.ticket.changed': 'Ticket changed',
+  'canned.edit': 'Edit',
+  'canned.edit_one': 'Edit /{shortcut}',
+  'canned.change': 'Change the reply',
+  'canned.cancel': 'Cancel',
 };

@@ -206,4 +206,8 @@ export default {
   'event.payment.failed': '支付失败',
   'event.payment.succeeded': '支付成功',
   'event.ticket.changed': '工单状态变更',
+  'canned.edit': '编辑',
+  'canned.edit_one': '编辑 /{shortcut}',
+  'canned.change': '修改快捷回复',
+  'canned.cancel': '取消',
 };
