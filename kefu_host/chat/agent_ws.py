@@ -30,7 +30,9 @@ from kefu_host.chat.protocol import (
     parse,
     text_field,
 )
+from kefu_host.chat.queues import queue_topic
 from kefu_host.chat.runtime import ChatRuntime
+from kefu_host.chat.service import TakeRefused
 from kefu_host.chat.session import Session
 from kefu_host.chat.values import NOTE, TEXT
 from kefu_host.http import error_response
@@ -39,7 +41,7 @@ from kefu_host.keys import CHAT, SOCKETS
 from kefu_host.store import StoreUnavailable
 
 log = structlog.get_logger("kefu_host.chat")
-AGENT_FRAMES = frozenset({"send", "typing", "read", "close", "transfer", "presence", "action", "ping"})
+AGENT_FRAMES = frozenset({"send", "typing", "read", "close", "transfer", "take", "presence", "action", "ping"})
 #: Actions one agent socket may have running at once.
 MAX_RUNNING_ACTIONS = 4
 
@@ -97,6 +99,8 @@ async def _welcome(
     frames."""
     service = chat.service
     session.listen(agent_topic(record.id))
+    for team in record.teams:
+        session.listen(queue_topic(team))
     held = [s for s in service.live.values() if service.owns(record.id, s.id)]
     session.conn.send(
         frame(
@@ -105,7 +109,8 @@ async def _welcome(
                 "agent": {"id": record.id, "name": record.name, "teams": list(record.teams),
                           "capacity": record.capacity},
                 "presence": chat.presence.presence_with(record.id, wish),
-                "conversations": [s.view().to_dict() for s in held],
+                "conversations": [{**s.view().to_dict(), "unread": s.unread} for s in held],
+                "queues": service.board.snapshot(record.teams),
                 "actions": chat.actions.describe(),
             }
         )
@@ -165,10 +170,21 @@ async def _dispatch(chat: ChatRuntime, session: Session, record: AgentRecord, da
     elif kind == "read":
         cid = _owned(chat, session, record, data)
         seq = int_field(data, "seq")
+        assert seq is not None
+        service.mark_read(cid, seq)
         chat.bus.publish(conversation_topic(cid), frame({"type": "read", "conversation_id": cid, "seq": seq,
                                                           "by": "agent"}, origin=id(session)))
     elif kind == "close":
         await service.close(_owned(chat, session, record, data), "agent")
+    elif kind == "take":
+        cid = int_field(data, "conversation_id", ID_RANGE)
+        assert cid is not None
+        try:
+            await service.take(record.id, cid)
+        except TakeRefused as exc:
+            raise FrameError(exc.code, exc.message) from None
+        except StoreUnavailable:
+            raise FrameError("store_unavailable", "the assignment was not stored; try again") from None
     elif kind == "action":
         _start_action(chat, session, record, data)
     elif kind == "transfer":

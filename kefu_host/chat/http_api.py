@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from kefu_host.chat import login_api
+from kefu_host.chat import canned_api, login_api, targets
 from kefu_host.chat.accounts import AgentRecord
 from kefu_host.chat.agent_ws import agent_socket
 from kefu_host.chat.handshake import credential
@@ -197,4 +197,6 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/conversations/{id}/messages", conversation_messages)
     app.router.add_get("/api/conversations/{id}/explain", conversation_explain)
     login_api.routes(app)
+    canned_api.routes(app)
+    targets.routes(app)
     app.cleanup_ctx.append(chat_ctx)

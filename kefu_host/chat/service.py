@@ -26,7 +26,8 @@ from kefu_host.chat.protocol import ack_body, frame, message_frame
 from kefu_host.chat.ratings import Score, rate_until
 from kefu_host.chat.repo import ChatRepo
 from kefu_host.chat.routing import PRIORITY_NORMAL, RouteDecision, Router, Trigger
-from kefu_host.chat.state import ConvState, KeyedLocks
+from kefu_host.chat.queues import QueueBoard
+from kefu_host.chat.state import ConvState, KeyedLocks, LastMessage
 from kefu_host.chat.values import TEXT, AgentView, CustomerView, MessageView
 from kefu_host.config import ChatConfig
 from kefu_host.hookcall import Hooks
@@ -38,6 +39,14 @@ log = structlog.get_logger("kefu_host.chat")
 
 #: How many recent messages an agent gets with a newly assigned conversation (the rest over HTTP).
 TRANSCRIPT_WITH_ASSIGNMENT = 50
+
+
+class TakeRefused(Exception):
+    """A ``take`` the host will not do: ``code`` is the error frame's."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +72,7 @@ class ChatService:
         self.customers: dict[int, CustomerView] = {}
         self.agents: dict[int, AgentView] = {}
         self.locks = KeyedLocks()
+        self.board = QueueBoard(dispatcher, bus, self.live, self.customers)
 
     # --- the commit hook: stored messages go out in commit order ---------------------------------------------
 
@@ -71,6 +81,13 @@ class ChatService:
         if state is not None:
             state.last_seq = message.seq
             state.last_activity = time.monotonic()
+            if message.sender == "visitor":
+                state.last_visitor = LastMessage(message.seq, message.kind, message.body, message.created_at)
+                state.unread += 1
+                if self.dispatcher.position(state.id) is not None:  # waiting: its queue entry shows the message
+                    self.board.announce(state.team)
+            elif message.sender == "agent" and not agents_only(message.kind):
+                state.unread = 0  # the agent answered: it has read what came before
         ack = ack_body(message, duplicate=False) if origin is not None else None
         self.bus.publish(conversation_topic(message.conversation_id), message_frame(message, origin=origin, ack=ack))
 
@@ -234,7 +251,7 @@ class ChatService:
                 frame(
                     {
                         "type": "assigned",
-                        "conversation": state.view().to_dict(),
+                        "conversation": {**state.view().to_dict(), "unread": state.unread},
                         "customer": customer.to_dict() if customer else None,
                         "messages": [m.to_frame() for m in recent],
                     },
@@ -247,6 +264,20 @@ class ChatService:
             )
             await self.hooks.call("kefu_conversation_assigned", conversation=state.view(), agent=agent)
         self._announce_positions(*(a.team for a in assignments))  # everyone behind them moved up
+
+    async def take(self, agent_id: int, conversation_id: int) -> None:
+        """An agent takes a waiting chat of one of its teams from the queue (its capacity allowing, even while
+        away: taking is the agent's own choice). Raises :class:`TakeRefused` saying why not."""
+        async with self.locks(conversation_id):
+            state = self.live.get(conversation_id)
+            ticket = self.dispatcher.position(conversation_id)
+            agent = self.agents[agent_id]
+            if state is None or ticket is None or state.team not in agent.teams:
+                raise TakeRefused("not_queued", f"conversation {conversation_id} is not waiting in your teams' queues")
+            assignment = self.dispatcher.take(conversation_id, agent_id)
+            if assignment is None:
+                raise TakeRefused("at_capacity", f"you already hold {agent.capacity} conversations (your capacity)")
+            await self._assigned([assignment])
 
     async def transfer(self, conversation_id: int, *, team: str | None, agent: str | None, reason: str) -> None:
         async with self.locks(conversation_id):
@@ -339,8 +370,15 @@ class ChatService:
                   unfollow=conversation_id),
         )
 
+    def mark_read(self, conversation_id: int, seq: int) -> None:
+        """The agent holding the conversation has read up to ``seq``."""
+        state = self.live.get(conversation_id)
+        if state is not None and (state.last_visitor is None or seq >= state.last_visitor.seq):
+            state.unread = 0
+
     def _announce_positions(self, *teams: str) -> None:
-        """Tell every waiting visitor of these teams their place, when it changed."""
+        """Tell every waiting visitor of these teams their place, when it changed; and the teams' agents."""
+        self.board.announce(*teams)
         for team in dict.fromkeys(teams):
             for cid, position in self.dispatcher.positions(team):
                 state = self.live.get(cid)

@@ -194,6 +194,22 @@ class Message(Base):
     attachment: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
+class CannedReply(Base):
+    """A saved answer agents insert into the composer: a team's (``team`` set) or one agent's own (``agent_id``)."""
+
+    __tablename__ = "canned_replies"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    #: The team whose agents share it; None for a personal reply.
+    team: Mapped[str | None] = mapped_column(String(100), index=True)
+    #: The agent it belongs to; None for a team reply.
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    #: What the agent types after ``/`` to find it.
+    shortcut: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ProcessedEvent(Base):
     """A business event accepted once: the primary key makes a repeated (source, id) a no-op."""
 
