@@ -7,7 +7,8 @@ first, honouring ``tryfirst``/``trylast``), and
 * awaits async implementations concurrently, each under its plugin's timeout;
 * isolates every implementation: an exception or timeout is logged with the plugin's name and counted in the
   plugin's :class:`~kefu_host.plugins.PluginRecord`; the others still run and the caller still gets their results;
-* keeps declarative and ``firstresult`` hooks synchronous (:meth:`Hooks.call_sync`, :meth:`Hooks.call_first`).
+* keeps declarative and ``firstresult`` hooks synchronous (:meth:`Hooks.call_sync`, :meth:`Hooks.call_first`);
+* counts and times every implementation of an awaited hook (metrics) and gives each a span under a traced call.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import pluggy
 import structlog
 
 from kefu_host.hookspecs import SYNC_HOOKS
+from kefu_host.metrics import MetricsOff
 from kefu_host.plugins import PluginRegistry
+from kefu_host.tracing import TRACING_OFF, Tracing
 
 log = structlog.get_logger("kefu_host.hooks")
 
@@ -39,9 +42,14 @@ class Contribution:
 class Hooks:
     """Calls hooks of one plugin manager with awaiting, isolation and timeouts."""
 
-    def __init__(self, pm: pluggy.PluginManager, registry: PluginRegistry) -> None:
+    def __init__(
+        self, pm: pluggy.PluginManager, registry: PluginRegistry, *, metrics: MetricsOff | None = None,
+        tracing: Tracing = TRACING_OFF,
+    ) -> None:
         self.pm = pm
         self.registry = registry
+        self.metrics = metrics if metrics is not None else MetricsOff()
+        self.tracing = tracing
         # plugins are all registered before the app starts, so each hook's call order is worked out once
         self._order: dict[tuple[str, str | None], list[pluggy.HookImpl]] = {}
 
@@ -67,14 +75,17 @@ class Hooks:
         results: list[Any] = [None] * len(impls)
         pending: dict[int, Any] = {}
         for n, impl in enumerate(impls):
+            start = time.perf_counter()
             try:
                 value = impl.function(*self._args(impl, kwargs))
             except Exception as exc:
+                self.metrics.hook(impl.plugin_name, name, time.perf_counter() - start, "failed")
                 self._failed(impl, name, exc)
                 continue
             if inspect.isawaitable(value):
                 pending[n] = value
             else:
+                self.metrics.hook(impl.plugin_name, name, time.perf_counter() - start, "ok")
                 results[n] = value
         if len(pending) == 1:  # the common case needs no gather
             ((n, awaitable),) = pending.items()
@@ -92,10 +103,13 @@ class Hooks:
     async def _await(self, impl: pluggy.HookImpl, name: str, awaitable: Any) -> Any:
         timeout = self.registry.hook_timeout(impl.plugin_name)
         start = time.perf_counter()
+        outcome = "ok"
         try:
-            async with asyncio.timeout(timeout):
-                return await awaitable
+            with self.tracing.child(f"hook {name}", {"kefu.plugin": impl.plugin_name, "kefu.hook": name}):
+                async with asyncio.timeout(timeout):
+                    return await awaitable
         except TimeoutError:
+            outcome = "timeout"
             self.registry.record_timeout(impl.plugin_name, name)
             log.error(
                 "hook timed out",
@@ -105,7 +119,10 @@ class Hooks:
                 elapsed_s=round(time.perf_counter() - start, 3),
             )
         except Exception as exc:
+            outcome = "failed"
             self._failed(impl, name, exc)
+        finally:
+            self.metrics.hook(impl.plugin_name, name, time.perf_counter() - start, outcome)
         return _FAILED
 
     def call_sync(self, name: str, /, **kwargs: Any) -> list[Contribution]:

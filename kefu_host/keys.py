@@ -19,10 +19,12 @@ if TYPE_CHECKING:
     from kefu_host.events.runtime import EventsRuntime
     from kefu_host.health import Lifecycle
     from kefu_host.hookcall import Hooks
+    from kefu_host.metrics import MetricsOff
     from kefu_host.plugins import PluginRegistry
     from kefu_host.routing.runtime import RulesRuntime
     from kefu_host.sockets import OpenSockets
     from kefu_host.store import Store
+    from kefu_host.tracing import Tracing
     from kefu_host.webhooks.outbox import Outbox
     from kefu_host.web import WebUI
 
@@ -40,3 +42,6 @@ OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox", "Outbox")
 AUTH_GUARD: web.AppKey[AuthGuard] = web.AppKey("auth_guard", "AuthGuard")
 WEB: web.AppKey[WebUI] = web.AppKey("web", "WebUI")
 ATTACHMENTS: web.AppKey[FileStore] = web.AppKey("attachments", "FileStore")
+#: The app's metrics (a :class:`~kefu_host.metrics.Metrics`, or the do-nothing base when they are off).
+METRICS: web.AppKey[MetricsOff] = web.AppKey("metrics", "MetricsOff")
+TRACING: web.AppKey[Tracing] = web.AppKey("tracing", "Tracing")

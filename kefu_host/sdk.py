@@ -14,7 +14,7 @@ from kefu_host.events.types import Event, EventType
 from kefu_host.http import admin_denied, check_admin, error_response, json_response, path_int
 from kefu_host.inputs import INT32_MAX, BadInput, IntRange
 from kefu_host.plugin_db import PluginStore, UtcDateTime, check_dsn, open_store, resolve_url, utcnow
-from kefu_host.plugin_http import error_message, json_body
+from kefu_host.plugin_http import error_message, http_tracing, json_body
 from kefu_host.plugin_settings import http_url, reject_unknown, seconds, text
 from kefu_host.rules.schema import FieldSpec, FieldType
 
@@ -43,6 +43,7 @@ __all__ = [
     "error_message",
     "error_response",
     "hookimpl",
+    "http_tracing",
     "http_url",
     "json_body",
     "json_response",

@@ -5,7 +5,7 @@ The contract (paths and JSON shapes) is in this package's README.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -25,7 +25,7 @@ class ErpClient:
         self.settings = settings
         self.session: aiohttp.ClientSession | None = None
 
-    async def open(self) -> None:
+    async def open(self, trace_configs: Sequence[aiohttp.TraceConfig] = ()) -> None:
         headers = {"Accept": "application/json", "User-Agent": "kefu-host-erp-plugin"}
         if self.settings.token:
             headers["Authorization"] = f"Bearer {self.settings.token}"
@@ -34,6 +34,7 @@ class ErpClient:
             headers=headers,
             timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
             raise_for_status=False,
+            trace_configs=list(trace_configs),
         )
 
     async def close(self) -> None:

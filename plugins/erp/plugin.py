@@ -10,6 +10,7 @@ from aiohttp import web
 from kefu_host import hookimpl
 from kefu_host.agent_actions import ActionContext, ActionError, AgentAction
 from kefu_host.keys import CHAT
+from kefu_host.sdk import http_tracing
 
 from .client import ErpClient
 from .settings import ErpSettings
@@ -28,9 +29,8 @@ class ErpPlugin:
     @hookimpl
     async def kefu_startup(self, app: web.Application) -> None:
         self._chat = app[CHAT]
-        await (
-            self.erp.open()
-        )  # no request yet: an ERP that is down shows up as erp_unavailable answers, not here
+        # no request yet: an ERP that is down shows up as erp_unavailable answers, not here
+        await self.erp.open(http_tracing(app))
 
     @hookimpl
     async def kefu_shutdown(self, app: web.Application) -> None:

@@ -24,6 +24,7 @@ from kefu_host.events.types import Event, EventType
 from kefu_host.keys import CHAT, CONFIG
 from kefu_host.plugin_db import open_store, resolve_url, utcnow
 from kefu_host.rules.schema import FieldSpec, FieldType
+from kefu_host.sdk import http_tracing
 
 from .provider import ProviderClient
 from .settings import PaymentsSettings
@@ -116,7 +117,7 @@ class PaymentsPlugin:
     async def kefu_startup(self, app: web.Application) -> None:
         self._base_dir = app[CONFIG].base_dir
         self._chat = app[CHAT]
-        await self.provider.open()
+        await self.provider.open(http_tracing(app))
         try:
             # a failure shows in /api/plugins; the next call that needs the database tries again
             await (await self._open()).prune(utcnow())

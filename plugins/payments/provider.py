@@ -5,6 +5,7 @@ The contract (path, headers, JSON shapes) is in this package's README.md.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,12 +33,13 @@ class ProviderClient:
         self.settings = settings
         self.session: aiohttp.ClientSession | None = None
 
-    async def open(self) -> None:
+    async def open(self, trace_configs: Sequence[aiohttp.TraceConfig] = ()) -> None:
         headers = {"Accept": "application/json", "User-Agent": "kefu-host-payments-plugin"}
         if self.settings.api_key:
             headers["Authorization"] = f"Bearer {self.settings.api_key}"
         self.session = aiohttp.ClientSession(
-            headers=headers, timeout=aiohttp.ClientTimeout(total=self.settings.timeout)
+            headers=headers, timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
+            trace_configs=list(trace_configs),
         )
 
     async def close(self) -> None:
