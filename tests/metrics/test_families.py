@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kefu_host.testing.events import envelope
+from tests.chat.test_delivery import COUNT, RawSocket, _send_many
 from tests.conftest import admin_headers
 from tests.metrics.conftest import scrape
 from tests.test_plugins import write_plugin
@@ -172,3 +173,23 @@ async def _scrape_until(host: Any, done: Callable[[Any], bool], attempts: int = 
             return s
         await asyncio.sleep(0.05)
     raise AssertionError(f"the metrics never got there:\n{s.text}")
+
+
+async def test_a_slow_socket_closed_with_4008_is_counted(start_host: Callable[..., Any]) -> None:
+    host = await start_host(environ={"KEFU_CHAT__SEND_QUEUE_SIZE": "16", "KEFU_SERVER__SOCKET_SEND_BUFFER": "65536"})
+    agent = await host.agent(await host.add_agent("chatty"))
+    fast = await host.visitor()
+    cid = (await fast.say("hi"))["conversation_id"]
+    await agent.expect("assigned")
+    # a second tab that stops reading (as in tests/chat/test_delivery.py), then more than it can buffer
+    slow = await RawSocket.connect(host.client.port, f"/ws/visitor?token={fast.token}")  # type: ignore[attr-defined]
+    sender = asyncio.create_task(_send_many(agent, cid, "z" * 7000, COUNT))
+    for _ in range(COUNT):
+        await fast.expect("message", timeout=20)
+    await sender
+    _, code = await slow.read_to_close()
+    assert code == 4008
+    s = await scrape(host.client)
+    assert s.value("kefu_websocket_send_queue_closes_total", kind="visitor") == 1
+    assert s.value("kefu_websocket_send_queue_closes_total", kind="agent") == 0
+    assert s.value("kefu_websocket_connections", kind="visitor") == 1
