@@ -1,6 +1,7 @@
 """The host's counters and histograms, and the one-line calls the code paths record with.
 
-Every app has its own :class:`Metrics` with its own registry (tests start many apps in one process). State that
+Every app has its own :class:`Metrics` with its own registry (tests start many apps in one process). Counters are
+plain numbers read when scraped (:class:`Counter`); histograms are prometheus_client's. State that
 can be read when scraped (queues, conversations, sockets, rule reloads) is not counted here but read then, by
 :mod:`kefu_host.metrics.state`. :class:`MetricsOff` has the same methods doing nothing, for ``metrics.enabled =
 false``. Names and labels are listed in docs/metrics.md.
@@ -12,7 +13,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from bisect import bisect_left
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 #: Seconds, for waits people feel: queue wait, time to the first answer.
 WAIT_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
@@ -33,6 +37,100 @@ class Count:
 
 
 NOT_COUNTED = Count()
+
+
+class Cell(Count):
+    """One series of a :class:`Counter`: a plain number. Every count happens on the event loop's thread, so it
+    needs no lock, unlike prometheus_client's counters (a lock per step, several times the cost of the step)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def inc(self, amount: float = 1) -> None:
+        self.value += amount
+
+
+class Counter:
+    """A counter family read when scraped; ``labels(...)`` hands out its cells (cached by the caller)."""
+
+    def __init__(self, name: str, documentation: str, labelnames: Iterable[str] = (), *,
+                 registry: CollectorRegistry) -> None:
+        self.name, self.documentation, self.labelnames = name, documentation, tuple(labelnames)
+        self.cells: dict[tuple[str, ...], Cell] = {}
+        if not self.labelnames:
+            self.cells[()] = Cell()
+        registry.register(self)
+
+    def labels(self, *values: str) -> Cell:
+        cell = self.cells.get(values)
+        if cell is None:
+            cell = self.cells[values] = Cell()
+        return cell
+
+    def inc(self, amount: float = 1) -> None:
+        self.cells[()].inc(amount)
+
+    def describe(self) -> list[Metric]:
+        return [CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)]
+
+    def collect(self) -> list[Metric]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        for values, cell in list(self.cells.items()):
+            family.add_metric(values, cell.value)
+        return [family]
+
+
+class Buckets:
+    """One series of a :class:`Histogram`: a count per bucket and the sum, plain numbers like :class:`Cell`."""
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last one is +Inf
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1  # bisect_left: a bucket's bound is inclusive (le)
+        self.sum += value
+
+
+class Histogram:
+    """A histogram family read when scraped, with cumulative ``le`` buckets as Prometheus wants them."""
+
+    def __init__(self, name: str, documentation: str, labelnames: Iterable[str] = (), *,
+                 buckets: tuple[float, ...], registry: CollectorRegistry) -> None:
+        self.name, self.documentation, self.labelnames = name, documentation, tuple(labelnames)
+        self.bounds = tuple(float(b) for b in buckets)
+        self.series: dict[tuple[str, ...], Buckets] = {}
+        if not self.labelnames:
+            self.series[()] = Buckets(self.bounds)
+        registry.register(self)
+
+    def labels(self, *values: str) -> Buckets:
+        series = self.series.get(values)
+        if series is None:
+            series = self.series[values] = Buckets(self.bounds)
+        return series
+
+    def observe(self, value: float) -> None:
+        self.series[()].observe(value)
+
+    def describe(self) -> list[Metric]:
+        return [HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)]
+
+    def collect(self) -> list[Metric]:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        labels = [f"{b:g}" if b != int(b) else f"{b:.1f}" for b in self.bounds] + ["+Inf"]
+        for values, series in list(self.series.items()):
+            running, cumulative = 0, []
+            for le, n in zip(labels, series.counts, strict=True):
+                running += n
+                cumulative.append((le, running))
+            family.add_metric(list(values), cumulative, series.sum)
+        return [family]
 
 
 class SocketCounters:
@@ -145,7 +243,6 @@ class Metrics(MetricsOff):
                                       "item by item).", registry=r)
         self._sockets: dict[str, SocketCounters] = {}
         self._hooks: dict[tuple[str, str], tuple[Any, Any, Any, Any]] = {}
-        self._stored = {s: self.messages_stored.labels(s) for s in ("visitor", "agent", "system")}
         #: conversation -> the opening (its queued_at) an agent already answered, for the first-reply histogram
         self._answered: dict[int, datetime] = {}
 
@@ -160,8 +257,7 @@ class Metrics(MetricsOff):
         self.sockets_opened.labels(kind).inc()
 
     def message_stored(self, sender: str, kind: str, conversation_id: int, queued_at: datetime | None) -> None:
-        counter = self._stored.get(sender)
-        (counter if counter is not None else self.messages_stored.labels(sender)).inc()
+        self.messages_stored.labels(sender).inc()
         if sender == "agent" and kind != "note" and queued_at is not None:
             if self._answered.get(conversation_id) != queued_at:
                 if len(self._answered) >= MAX_ANSWERED:  # nobody scrapes (which prunes it): stay bounded
@@ -175,8 +271,9 @@ class Metrics(MetricsOff):
 
     def decided(self, trigger: str, fired: Iterable[str]) -> None:
         self.decisions.labels(trigger).inc()
+        rules = self.rules_fired
         for rule in fired:
-            self.rules_fired.labels(rule).inc()
+            rules.labels(rule).inc()
 
     def event(self, event_type: str, outcome: str) -> None:
         self.events.labels(event_type, outcome).inc()

@@ -40,15 +40,16 @@ def server_middleware(tracing: Tracing) -> Any:
 def client_trace_configs(tracing: Tracing) -> list[aiohttp.TraceConfig]:
     """``trace_configs`` for an ``aiohttp.ClientSession``: a client span per request, ``traceparent`` sent with it.
     Empty when tracing is off."""
-    tracer = tracing.tracer
-    if tracer is None:
+    if not tracing.enabled:
         return []
 
     async def start(_: aiohttp.ClientSession, ctx: SimpleNamespace, params: aiohttp.TraceRequestStartParams) -> None:
-        span = tracer.start_span(f"HTTP {params.method}", kind=SpanKind.CLIENT, attributes={
+        span = tracing.start(f"HTTP {params.method}", SpanKind.CLIENT, {
             "http.request.method": params.method, "url.full": str(params.url.with_query(None)),
             "server.address": params.url.host or ""})
         ctx.kefu_span = span
+        if span is None:
+            return
         PROPAGATOR.inject(params.headers, context=trace.set_span_in_context(span))
 
     async def end(_: aiohttp.ClientSession, ctx: SimpleNamespace, params: aiohttp.TraceRequestEndParams) -> None:

@@ -3,6 +3,7 @@ its node; every series exported is documented in docs/metrics.md and every docum
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -104,3 +105,10 @@ def test_documented_names_follow_the_conventions() -> None:
     for metric in documented:
         assert metric.startswith(("kefu_", "process_")), metric
         assert not re.search(r"_(ms|milliseconds|count|sum|bucket)$", metric), metric
+
+
+def test_the_example_dashboard_queries_only_documented_series() -> None:
+    dashboard = json.loads((DOCS / "grafana" / "kefu-host.json").read_text(encoding="utf-8"))
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    used = {re.sub(r"_(bucket|sum|count)$", "", m) for e in exprs for m in re.findall(r"\b(?:kefu|process)_[a-z_]+", e)}
+    assert used and used - _documented() == set()
