@@ -1,5 +1,5 @@
 """Traces over HTTP: an inbound signed event continues its sender's trace through the hooks of every plugin and
-the store; an outbound webhook carries ``traceparent`` to its receiver."""
+the store; outbound webhooks and a plugin's calls to its ERP carry ``traceparent`` to the receiver."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from opentelemetry.trace import SpanKind
 
 from kefu_host.testing.events import envelope
+from tests.plugins.conftest import call
+from tests.plugins.test_erp import ERP, ErpSimulator
+from tests.plugins.test_erp import TOKEN as ERP_TOKEN
 from tests.test_plugins import write_plugin
 from tests.webhooks.conftest import SECRET as HOOK_SECRET
 from tests.webhooks.conftest import Receiver, webhooks_toml
@@ -104,3 +108,40 @@ def _signed(payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     from tests.events.conftest import SECRET
 
     return signed(SECRET, payload)
+
+
+class TracedErp(ErpSimulator):
+    """The ERP simulator of the plugin's tests, noting the ``traceparent`` of every request."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.traceparents: list[str | None] = []
+
+    def app(self) -> web.Application:
+        app = super().app()
+
+        @web.middleware
+        async def note(request: web.Request, handler: Any) -> web.StreamResponse:
+            self.traceparents.append(request.headers.get("traceparent"))
+            return await handler(request)
+
+        app.middlewares.append(note)
+        return app
+
+
+async def test_an_erp_call_of_an_agent_action_carries_the_frames_trace(
+    start_traced: Callable[..., Any], aiohttp_server: Any
+) -> None:
+    erp = TracedErp(stock={"A1": {"available": 3}})
+    server = await aiohttp_server(erp.app(), host="127.0.0.1")
+    host = await start_traced(plugins=[(ERP, {"base_url": f"http://127.0.0.1:{server.port}", "token": ERP_TOKEN})])
+    agent = await host.agent(await host.add_agent("alice"))
+    assert (await call(agent, "erp.stock", {"sku": "A1"}))["result"]["available"] == 3
+    (traceparent,) = erp.traceparents
+    assert traceparent is not None
+    _, trace_id, parent_id, _ = traceparent.split("-")
+    spans = {format(s.context.span_id, "016x"): s for s in host.spans.get_finished_spans()}
+    client = spans[parent_id]
+    assert client.name == "HTTP GET" and client.attributes["url.full"].endswith("/v1/stock/A1")
+    frame = spans[format(client.parent.span_id, "016x")]
+    assert frame.name == "ws agent action" and format(frame.context.trace_id, "032x") == trace_id
