@@ -26,7 +26,7 @@ import structlog
 from kefu_host.hookspecs import SYNC_HOOKS
 from kefu_host.metrics import MetricsOff
 from kefu_host.plugins import PluginRegistry
-from kefu_host.tracing import TRACING_OFF, Tracing
+from kefu_host.tracing import NO_SPAN, TRACING_OFF, Tracing
 
 log = structlog.get_logger("kefu_host.hooks")
 
@@ -105,7 +105,9 @@ class Hooks:
         start = time.perf_counter()
         outcome = "ok"
         try:
-            with self.tracing.child(f"hook {name}", {"kefu.plugin": impl.plugin_name, "kefu.hook": name}):
+            span = NO_SPAN if self.tracing.tracer is None else self.tracing.child(
+                f"hook {name}", {"kefu.plugin": impl.plugin_name, "kefu.hook": name})
+            with span:
                 async with asyncio.timeout(timeout):
                     return await awaitable
         except TimeoutError:

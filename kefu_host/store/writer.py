@@ -164,7 +164,7 @@ class GroupWriter:
         if len(self._jobs) >= self.max_pending:
             raise StoreUnavailable(f"the store is overloaded ({self.max_pending} writes waiting)")
         future: asyncio.Future[Any] = self._event_loop.create_future()
-        span = self.tracing.start_child(f"store {kind.name}")
+        span = self.tracing.start_child(f"store {kind.name}") if self.tracing.tracer is not None else None
         self._jobs.append(_Job(kind, item, future, span))
         if self._wakeup is not None:
             self._wake()

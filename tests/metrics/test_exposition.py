@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 
 from kefu_host.config import Config
-from kefu_host.keys import CONFIG
+from kefu_host.keys import CONFIG, METRICS
 from kefu_host.metrics.exposition import node_name
 from tests.conftest import admin_headers
 from tests.metrics.conftest import Scrape, scrape
@@ -67,6 +67,7 @@ async def test_metrics_on_a_port_of_their_own_need_no_token(start_host: Callable
 
 async def test_metrics_off_serve_nothing(start_host: Callable[..., Any]) -> None:
     host = await start_host("[metrics]\nenabled = false\n")
+    assert not host.app[METRICS].enabled and host.app[METRICS].registry is None  # nothing counts anything
     assert (await host.client.get("/metrics", headers=admin_headers())).status == 404
     visitor = await host.visitor()
     await visitor.say("still works")
