@@ -30,14 +30,17 @@ from kefu_host.keys import (
     CONFIG,
     HOOKS,
     LIFECYCLE,
+    METRICS,
     PLUGIN_HOST,
     PLUGIN_MANAGER,
     PLUGINS,
     SIGHUP,
     SOCKETS,
     STORE,
+    TRACING,
 )
 from kefu_host.logs import AccessLogger, ServerLogger
+from kefu_host.metrics.exposition import new_metrics
 from kefu_host.plugin_host import Host
 from kefu_host.plugin_registry import PluginRegistry
 from kefu_host.plugins import discover, load_plugins, new_plugin_manager
@@ -46,6 +49,8 @@ from kefu_host.routing.runtime import rules_ctx
 from kefu_host.sighup import Sighup
 from kefu_host.sockets import OpenSockets
 from kefu_host.store import Store, open_store
+from kefu_host.tracing import new_tracing
+from kefu_host.tracing.http import server_middleware
 
 log = structlog.get_logger("kefu_host.app")
 
@@ -74,11 +79,16 @@ def create_app(
     config, secrets_report = secure_config(config)
     if secrets_report is not None:
         log_secrets_report(secrets_report)
-    app = web.Application(middlewares=[request_context], client_max_size=max(1024**2, config.events.max_body_bytes + 1))
+    tracing = new_tracing(config.tracing)
+    # the tracing middleware only when tracing is on: every middleware costs every request a call
+    middlewares = [server_middleware(tracing), request_context] if tracing.enabled else [request_context]
+    app = web.Application(middlewares=middlewares, client_max_size=max(1024**2, config.events.max_body_bytes + 1))
     app[CONFIG] = config
+    app[TRACING] = tracing
+    app[METRICS] = metrics = new_metrics(app, config)
     app[AUTH_GUARD] = AuthGuard(config.auth)
     app[LIFECYCLE] = Lifecycle()
-    app[SOCKETS] = OpenSockets()
+    app[SOCKETS] = OpenSockets(on_open=metrics.socket_opened)
     app[SIGHUP] = Sighup()
     if clock is not None:
         app[CLOCK] = clock
@@ -88,7 +98,7 @@ def create_app(
     app[PLUGIN_MANAGER] = pm
     app[PLUGINS] = registry
     app[PLUGIN_HOST] = host = Host(app, registry)
-    app[HOOKS] = Hooks(pm, registry, host)
+    app[HOOKS] = Hooks(pm, registry, host, metrics=metrics, tracing=tracing)
 
     app.router.add_get("/livez", health.livez)
     app.router.add_get("/readyz", health.readyz)
@@ -107,6 +117,7 @@ def create_app(
     app.cleanup_ctx.append(_plugins_ctx)
     app.on_startup.append(_mark_ready)
     app.on_shutdown.append(_mark_draining)
+    app.on_cleanup.append(_flush_traces)
     return app
 
 
@@ -148,6 +159,7 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         max_batch=config.database.max_batch,
     ) as store:
         app[STORE] = store
+        store.writer.observe(app[METRICS], app[TRACING])
         app[LIFECYCLE].checks["store_writer"] = _writer_alive(store)
         yield
 
@@ -185,6 +197,10 @@ async def _mark_ready(app: web.Application) -> None:
         log.warning("development secrets in use; set them from the environment", keys=dev)
     app[LIFECYCLE].ready()
     log.info("ready", plugins=[r.name for r in app[PLUGINS].loaded()])
+
+
+async def _flush_traces(app: web.Application) -> None:
+    await app[TRACING].shutdown()
 
 
 async def _mark_draining(app: web.Application) -> None:

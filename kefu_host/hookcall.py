@@ -15,6 +15,9 @@ call: the guard
 same way. Declarative and ``firstresult`` hooks stay synchronous (:meth:`Hooks.call_sync`, :meth:`Hooks.call_first`);
 :meth:`Hooks.collect` gathers and validates what declarative hooks contribute. Every call, failure and timeout is
 counted per plugin and hook in the :class:`~kefu_host.plugin_registry.PluginRegistry`.
+
+Awaited hooks are also counted and timed in the app's metrics, and each implementation gets a span under a
+traced call.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ import structlog
 from kefu_host.hookspecs import SYNC_HOOKS
 from kefu_host.plugin_registry import HookStats, PluginRegistry
 from kefu_host.plugins import WRAPPERS_REFUSED
+from kefu_host.metrics import MetricsOff
+from kefu_host.tracing import NO_SPAN, TRACING_OFF, Tracing
 
 log = structlog.get_logger("kefu_host.hooks")
 T = TypeVar("T")
@@ -65,11 +70,19 @@ class Hooks:
     """Calls hooks of one plugin manager with awaiting, isolation, timeouts and per-plugin counts."""
 
     def __init__(
-        self, pm: pluggy.PluginManager, registry: PluginRegistry, host: HostProvider | None = None
+        self,
+        pm: pluggy.PluginManager,
+        registry: PluginRegistry,
+        host: HostProvider | None = None,
+        *,
+        metrics: MetricsOff | None = None,
+        tracing: Tracing = TRACING_OFF,
     ) -> None:
         self.pm = pm
         self.registry = registry
         self.host = host
+        self.metrics = metrics if metrics is not None else MetricsOff()
+        self.tracing = tracing
         self._callers: dict[tuple[str, str | None, bool], Any] = {}
 
     def refresh(self) -> None:
@@ -123,12 +136,15 @@ class Hooks:
             try:
                 value = function(*args)
             except Exception as exc:
+                self.metrics.hook(plugin, hook, clock() - start, "failed")
                 self._failed(plugin, hook, exc, start)
                 return None
             if value is not None and inspect.isawaitable(value):
                 return Pending(plugin, hook, value, start, stat)
+            elapsed = clock() - start
+            self.metrics.hook(plugin, hook, elapsed, "ok")
             if stat is not None:
-                stat.add(clock() - start)
+                stat.add(elapsed)
             return None if value is None else Contribution(plugin, value)
 
         guarded.__kefu_hooks__ = self  # type: ignore[attr-defined]
@@ -164,18 +180,26 @@ class Hooks:
 
     async def _await(self, pending: Pending) -> Contribution | None:
         timeout = self.registry.hook_timeout(pending.plugin)
+        outcome = "ok"
         try:
-            async with asyncio.timeout(timeout):
-                value = await pending.awaitable
+            span = NO_SPAN if self.tracing.tracer is None else self.tracing.child(
+                f"hook {pending.hook}", {"kefu.plugin": pending.plugin, "kefu.hook": pending.hook})
+            with span:
+                async with asyncio.timeout(timeout):
+                    value = await pending.awaitable
         except TimeoutError:
+            outcome = "timeout"
             elapsed = time.perf_counter() - pending.started
             self.registry.record_timeout(pending.plugin, pending.hook, elapsed)
             log.error("hook timed out", plugin=pending.plugin, hook=pending.hook, timeout_s=timeout,
                       elapsed_s=round(elapsed, 3))
             return None
         except Exception as exc:
+            outcome = "failed"
             self._failed(pending.plugin, pending.hook, exc, pending.started)
             return None
+        finally:
+            self.metrics.hook(pending.plugin, pending.hook, time.perf_counter() - pending.started, outcome)
         if pending.stat is not None:
             pending.stat.add(time.perf_counter() - pending.started)
         return None if value is None else Contribution(pending.plugin, value)

@@ -22,11 +22,13 @@ if TYPE_CHECKING:
     from kefu_host.health import Lifecycle
     from kefu_host.hookcall import Hooks
     from kefu_host.plugin_host import Host
+    from kefu_host.metrics import MetricsOff
     from kefu_host.plugins import PluginRegistry
     from kefu_host.routing.runtime import RulesRuntime
     from kefu_host.sighup import Sighup
     from kefu_host.sockets import OpenSockets
     from kefu_host.store import Store
+    from kefu_host.tracing import Tracing
     from kefu_host.webhooks.outbox import Outbox
     from kefu_host.web import WebUI
 
@@ -48,3 +50,6 @@ ATTACHMENTS: web.AppKey[FileStore] = web.AppKey("attachments", "FileStore")
 SIGHUP: web.AppKey[Sighup] = web.AppKey("sighup", "Sighup")
 #: What the routing rules take for now (absent: the system clock); tests set a fake one.
 CLOCK: web.AppKey[Callable[[], dt.datetime]] = web.AppKey("clock", "Callable[[], datetime]")
+#: The app's metrics (a :class:`~kefu_host.metrics.Metrics`, or the do-nothing base when they are off).
+METRICS: web.AppKey[MetricsOff] = web.AppKey("metrics", "MetricsOff")
+TRACING: web.AppKey[Tracing] = web.AppKey("tracing", "Tracing")

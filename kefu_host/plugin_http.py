@@ -1,9 +1,10 @@
-"""Reading the answers of the external HTTP APIs plugins call (an ERP, a payment provider)."""
+"""Reading the answers of the external HTTP APIs plugins talk to (an ERP, a payment provider)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
 
 
 def json_body(raw: bytes) -> Any:

@@ -37,7 +37,7 @@ from kefu_host.chat.session import Session
 from kefu_host.chat.values import NOTE, TEXT
 from kefu_host.http import error_response
 from kefu_host.inputs import ID_RANGE
-from kefu_host.keys import CHAT, SOCKETS
+from kefu_host.keys import CHAT, METRICS, SOCKETS
 from kefu_host.store import StoreUnavailable
 
 log = structlog.get_logger("kefu_host.chat")
@@ -64,10 +64,11 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
     record = auth
 
     ws = await open_websocket(request, chat.config)
-    request.config_dict[SOCKETS].add(ws)
+    request.config_dict[SOCKETS].add(ws, "agent")
     watched = chat.auth.agents.add(record, ws)
     conn = Connection(ws, max_queue=chat.config.chat.send_queue_size, fetch=chat.fetch_frames,
-                      label=f"agent:{record.name}", sees_private=True)
+                      label=f"agent:{record.name}", sees_private=True,
+                      counters=request.config_dict[METRICS].sockets("agent"))
     session = Session(conn, chat.bus)
     chat.presence.know(record)
     try:
@@ -133,7 +134,7 @@ def _owned(chat: ChatRuntime, session: Session, record: AgentRecord, data: dict[
 
 async def _handle(chat: ChatRuntime, session: Session, record: AgentRecord, text: str) -> None:
     data = parse(text, AGENT_FRAMES)
-    with answering(data):
+    with chat.tracing.span(f"ws agent {data['type']}"), answering(data):
         await _dispatch(chat, session, record, data)
 
 

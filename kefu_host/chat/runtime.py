@@ -17,8 +17,9 @@ from kefu_host.chat.presence import PresenceKeeper
 from kefu_host.chat.protocol import Frame, message_frame
 from kefu_host.chat.service import ChatService
 from kefu_host.config import Config
-from kefu_host.keys import CHAT, CLOCK, CONFIG, HOOKS, OUTBOX, RULES, STORE
+from kefu_host.keys import CHAT, CLOCK, CONFIG, HOOKS, METRICS, OUTBOX, RULES, STORE, TRACING
 from kefu_host.routing.router import RulesRouter
+from kefu_host.tracing import TRACING_OFF, Tracing
 
 
 @dataclass
@@ -29,6 +30,8 @@ class ChatRuntime:
     presence: PresenceKeeper
     auth: ChatAuth
     actions: ActionRegistry
+    #: spans for the frames the sockets handle
+    tracing: Tracing = TRACING_OFF
 
     async def fetch_frames(self, conversation_id: int, after_seq: int) -> Sequence[Frame]:
         """Stored messages after ``after_seq`` as frames, for resuming sockets; raises when it cannot serve them."""
@@ -54,14 +57,16 @@ async def chat_ctx(app: web.Application) -> AsyncIterator[None]:
     dispatcher = Dispatcher()
     router = RulesRouter(app[RULES].holder, app[RULES].catalogue, app[HOOKS], dispatcher, config.rules.timezone,
                          clock=app.get(CLOCK))
+    router.metrics, router.tracing = app[METRICS], app[TRACING]
     service = ChatService(config.chat, store, bus, app[HOOKS], router, dispatcher)
+    service.metrics = app[METRICS]
     # the webhooks plugin opens it at startup if it runs and has endpoints; until then it records nothing
     app[OUTBOX] = service.repo.outbox
     presence = PresenceKeeper(service)
     await presence.start()
     auth = ChatAuth.from_config(config, store)
     await auth.start()
-    app[CHAT] = ChatRuntime(config, bus, service, presence, auth, ActionRegistry(app[HOOKS]))
+    app[CHAT] = ChatRuntime(config, bus, service, presence, auth, ActionRegistry(app[HOOKS]), app[TRACING])
     yield
     await auth.stop()
     await presence.stop()

@@ -31,6 +31,7 @@ from kefu_host.chat.state import ConvState, KeyedLocks, LastMessage
 from kefu_host.chat.values import TEXT, AgentView, CustomerView, MessageView
 from kefu_host.config import ChatConfig
 from kefu_host.hookcall import Hooks
+from kefu_host.metrics import MetricsOff
 from kefu_host.store import Store
 from kefu_host.store.models import utcnow
 from kefu_host.webhooks import events as webhook
@@ -73,6 +74,7 @@ class ChatService:
         self.agents: dict[int, AgentView] = {}
         self.locks = KeyedLocks()
         self.board = QueueBoard(dispatcher, bus, self.live, self.customers)
+        self.metrics = MetricsOff()
 
     # --- the commit hook: stored messages go out in commit order ---------------------------------------------
 
@@ -88,6 +90,8 @@ class ChatService:
                     self.board.announce(state.team)
             elif message.sender == "agent" and not agents_only(message.kind):
                 state.unread = 0  # the agent answered: it has read what came before
+        self.metrics.message_stored(message.sender, message.kind, message.conversation_id,
+                                    state.queued_at if state is not None else None)
         ack = ack_body(message, duplicate=False) if origin is not None else None
         self.bus.publish(conversation_topic(message.conversation_id), message_frame(message, origin=origin, ack=ack))
 
@@ -242,6 +246,7 @@ class ChatService:
                 state.id, status="assigned", agent_id=a.agent_id, team=a.team, assigned_at=utcnow(),
                 change=webhook.assigned(state.view(), agent),
             )
+            self.metrics.assigned(a.team, state.queued_at)
             recent = await self.repo.messages_after(state.id, max(0, state.last_seq - TRANSCRIPT_WITH_ASSIGNMENT),
                                                     TRANSCRIPT_WITH_ASSIGNMENT)
             upto = recent[-1].seq if recent else 0

@@ -254,6 +254,7 @@ def _check_semantics(config: Config, origin: str, origins: Mapping[str, str]) ->
     _check_secrets(config, fail)
     _check_auth(config, fail)
     _check_web(config, fail)
+    _check_telemetry(config, fail)
     if config.chat.send_queue_size < 4:
         fail("chat.send_queue_size", "must be at least 4")
     if config.chat.visitor_rate <= 0 or config.chat.visitor_burst < 1:
@@ -357,6 +358,17 @@ def _check_web(config: Config, fail: typing.Callable[[str, str], typing.NoReturn
         fail("web.session_idle_timeout", "must be at least 60 seconds")
     if web.session_lifetime < 60:
         fail("web.session_lifetime", "must be at least 60 seconds")
+
+
+def _check_telemetry(config: Config, fail: typing.Callable[[str, str], typing.NoReturn]) -> None:
+    if not 0 <= config.metrics.port <= 65535:
+        fail("metrics.port", f"must be 0 (the main listener) or a port, got {config.metrics.port}")
+    if config.metrics.port and config.metrics.port == config.server.port:
+        fail("metrics.port", "must differ from server.port (0 serves /metrics on the main listener)")
+    if not 0.0 <= config.tracing.sample_ratio <= 1.0:
+        fail("tracing.sample_ratio", f"must be between 0 and 1, got {config.tracing.sample_ratio}")
+    if config.tracing.enabled and not config.tracing.endpoint.startswith(("http://", "https://")):
+        fail("tracing.endpoint", f"expected an http(s) URL, got {config.tracing.endpoint!r}")
 
 
 def _describe(value: Any) -> str:

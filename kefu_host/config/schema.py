@@ -276,6 +276,31 @@ class ClusterConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """Prometheus metrics (docs/metrics.md)."""
+
+    #: Count and serve metrics at all; false leaves no /metrics and no counting on the message path.
+    enabled: bool = True
+    #: 0 serves ``GET /metrics`` on the main listener, admin-protected; another port serves it there, without
+    #: authentication, on ``host`` (keep that port on a private network).
+    port: int = 0
+    host: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class TracingConfig:
+    """OpenTelemetry tracing (docs/operations.md#tracing)."""
+
+    enabled: bool = False
+    #: Fraction of new traces recorded (0 to 1); a request whose ``traceparent`` says sampled is always recorded.
+    sample_ratio: float = 1.0
+    #: OTLP over HTTP (protobuf): the collector's traces URL.
+    endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    #: ``service.name`` of the spans.
+    service_name: str = "kefu-host"
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
@@ -289,6 +314,8 @@ class Config:
     plugins: PluginsConfig = PluginsConfig()
     web: WebConfig = WebConfig()
     cluster: ClusterConfig = ClusterConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    tracing: TracingConfig = TracingConfig()
     #: Where the configuration came from; relative paths resolve against its directory.
     source: Path | None = None
     #: For keys set outside the file: the environment variable or "command line" that set them; "" is the file as

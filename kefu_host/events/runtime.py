@@ -18,7 +18,7 @@ from kefu_host.events.redis_source import RedisStreamSource
 from kefu_host.events.types import EventType
 from kefu_host.events.validation import Validators
 from kefu_host.hookcall import Hooks
-from kefu_host.keys import CHAT, CONFIG, EVENTS, HOOKS, STORE
+from kefu_host.keys import CHAT, CONFIG, EVENTS, HOOKS, METRICS, STORE
 
 log = structlog.get_logger("kefu_host.events")
 
@@ -48,6 +48,7 @@ async def events_ctx(app: web.Application) -> AsyncIterator[None]:
     types = event_types(app[HOOKS], core_event_types(config.events))
     validators = Validators(types, max_future=config.events.tolerance)
     ingestor = Ingestor(app[STORE], validators, Effects(app[HOOKS], app[CHAT].service))
+    ingestor.metrics = app[METRICS]
     app[EVENTS] = EventsRuntime(ingestor, validators.types)
     consumer_task = None
     if config.events.redis.url:

@@ -15,11 +15,12 @@ from aiohttp import web
 
 from kefu_host.chat.bus import agent_topic, customer_topic
 from kefu_host.chat.protocol import frame
-from kefu_host.keys import CHAT, CONFIG, STORE
+from kefu_host.keys import CHAT, CONFIG, STORE, TRACING
 from kefu_host.plugin_db import PluginStore, open_store, resolve_url
 from kefu_host.plugin_host.chat import Agents, Conversations
 from kefu_host.plugin_host.customers import Customers
 from kefu_host.plugin_registry import PluginRegistry
+from kefu_host.tracing.http import client_trace_configs
 
 if TYPE_CHECKING:
     from kefu_host.chat.runtime import ChatRuntime
@@ -58,6 +59,9 @@ class Host:
     # what the facade's parts read; each raises HostNotReady until the part is open
     def config(self) -> Config:
         return self._app[CONFIG]
+
+    def trace_configs(self) -> list[aiohttp.TraceConfig]:
+        return client_trace_configs(self._app[TRACING])
 
     def chat(self) -> ChatRuntime:
         chat = self._app.get(CHAT)
@@ -116,6 +120,8 @@ class PluginHost:
                 headers={"User-Agent": f"kefu-host-plugin/{self.name}"},
                 timeout=aiohttp.ClientTimeout(total=30),
                 raise_for_status=False,
+                # with [tracing] on, each request is a client span under the hook or action that made it
+                trace_configs=self._host.trace_configs(),
             )
         return self._http
 

@@ -13,10 +13,12 @@ from kefu_host.chat.assignment import Dispatcher
 from kefu_host.chat.routing import RouteDecision, Trigger
 from kefu_host.chat.values import ConversationView, CustomerView, MessageView
 from kefu_host.hookcall import Hooks
+from kefu_host.metrics import MetricsOff
 from kefu_host.routing.catalogue import HostCatalogue
 from kefu_host.routing.facts import QueueFacts, customer_facts, gather
 from kefu_host.rules import Decision, RuleSet, RuleSetHolder
 from kefu_host.rules.explain import Explanation
+from kefu_host.tracing import TRACING_OFF
 
 log = structlog.get_logger("kefu_host.rules")
 
@@ -35,6 +37,8 @@ class RulesRouter:
         self.timezone = ZoneInfo(timezone)
         # customer views are immutable (a change makes a new one), so their facts are worked out once per view
         self._customers: dict[int, tuple[CustomerView, dict[str, Any]]] = {}
+        self.metrics = MetricsOff()
+        self.tracing = TRACING_OFF
 
     async def decide(
         self, trigger: Trigger, conversation: ConversationView, customer: CustomerView, message: MessageView | None
@@ -42,8 +46,12 @@ class RulesRouter:
         ruleset = self.holder.current  # read once: the whole decision sees one revision
         if ruleset is None:
             return RouteDecision(team=None)
-        decision = ruleset.decide(await self._facts(ruleset, conversation, customer, message))
-        await self._plugin_actions(decision, conversation)
+        with self.tracing.child("rules decide", {"kefu.trigger": trigger, "kefu.revision": ruleset.revision}) as span:
+            decision = ruleset.decide(await self._facts(ruleset, conversation, customer, message))
+            if span is not None:
+                span.set_attribute("kefu.rules_fired", list(decision.fired))
+            await self._plugin_actions(decision, conversation)
+        self.metrics.decided(trigger, decision.fired)
         return route_decision(decision)
 
     async def explain(
