@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 
-
 def json_body(raw: bytes) -> Any:
     """The answer's JSON, or None when it is empty or not JSON."""
     try:

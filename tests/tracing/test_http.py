@@ -136,7 +136,7 @@ async def test_an_erp_call_of_an_agent_action_carries_the_frames_trace(
     server = await aiohttp_server(erp.app(), host="127.0.0.1")
     host = await start_traced(plugins=[(ERP, {"base_url": f"http://127.0.0.1:{server.port}", "token": ERP_TOKEN})])
     agent = await host.agent(await host.add_agent("alice"))
-    assert (await call(agent, "erp.stock", {"sku": "A1"}))["result"]["available"] == 3
+    assert (await call(agent, "erp.inventory", {"sku": "A1"}))["result"]["available"] == 3
     (traceparent,) = erp.traceparents
     assert traceparent is not None
     _, trace_id, parent_id, _ = traceparent.split("-")
