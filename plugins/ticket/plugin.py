@@ -293,6 +293,10 @@ class TicketPlugin:
     def kefu_routes(self) -> Sequence[web.RouteDef]:
         return routes.route_table(self)
 
+    @hookimpl
+    def kefu_openapi(self) -> Mapping[str, Any]:
+        return routes.OPENAPI
+
 
 def _unavailable(exc: BaseException) -> ActionError:
     log.warning("ticket database error", error=str(exc))
