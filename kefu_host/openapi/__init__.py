@@ -18,7 +18,7 @@ from aiohttp import web
 
 from kefu_host import __version__
 from kefu_host.http import json_response
-from kefu_host.keys import HOOKS, PLUGINS
+from kefu_host.keys import EVENTS, HOOKS, PLUGINS
 from kefu_host.openapi import admin, chat, core, events
 from kefu_host.openapi.components import components
 
@@ -56,10 +56,14 @@ def _routes(app: web.Application) -> Iterator[web.AbstractRoute]:
 
 
 def described(app: web.Application) -> dict[str, dict[str, Any]]:
-    """Every path item: the host's (whether routed in this app or not) and each loaded plugin's, prefixed."""
+    """Every path item: the host's (whether routed in this app or not) and each loaded plugin's, prefixed. Once
+    started, the events' bodies name every event type the host accepts."""
     paths: dict[str, dict[str, Any]] = {}
     for module in MODULES.values():
         paths.update(module.paths())
+    runtime = app.get(EVENTS)
+    if runtime is not None:
+        paths.update(events.paths(runtime.types.values()))
     loaded = {record.name for record in app[PLUGINS].loaded()}
     for contribution in app[HOOKS].call_sync("kefu_openapi"):
         if contribution.plugin not in loaded or not isinstance(contribution.value, Mapping):

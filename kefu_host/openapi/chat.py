@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kefu_host.chat.passwords import MAX_LENGTH
+from kefu_host.customers import PROFILE_LIMITS
 from kefu_host.openapi.components import (
     AGENT,
     PUBLIC,
@@ -64,8 +65,9 @@ def paths() -> dict[str, Schema]:
              **errors(400, 403, 413, 422, 429, 503)},
             security=[{}, {"visitorToken": []}], tags=["chat"],
             body=json_body(obj(user_id={"type": "string", "minLength": 1, "maxLength": 191},
-                               user_hash={"type": "string"}, name={"type": "string"}, email={"type": "string"},
-                               phone={"type": "string"}), required=False))},
+                               user_hash={"type": "string"},
+                               **{name: {"type": ["string", "null"], "maxLength": limit}
+                                  for name, limit in PROFILE_LIMITS.items()}), required=False))},
         "/api/conversations/{id}": {"get": operation(
             "A conversation, its routing decisions and its rating",
             {"200": json_answer("the conversation", obj(["conversation", "decisions"], conversation=ref(

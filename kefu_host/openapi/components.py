@@ -129,7 +129,7 @@ def operation(
 
 
 def path_param(name: str, description: str, *, maximum: int = 2**63 - 1) -> Schema:
-    return {"name": name, "in": "path", "required": True, "description": description,
+    return {"name": name, "in": "path", "required": True, "description": description, "example": 1,
             "schema": {"type": "integer", "minimum": 1, "maximum": maximum}}
 
 
