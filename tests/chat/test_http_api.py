@@ -246,7 +246,7 @@ async def test_a_visitor_session_body_the_database_cannot_hold_is_refused_whole(
 
 
 @pytest.mark.parametrize("body, field", [({"name": {"first": "Li"}}, "name"), ({"email": 42}, "email"),
-                                          ({"phone": "1" * 65}, "phone")])
+                                          ({"phone": "1" * 65}, "phone"), ({"user_hash": 1.5}, "user_hash")])
 async def test_an_anonymous_visitor_session_with_a_bad_profile_field_is_refused(
     start_host: Callable[..., Any], body: dict[str, Any], field: str
 ) -> None:
