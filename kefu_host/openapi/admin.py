@@ -29,7 +29,8 @@ def paths() -> dict[str, Schema]:
             body=json_body(obj(force={"type": "boolean"}), required=False))},
         "/api/rules/explain": {"post": operation(
             "Dry run: facts against the active set, or against candidate files",
-            {"200": json_answer("the explanation", ref("Explanation")), **errors(400, 401, 403, 413, 422, 429, 503)},
+            {"200": json_answer("the explanation", ref("Explanation")),
+             **errors(400, 401, 403, 413, 422, 429, 503)},
             security=ADMIN, tags=["rules"],
             body=json_body(obj(facts={"type": "object"},
                                files={"type": "object", "additionalProperties": {"type": "string"}})))},

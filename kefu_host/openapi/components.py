@@ -63,7 +63,8 @@ SECURITY_SCHEMES: Schema = {
 }
 
 #: Who may call an admin endpoint: the admin token, or an admin agent (token, or session with CSRF).
-ADMIN: list[dict[str, list[str]]] = [{"adminToken": []}, {"agentToken": []}, {"sessionCookie": [], "csrfHeader": []}]
+ADMIN: list[dict[str, list[str]]] = [
+    {"adminToken": []}, {"agentToken": []}, {"sessionCookie": [], "csrfHeader": []}]
 #: Who may read a conversation: admins, agents of its team, its visitor.
 READERS: list[dict[str, list[str]]] = [*ADMIN, {"visitorToken": []}]
 #: A console agent (its token or its session).

@@ -43,7 +43,8 @@ def deployment(write_config: Callable[..., Path], tmp_path: Path) -> Callable[..
     def make(extra: str = "", *, revision: str | None = "head", db_url: str | None = None,
              migrate_on_start: bool = False) -> Path:
         path = write_config(extra, db_url=db_url)
-        text = path.read_text().replace("[database]\n", f"[database]\nmigrate_on_start = {str(migrate_on_start).lower()}\n")
+        setting = f"migrate_on_start = {str(migrate_on_start).lower()}"
+        text = path.read_text().replace("[database]\n", f"[database]\n{setting}\n")
         path.write_text(text, encoding="utf-8")
         (tmp_path / "rules" / "default.rule").write_text(GOOD_RULE, encoding="utf-8")
         if revision is not None:

@@ -85,9 +85,11 @@ def test_haproxy_balances_over_every_replica_and_checks_readyz() -> None:
 
 def _interpolate(value: str) -> str:
     """Compose's ${VAR}, ${VAR:-default} and ${VAR:?error} with a stand-in value for each variable."""
-    return re.sub(r"\$\{(\w+)(?::[-?]([^}]*))?\}",
-                  lambda m: m.group(2) if m.group(2) and m.group(2).startswith("http") else f"x-{m.group(1).lower()}",
-                  value)
+    def stand_in(m: re.Match[str]) -> str:
+        default = m.group(2)
+        return default if default and default.startswith("http") else f"x-{m.group(1).lower()}"
+
+    return re.sub(r"\$\{(\w+)(?::[-?]([^}]*))?\}", stand_in, value)
 
 
 def test_every_kefu_variable_of_the_compose_file_is_a_configuration_key(tmp_path: Path) -> None:

@@ -75,7 +75,8 @@ def test_mounts_config_rules_and_shared_attachments(rendered: dict[tuple[str, st
     mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
     config = mounts["/etc/kefu/kefu.toml"]
     assert config["subPath"] == "kefu.toml"
-    assert volumes[config["name"]]["configMap"]["name"] == rendered[("ConfigMap", "kefu-config")]["metadata"]["name"]
+    generated = rendered[("ConfigMap", "kefu-config")]["metadata"]["name"]
+    assert volumes[config["name"]]["configMap"]["name"] == generated
     rules = mounts["/etc/kefu/rules"]
     # the kubelet updates a ConfigMap volume in place only without subPath, and only a name without a hash keeps
     # the same volume across changes: then the host reloads the rules live
