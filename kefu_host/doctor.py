@@ -36,7 +36,7 @@ class Finding:
 
 def redact(url: str) -> str:
     """``url`` without its password."""
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)  # the user may be empty: redis://:PASSWORD@host
 
 
 def check_secrets(config: Config) -> list[Finding]:

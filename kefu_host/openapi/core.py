@@ -50,8 +50,8 @@ def paths() -> dict[str, Schema]:
         "/widget/frame": {"get": operation(
             "The widget's iframe", {"200": html_answer("the frame page"), **errors(400, 403)}, security=PUBLIC,
             tags=["pages"], parameters=[
-                query_param("origin", "the embedding page's origin (in `server.allowed_origins`)",
-                            {"type": "string"}, required=True),
+                {**query_param("origin", "the embedding page's origin (in `server.allowed_origins`)",
+                               {"type": "string"}, required=True), "example": "https://shop.example"},
                 query_param("lang", "the widget's language", {"type": "string"})])},
         "/widget.js": {"get": operation(
             "The embeddable widget script", {"200": {"description": "the script", "content": {

@@ -58,7 +58,7 @@ def host_config(tmp: Path) -> Path:
         host = "127.0.0.1"
         port = 0
         log_format = "json"
-        allowed_origins = ["http://shop.example"]
+        allowed_origins = ["https://shop.example"]  # the example origin of /widget/frame
         [database]
         url = "sqlite+aiosqlite:///{tmp}/kefu.db"
         [rules]
