@@ -96,3 +96,33 @@ async def test_served_document_holds_only_what_this_app_routes(start_app: Callab
     assert document["components"]["securitySchemes"]["sessionCookie"]["in"] == "cookie"
     # public: a client generator needs no credential to read it
     assert (await client.get("/api/openapi.json", headers=admin_headers())).status == 200
+
+
+PLUGIN = '''
+from aiohttp import web
+from kefu_host.sdk import hookimpl, json_response
+
+
+async def hello(request):
+    return json_response({"hello": "world"})
+
+
+@hookimpl
+def kefu_routes():
+    return [web.get("/hello", hello), web.post("/bye", hello)]
+
+
+@hookimpl
+def kefu_openapi():
+    return {"/hello": {"get": {"summary": "Hello", "responses": {"200": {"description": "a greeting"}}}}}
+'''
+
+
+def test_a_plugin_describes_its_routes_under_its_prefix(make_config: Callable[..., Config], tmp_path: Path) -> None:
+    source = tmp_path / "greeter.py"
+    source.write_text(PLUGIN, encoding="utf-8")
+    app = create_app(make_config(EVERYTHING_ON), plugins=[(str(source), {})], entry_points=False)
+    undocumented, stale = route_mismatches(app)
+    assert undocumented == [Route("post", "/plugins/greeter/bye")] and stale == []
+    operation = build(app)["paths"]["/plugins/greeter/hello"]["get"]
+    assert operation["tags"] == ["plugin:greeter"] and operation["summary"] == "Hello"
