@@ -94,6 +94,9 @@ async def test_served_document_holds_only_what_this_app_routes(start_app: Callab
     assert "/demo" not in document["paths"]
     assert "/livez" in document["paths"] and "/api/events" in document["paths"]
     assert document["components"]["securitySchemes"]["sessionCookie"]["in"] == "cookie"
+    validate(document)  # with each event type's data schema in the event bodies
+    one_of = document["paths"]["/api/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"order.paid", "user.login"} <= {choice["properties"]["type"]["const"] for choice in one_of["oneOf"]}
     # public: a client generator needs no credential to read it
     assert (await client.get("/api/openapi.json", headers=admin_headers())).status == 200
 
