@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from kefu_host import api_plugins, customers_api, health
+from kefu_host import api_plugins, customers_api, health, openapi
 from kefu_host import web as web_ui
 from kefu_host.attachments import http as attachments_http
 from kefu_host.chat import http_api as chat_http
@@ -113,6 +113,7 @@ def create_app(
     customers_api.setup(app)
     events_http.setup(app)
     web_ui.setup(app)
+    openapi.setup(app)
     app.cleanup_ctx.append(events_ctx)
     app.cleanup_ctx.append(_plugins_ctx)
     app.on_startup.append(_mark_ready)

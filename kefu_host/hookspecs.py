@@ -33,6 +33,7 @@ hookspec = pluggy.HookspecMarker("kefu_host")
 SYNC_HOOKS = frozenset(
     {
         "kefu_routes",
+        "kefu_openapi",
         "kefu_rule_fields",
         "kefu_rule_actions",
         "kefu_event_types",
@@ -63,6 +64,15 @@ def kefu_routes(host: PluginHost) -> Sequence[web.AbstractRouteDef] | None:
     """HTTP routes of the plugin, mounted under ``/plugins/<plugin name>/``.
 
     Return ``aiohttp.web.RouteDef`` objects (``web.get("/tickets", handler)``). Called once while the app is built.
+    """
+
+
+@hookspec
+def kefu_openapi() -> Mapping[str, Any] | None:
+    """OpenAPI 3.1 path items of the routes from :func:`kefu_routes`, keyed by the path as given there
+    (``"/tickets/{id}": {"get": {...}}``); the host prefixes ``/plugins/<plugin name>`` and serves them in
+    ``/api/openapi.json``. Operations may refer to the host's ``#/components/schemas/Error`` and its security
+    schemes (``adminToken``, ``agentToken``, ``sessionCookie`` + ``csrfHeader``, ``visitorToken``).
     """
 
 

@@ -49,13 +49,19 @@ async def create_visitor_session(request: web.Request) -> web.Response:
             previous = tokens.verify(token)
         except InvalidToken:
             previous = None
-    user_id = body.get("user_id")
+    user_id, user_hash = body.get("user_id"), body.get("user_hash")
+    if user_hash is not None and not isinstance(user_hash, str):
+        return error_response(422, "invalid_body", "user_hash must be a string (the hex HMAC-SHA256 of user_id)",
+                              field="user_hash")
+    try:
+        profile = visitor_profile(body)  # checked for anonymous visitors too: bad input is refused, never ignored
+    except BadInput as exc:
+        return error_response(422, "invalid_body", str(exc), field=exc.field)
     try:
         if user_id is not None:
             if not isinstance(user_id, str) or not user_id or len(user_id) > 191:
                 return error_response(422, "invalid_body", "user_id must be a string of 1 to 191 characters",
                                       field="user_id")
-            user_hash = body.get("user_hash")
             guard = request.app[AUTH_GUARD]
             refused = guard.refuse(request)
             if refused is not None:
@@ -64,10 +70,6 @@ async def create_visitor_session(request: web.Request) -> web.Response:
                 guard.failed(request)
                 return error_response(403, "identity_mismatch", "user_hash does not match user_id",
                                       field="user_hash")
-            try:
-                profile = visitor_profile(body)
-            except BadInput as exc:
-                return error_response(422, "invalid_body", str(exc), field=exc.field)
             customer_id = await ensure_identified(request.app[STORE], user_id, profile)
             uid: str | None = user_id
         elif previous is not None and previous.uid is None:

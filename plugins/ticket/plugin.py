@@ -322,6 +322,10 @@ class TicketPlugin:
     def kefu_routes(self) -> Sequence[web.RouteDef]:
         return routes.route_table(self)
 
+    @hookimpl
+    def kefu_openapi(self) -> Mapping[str, Any]:
+        return routes.OPENAPI
+
 
 def _transcript_line(message: MessageView) -> dict[str, Any]:
     return {
