@@ -201,7 +201,8 @@ class TicketPlugin:
         return [_transcript_line(m) for m in await self.host.conversations.messages(conversation_id, 0, 500)]
 
     async def _tell_visitor(self, ticket: Ticket) -> None:
-        """A system message in the ticket's conversation: the visitor (and the agent) see the new status."""
+        """A system message in the ticket's conversation (the visitor and the agent see the new status, also in
+        history), then a ``ticket.status_changed`` frame to the visitor's open tabs for pages that show tickets."""
         if not self.settings.notify_visitor or ticket.conversation_id is None or self.host is None:
             return
         text = f"Ticket #{ticket.id} ({ticket.subject}) is now {ticket.status}."
@@ -209,6 +210,8 @@ class TicketPlugin:
         key = f"ticket:{ticket.id}:{ticket.status}:{ticket.updated_at.isoformat()}"
         try:
             await self.host.conversations.post(ticket.conversation_id, text, key=key[:100])
+            await self.host.send_to_visitor(ticket.conversation_id, "ticket.status_changed",
+                                            {"ticket_id": ticket.id, "subject": ticket.subject, "status": ticket.status})
         except Exception as exc:  # the change is made and recorded; a lost notice must not undo that for the caller
             log.warning("could not tell the visitor about a ticket change", ticket_id=ticket.id, error=str(exc))
 

@@ -217,6 +217,8 @@ async def test_an_agent_runs_the_whole_loop_on_the_bundled_config(
         assert (await session.post(f"{url}/api/events", data=body, headers=headers)).status == 200
         notice = await _ticket_notice(visitor)
         assert notice["body"] == f"Ticket #{ticket['id']} (late kettle) is now pending."
+        live = await _frame(visitor, "ticket.status_changed")
+        assert live["data"] == {"ticket_id": ticket["id"], "subject": "late kettle", "status": "pending"}
         await agent.close()
         await visitor.close()
 
@@ -229,6 +231,13 @@ async def _assigned(agent: aiohttp.ClientWebSocketResponse) -> int:
         frame = await agent.receive_json(timeout=10)
         if frame["type"] == "assigned":
             return int(frame["conversation"]["id"])
+
+
+async def _frame(ws: aiohttp.ClientWebSocketResponse, kind: str) -> dict[str, Any]:
+    while True:
+        frame = await ws.receive_json(timeout=10)
+        if frame["type"] == kind:
+            return frame
 
 
 async def _ticket_notice(visitor: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:

@@ -171,6 +171,9 @@ async def test_a_ticket_keeps_the_transcript_and_its_status_changes_reach_the_vi
     notice = await visitor.expect("message", sender="system")
     assert (notice["sender_id"], notice["body"]) == ("ticket", f"Ticket #{ticket['id']} (parcel lost) is now pending.")
     assert (await agent.expect("message", sender="system"))["seq"] == notice["seq"]  # the agent sees it too
+    live = await visitor.expect("ticket.status_changed")  # and the visitor's pages get the change as a frame
+    assert (live["plugin"], live["conversation_id"]) == ("ticket", cid)
+    assert live["data"] == {"ticket_id": ticket["id"], "subject": "parcel lost", "status": "pending"}
 
     # the agent solves it: one notice; setting the same status again changes nothing and says nothing
     await call(agent, "ticket.update", {"ticket_id": ticket["id"], "status": "solved"}, cid)
