@@ -236,3 +236,14 @@ async def test_reloading_needs_the_admin_and_a_valid_file(chat: Any) -> None:
     body = await response.json()
     assert body["error"]["code"] == "invalid_config" and "invalid TOML" in body["error"]["message"]
     assert (await plugins_by_name(host.client))["probe"]["status"] == "loaded"
+
+
+async def test_a_file_saved_in_another_encoding_is_refused_and_nothing_changes(chat: Any) -> None:
+    host, config, _, _, _ = chat
+    set_probe_enabled(config, False)
+    config.write_bytes(("# 客服\n" + config.read_text(encoding="utf-8")).encode("gbk"))  # the probe off, in GBK
+    response = await host.client.post("/api/plugins/reload", headers=admin_headers())
+    assert response.status == 422
+    body = await response.json()
+    assert body["error"]["code"] == "invalid_config" and "not UTF-8" in body["error"]["message"]
+    assert (await plugins_by_name(host.client))["probe"]["status"] == "loaded"

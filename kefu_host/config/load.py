@@ -58,6 +58,10 @@ def load_config(
             raise ConfigError(origin, "", "file not found") from None
         except IsADirectoryError:
             raise ConfigError(origin, "", "is a directory, expected a TOML file") from None
+        except UnicodeDecodeError as exc:  # TOML is UTF-8: a file saved in GBK, say, is the operator's to fix
+            raise ConfigError(origin, "", f"not UTF-8 text (byte {exc.start}); TOML files are UTF-8") from None
+        except OSError as exc:  # unreadable (permissions): named, not a traceback, at startup or on a reload
+            raise ConfigError(origin, "", f"cannot be read: {exc.strerror or exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(origin, "", f"invalid TOML: {exc}") from None
     origins: dict[str, str] = {}

@@ -1,9 +1,10 @@
 """The HTTP API as an OpenAPI 3.1 document, served at ``GET /api/openapi.json``.
 
-The host's paths are described in small modules next to each other (:mod:`.core`, :mod:`.chat`, :mod:`.admin`,
-:mod:`.events`); plugins describe theirs with the ``kefu_openapi`` hook. The served document holds the operations
-this app really routes (``/demo`` only with ``web.demo``, the pages only with ``web.enabled``);
-:func:`route_mismatches` says which routes lack a description and which descriptions lack a route.
+The host's paths are described in small modules next to each other (:mod:`.core`, :mod:`.chat`, :mod:`.console`,
+:mod:`.admin`, :mod:`.events`); plugins describe theirs with the ``kefu_openapi`` hook. The served document holds
+the operations this app really routes (``/demo`` only with ``web.demo``, the pages only with ``web.enabled``,
+``/metrics`` only on the main listener); :func:`route_mismatches` says which routes lack a description and which
+descriptions lack a route.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from aiohttp import web
 from kefu_host import __version__
 from kefu_host.http import json_response
 from kefu_host.keys import EVENTS, HOOKS, PLUGINS
-from kefu_host.openapi import admin, chat, core, events
+from kefu_host.openapi import admin, chat, console, core, events
 from kefu_host.openapi.components import components
 
 log = structlog.get_logger("kefu_host.openapi")
 OPENAPI = web.AppKey("openapi", dict)
 METHODS = ("get", "put", "post", "delete", "patch", "options")
 #: Where each of the host's paths is described, for the message that asks for a missing one.
-MODULES = {"core": core, "chat": chat, "admin": admin, "events": events}
+MODULES = {"core": core, "chat": chat, "console": console, "admin": admin, "events": events}
 _PATTERN = re.compile(r"\{(\w+):[^}]*\}")
 
 

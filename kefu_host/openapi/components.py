@@ -85,8 +85,11 @@ def obj(required: Iterable[str] = (), /, **properties: Schema) -> Schema:
     return schema
 
 
-def json_body(schema: Schema, *, required: bool = True) -> Schema:
-    return {"required": required, "content": {"application/json": {"schema": schema}}}
+def json_body(schema: Schema, *, required: bool = True, example: Any = None) -> Schema:
+    media: Schema = {"schema": schema}
+    if example is not None:
+        media["example"] = example
+    return {"required": required, "content": {"application/json": media}}
 
 
 def json_answer(description: str, schema: Schema, headers: Mapping[str, Schema] | None = None) -> Schema:
@@ -148,8 +151,15 @@ SCHEMAS: dict[str, Schema] = {
                                                                   "degraded"]},
                   checks={"type": "object", "additionalProperties": {"type": "boolean"}}),
     "Customer": obj(["id"], id={"type": "integer"}, uid={"type": ["string", "null"]},
-                    name={"type": ["string", "null"]}, tags={"type": "array", "items": {"type": "string"}},
-                    ltv={"type": ["number", "null"]}),
+                    name={"type": ["string", "null"]}, email={"type": ["string", "null"]},
+                    phone={"type": ["string", "null"]}, avatar_url={"type": ["string", "null"]},
+                    vip_level={"type": "integer"}, ltv={"type": ["number", "null"]},
+                    tags={"type": "array", "items": {"type": "string"}}, attributes={"type": "object"},
+                    owner={"type": ["string", "null"]}),
+    "CannedReply": obj(["id", "scope", "team", "shortcut", "body", "updated_at"], id={"type": "integer"},
+                       scope={"type": "string", "enum": ["personal", "team"]},
+                       team={"type": ["string", "null"], "description": "null for a personal reply"},
+                       shortcut={"type": "string"}, body={"type": "string"}, updated_at={"type": "string"}),
     "Conversation": obj(["id", "customer_id", "status", "team"], id={"type": "integer"},
                         customer_id={"type": "integer"}, status={"type": "string"}, team={"type": "string"},
                         agent_id={"type": ["integer", "null"]}, priority={"type": ["string", "integer", "null"]},

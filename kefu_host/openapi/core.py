@@ -1,16 +1,16 @@
-"""Paths of the host itself: health, the plugin list, this document, the pages and the chat sockets."""
+"""Paths of the host itself: health, metrics, the plugins, this document, the pages and the chat sockets."""
 
 from __future__ import annotations
 
 from kefu_host.openapi.components import (
     ADMIN,
-    PUBLIC,
-
     AGENT,
+    PUBLIC,
     Schema,
     errors,
     html_answer,
     json_answer,
+    obj,
     operation,
     query_param,
     ref,
@@ -21,6 +21,8 @@ _STATIC: Schema = {"description": "The file (ETag; 304 when `If-None-Match` is c
 _NOT_MODIFIED: Schema = {"description": "The browser's copy is current"}
 _SWITCHING: Schema = {"description": "Switching to the WebSocket protocol (docs/protocol.md)"}
 _LAST_SEQ = query_param("last_seq", "resume after this seq", {"type": "integer", "minimum": 0})
+_PLUGINS = {"type": "array", "items": {"type": "object"}}
+_NAMES = {"type": "array", "items": {"type": "string"}}
 _TOKEN = query_param("token", "the credential, for browsers that cannot set headers", {"type": "string"})
 
 
@@ -39,7 +41,21 @@ def paths() -> dict[str, Schema]:
             "Plugins, their hooks, status and failures",
             {"200": json_answer("every plugin the host considered",
                                 {"type": "object", "required": ["plugins"],
-                                 "properties": {"plugins": {"type": "array", "items": {"type": "object"}}}}),
+                                 "properties": {"plugins": _PLUGINS}}),
+             **errors(401, 403, 429)}, security=ADMIN, tags=["admin"])},
+        "/api/plugins/reload": {"post": operation(
+            "Read the config file again and apply `[plugins.NAME] enabled` (nothing else)",
+            {"200": json_answer("what changed, and every plugin", obj(
+                ["enabled", "disabled", "restart_needed", "plugins"], enabled=_NAMES, disabled=_NAMES,
+                restart_needed={**_NAMES, "description": "turned on, but off at startup: takes a restart"},
+                plugins=_PLUGINS)),
+             "422": json_answer("`invalid_config`: the file does not load (or the host has none); nothing changes",
+                                ref("Error")),
+             **errors(401, 403, 429)}, security=ADMIN, tags=["admin"])},
+        "/metrics": {"get": operation(
+            "Prometheus metrics of this node (docs/metrics.md); on the main listener unless `metrics.port` is set",
+            {"200": {"description": "the text exposition format, every series labelled with `node`",
+                     "content": {"text/plain": {"schema": {"type": "string"}}}},
              **errors(401, 403, 429)}, security=ADMIN, tags=["admin"])},
         "/": {"get": operation("The agent console", {"200": html_answer("the console page")}, security=PUBLIC,
                                tags=["pages"])},

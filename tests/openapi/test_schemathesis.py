@@ -100,8 +100,11 @@ def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostProcess]:
 
 
 async def seed(url: str) -> None:
-    """Conversation 1 with a message, so the conversation endpoints answer more than 404."""
+    """Conversation 1 with a message and canned reply 1, so the endpoints of either answer more than 404."""
     async with aiohttp.ClientSession(url) as http:
+        async with http.post("/api/canned", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+                             json={"shortcut": "hi", "body": "Hi there!", "team": "support"}) as answer:
+            assert answer.status == 201, await answer.text()
         async with http.post("/api/visitor/sessions") as answer:
             token = (await answer.json())["token"]
         visitor = VisitorClient(await http.ws_connect(f"/ws/visitor?token={token}"))
