@@ -6,15 +6,19 @@ Chat creates them when a visitor session starts; business events (see :mod:`kefu
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import String, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kefu_host.chat.values import CustomerView
 from kefu_host.inputs import BadInput
 from kefu_host.store import Store
 from kefu_host.store.dialect import insert_ignore
 from kefu_host.store.models import Customer, utcnow
+
+if TYPE_CHECKING:
+    from kefu_host.events.changes import CustomerChange
 
 #: Profile fields a verified visitor may fill in when the customer record has no value yet.
 VISITOR_PROFILE_FIELDS = ("name", "email", "phone", "avatar_url")
@@ -95,3 +99,33 @@ async def set_contact(store: Store, customer_id: int, name: str | None, email: s
             await conn.execute(update(Customer).where(Customer.id == customer_id).values(**values, updated_at=utcnow()))
 
     await store.writer.transaction(write)
+
+
+async def apply_change(store: Store, customer_id: int, change: CustomerChange) -> tuple[CustomerView, frozenset[str]]:
+    """Apply ``change`` to customer ``customer_id`` as of now (a value a newer event set stays, as for events);
+    return the customer as it is after, and what visibly changed. LookupError for an unknown customer, ValueError
+    for a lifetime value past its limit."""
+    from kefu_host.events.changes import customer_view, merge
+    from kefu_host.events.validation import InvalidEvent
+
+    async def write(conn: AsyncConnection) -> tuple[CustomerView, frozenset[str]]:
+        query = select(*(Customer.__table__.c[c] for c in _CHANGE_COLUMNS)).where(Customer.id == customer_id)
+        found = (await conn.execute(query.with_for_update())).one_or_none()
+        if found is None:
+            raise LookupError(f"no customer {customer_id}")
+        row: dict[str, Any] = dict(found._mapping)
+        now = utcnow()
+        try:
+            updates, changed = merge(row, change, now)
+        except InvalidEvent as exc:
+            raise ValueError(exc.message) from None
+        if updates:
+            await conn.execute(update(Customer).where(Customer.id == customer_id).values(**updates, updated_at=now))
+            row.update(updates)
+        return customer_view(row), changed
+
+    return await store.writer.transaction(write)  # type: ignore[no-any-return]
+
+
+_CHANGE_COLUMNS = ("id", "uid", "name", "email", "phone", "avatar_url", "vip_level", "ltv_cents", "tags",
+                   "attributes", "owner", "last_ip", "last_user_agent", "last_login_at", "field_times")

@@ -1,4 +1,4 @@
-"""Reading the answers of the external HTTP APIs plugins call (an ERP, a payment provider)."""
+"""Reading the answers of the external HTTP APIs plugins talk to (an ERP, a payment provider)."""
 
 from __future__ import annotations
 

@@ -47,3 +47,11 @@ def seconds(raw: Mapping[str, Any], key: str, default: float, *, at_most: float 
     elif not number or value < 0:
         raise ValueError(f"{key}: expected a number of seconds >= 0, got {value!r}")
     return float(value)
+
+
+def flag(raw: Mapping[str, Any], key: str, default: bool = False) -> bool:
+    """``true`` or ``false`` (TOML booleans; an environment variable's ``true``/``false`` reads as one)."""
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"{key}: expected true or false, got {value!r}")
+    return value

@@ -18,7 +18,6 @@ import importlib.util
 import inspect
 import sys
 import traceback
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +27,30 @@ from typing import Any, Literal
 import pluggy
 
 from kefu_host import hookspecs
-from kefu_host.config import Config, PluginOptions, looks_like_path, resolve_path
+from kefu_host.config import Config, looks_like_path, resolve_path
+from kefu_host.plugin_registry import PluginRecord, PluginRegistry, Status
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PluginLoadError",
+    "PluginRecord",
+    "PluginRegistry",
+    "PluginSource",
+    "Status",
+    "discover",
+    "load_plugins",
+    "new_plugin_manager",
+]
 
 ENTRY_POINT_GROUP = "kefu_host"
-Status = Literal["loaded", "failed", "blocked", "disabled"]
+
+
+#: Why a ``wrapper=True`` / ``hookwrapper=True`` implementation is refused (see docs/hooks.md).
+WRAPPERS_REFUSED = (
+    "hook wrappers (wrapper=True, hookwrapper=True) are refused: async implementations are awaited after pluggy's "
+    "call returns, so a wrapper would see unawaited results and none of the failures; to observe calls, use "
+    "pluggy's add_hookcall_monitoring on the host's plugin manager"
+)
 
 
 class PluginLoadError(Exception):
@@ -46,71 +65,6 @@ class PluginSource:
     origin: Literal["builtin", "config", "command line", "entry point"]
     location: str  # a file path, a module name or an entry point's value
     settings: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class PluginRecord:
-    """What the host knows about one plugin: how it loaded and how its hooks have behaved since."""
-
-    name: str
-    origin: str
-    location: str
-    status: Status
-    reason: str | None = None
-    required: bool = False
-    hooks: list[str] = field(default_factory=list)
-    hook_timeout: float = 5.0
-    errors: Counter[str] = field(default_factory=Counter)
-    timeouts: Counter[str] = field(default_factory=Counter)
-    last_error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "origin": self.origin,
-            "location": self.location,
-            "status": self.status,
-            "reason": self.reason,
-            "required": self.required,
-            "hooks": self.hooks,
-            "hook_timeout": self.hook_timeout,
-            "errors": dict(self.errors),
-            "timeouts": dict(self.timeouts),
-            "last_error": self.last_error,
-        }
-
-
-class PluginRegistry:
-    """Every plugin the host considered, by name, with failure counters the hook caller updates."""
-
-    def __init__(self, default_timeout: float) -> None:
-        self.default_timeout = default_timeout
-        self.records: dict[str, PluginRecord] = {}
-
-    def add(self, record: PluginRecord) -> None:
-        self.records[record.name] = record
-
-    def hook_timeout(self, name: str) -> float:
-        record = self.records.get(name)
-        return record.hook_timeout if record else self.default_timeout
-
-    def record_error(self, name: str, hook: str, exc: BaseException) -> None:
-        record = self.records.get(name)
-        if record is not None:
-            record.errors[hook] += 1
-            record.last_error = f"{hook}: {type(exc).__name__}: {exc}"
-
-    def record_timeout(self, name: str, hook: str) -> None:
-        record = self.records.get(name)
-        if record is not None:
-            record.timeouts[hook] += 1
-            record.last_error = f"{hook}: timed out after {record.hook_timeout:g}s"
-
-    def loaded(self) -> list[PluginRecord]:
-        return [r for r in self.records.values() if r.status == "loaded"]
-
-    def to_list(self) -> list[dict[str, Any]]:
-        return [r.to_dict() for r in self.records.values()]
 
 
 def new_plugin_manager() -> pluggy.PluginManager:
@@ -180,21 +134,22 @@ def load_plugins(
         if not options.enabled:
             record.status, record.reason = "disabled", f"plugins.{source.name}.enabled = false"
             continue
+        record.settings = {**options.settings, **source.settings}
         try:
-            plugin = _instantiate(source, options)
+            plugin = _instantiate(source, record.settings)
             _register(pm, plugin, source.name)
         except Exception as exc:  # a plugin's own code raised: any exception type is possible
             record.status, record.reason = "failed", _reason(exc)
             if record.required:
                 raise PluginLoadError(f"required plugin {source.name!r} failed to load: {record.reason}") from exc
             continue
+        record.registered = True
         record.hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or ())
     return registry
 
 
-def _instantiate(source: PluginSource, options: PluginOptions) -> object:
+def _instantiate(source: PluginSource, settings: Mapping[str, Any]) -> object:
     module = _import(source)
-    settings = {**options.settings, **source.settings}
     factory = getattr(module, "kefu_plugin", None)
     if factory is None:
         if settings and source.origin != "builtin":
@@ -270,7 +225,7 @@ def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
                 if not caller.has_spec():
                     raise PluginConfigError(f"unknown hook {caller.name}{_did_you_mean(caller.name)}")
                 if impl.wrapper or impl.hookwrapper:
-                    raise PluginConfigError(f"{caller.name}: hook wrappers are not supported")
+                    raise PluginConfigError(f"{caller.name}: {WRAPPERS_REFUSED}")
                 if caller.name in hookspecs.SYNC_HOOKS and inspect.iscoroutinefunction(impl.function):
                     raise PluginConfigError(f"{caller.name} must be a plain function, not async def")
     except Exception:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,13 +12,14 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from kefu_host.app import RUNNER_OPTIONS, create_app
 from kefu_host.config import Config, load_config
 from kefu_host.logs import configure_logging
+from kefu_host.testing import host as testing_host
 
-ADMIN_TOKEN = "test-admin-token"
+ADMIN_TOKEN = testing_host.ADMIN_TOKEN
+base_toml = testing_host.base_toml
 POSTGRES_URL = os.environ.get("KEFU_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("KEFU_TEST_REDIS_URL")
 #: In CI the services are up, so a test that needs one must run, never skip.
@@ -32,44 +32,12 @@ def _structured_logs() -> None:
     configure_logging(fmt="json", level="info", secrets=[ADMIN_TOKEN, "test-visitor-secret", "test-identity-secret"])
 
 
-def base_toml(tmp: Path, db_url: str | None = None) -> str:
-    return textwrap.dedent(
-        f"""
-        [server]
-        host = "127.0.0.1"
-        port = 0
-        shutdown_timeout = 5.0
-        allowed_origins = ["http://visitor.example"]
-
-        [database]
-        url = "{db_url or f"sqlite+aiosqlite:///{tmp}/kefu.db"}"
-
-        [rules]
-        directory = "rules"
-        # most tests run a host without rules (everything to chat.default_team); a real host refuses that
-        allow_empty = true
-
-        [secrets]
-        visitor_token = "test-visitor-secret"
-        identity = "test-identity-secret"
-        admin_token = "{ADMIN_TOKEN}"
-
-        [chat]
-        teams = ["support", "vip", "risk-control", "backup", "en-desk"]
-        default_team = "support"
-        """
-    )
-
-
 @pytest.fixture
 def write_config(tmp_path: Path) -> Callable[..., Path]:
     """Write a kefu.toml (the base plus ``extra`` TOML) into a fresh directory with a rules/ folder."""
 
     def write(extra: str = "", *, db_url: str | None = None, name: str = "kefu.toml") -> Path:
-        (tmp_path / "rules").mkdir(exist_ok=True)
-        path = tmp_path / name
-        path.write_text(base_toml(tmp_path, db_url) + textwrap.dedent(extra), encoding="utf-8")
-        return path
+        return testing_host.write_config(tmp_path, extra, db_url=db_url, name=name)
 
     return write
 
@@ -146,9 +114,7 @@ def start_app(aiohttp_client: Any, make_config: Callable[..., Config]) -> Callab
         port: int | None = None,
     ) -> TestClient[web.Request, web.Application]:
         config = config or make_config(extra, db_url=db_url, environ=environ)
-        app = create_app(config, plugins=plugins or [], blocked=blocked or [], entry_points=False)
-        server = TestServer(app, port=port)
-        await server.start_server(**RUNNER_OPTIONS)
+        server = await testing_host.start_server(config, plugins=plugins or [], blocked=blocked or [], port=port)
         return await aiohttp_client(server)
 
     return start

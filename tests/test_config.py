@@ -75,6 +75,21 @@ def test_invalid_toml_is_one_line(tmp_path: Path) -> None:
     assert str(info.value).startswith(f"{path}: invalid TOML:")
 
 
+def test_a_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "kefu.toml"
+    path.write_bytes("# 客服\n[server]\nport = 1\n".encode("gbk"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert str(info.value) == f"{path}: not UTF-8 text (byte 2); TOML files are UTF-8"
+
+
+def test_a_file_that_cannot_be_read_is_named(tmp_path: Path) -> None:
+    path = tmp_path / f"{'k' * 300}.toml"  # over NAME_MAX: an OSError other than "not found", even for root
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert str(info.value) == f"{path}: cannot be read: File name too long"
+
+
 def test_environment_overrides_the_file(make_config: Callable[..., Config]) -> None:
     config = make_config(
         environ={

@@ -748,7 +748,7 @@ async def test_no_agent_frame_drops_a_socket(fuzz_host: Callable[..., Any]) -> N
     token = host.agent_tokens[0]
     agent = await host.agent(token, probed=True)
     actions = agent.frames[0]["actions"]
-    assert {a["name"] for a in actions} >= {"ticket.create", "erp.stock", "payments.refund"}
+    assert {a["name"] for a in actions} >= {"ticket.create", "erp.inventory", "payments.refund"}
 
     def conversation_id() -> Any:
         return rng.choice(host.conversation_ids) if rng.random() < 0.8 else v.scalar()

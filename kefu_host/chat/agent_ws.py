@@ -29,16 +29,18 @@ from kefu_host.chat.protocol import (
     parse,
     text_field,
 )
+from kefu_host.chat.queues import queue_topic
 from kefu_host.chat.runtime import ChatRuntime
+from kefu_host.chat.service import TakeRefused
 from kefu_host.chat.session import Session
 from kefu_host.chat.values import NOTE, TEXT
 from kefu_host.http import error_response
 from kefu_host.inputs import ID_RANGE
-from kefu_host.keys import CHAT, SOCKETS
+from kefu_host.keys import CHAT, METRICS, SOCKETS
 from kefu_host.store import StoreUnavailable
 
 log = structlog.get_logger("kefu_host.chat")
-AGENT_FRAMES = frozenset({"send", "typing", "read", "close", "transfer", "presence", "action", "ping"})
+AGENT_FRAMES = frozenset({"send", "typing", "read", "close", "transfer", "take", "presence", "action", "ping"})
 #: Actions one agent socket may have running at once.
 MAX_RUNNING_ACTIONS = 4
 
@@ -61,10 +63,11 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
     record = auth
 
     ws = await open_websocket(request, chat.config)
-    request.config_dict[SOCKETS].add(ws)
+    request.config_dict[SOCKETS].add(ws, "agent")
     watched = chat.auth.agents.add(record, ws)
     conn = Connection(ws, max_queue=chat.config.chat.send_queue_size, fetch=chat.fetch_frames,
-                      label=f"agent:{record.name}", sees_private=True)
+                      label=f"agent:{record.name}", sees_private=True,
+                      counters=request.config_dict[METRICS].sockets("agent"))
     session = Session(conn, chat.hub)
     chat.presence.know(record)
     try:
@@ -98,6 +101,8 @@ async def _welcome(
     frames."""
     service = chat.service
     session.listen(agent_topic(record.id))
+    for team in record.teams:
+        session.listen(queue_topic(team))
     held = await service.held_by(record.id)
     session.conn.send(
         frame(
@@ -106,7 +111,8 @@ async def _welcome(
                 "agent": {"id": record.id, "name": record.name, "teams": list(record.teams),
                           "capacity": record.capacity},
                 "presence": chat.presence.presence_with(record.id, wish),
-                "conversations": [s.view().to_dict() for s in held],
+                "conversations": [{**s.view().to_dict(), "unread": s.unread} for s in held],
+                "queues": service.board.snapshot(record.teams),
                 "actions": chat.actions.describe(),
             }
         )
@@ -149,7 +155,7 @@ async def _owned(chat: ChatRuntime, session: Session, record: AgentRecord, data:
 
 async def _handle(chat: ChatRuntime, session: Session, record: AgentRecord, text: str) -> None:
     data = parse(text, AGENT_FRAMES)
-    with answering(data):
+    with chat.tracing.span(f"ws agent {data['type']}"), answering(data):
         await _dispatch(chat, session, record, data)
 
 
@@ -183,10 +189,21 @@ async def _dispatch(chat: ChatRuntime, session: Session, record: AgentRecord, da
     elif kind == "read":
         cid = await _owned(chat, session, record, data)
         seq = int_field(data, "seq")
+        assert seq is not None
+        service.mark_read(cid, seq)
         chat.hub.publish(conversation_topic(cid), frame({"type": "read", "conversation_id": cid, "seq": seq,
                                                           "by": "agent"}, origin=session.origin))
     elif kind == "close":
         await service.close(await _owned(chat, session, record, data), "agent")
+    elif kind == "take":
+        cid = int_field(data, "conversation_id", ID_RANGE)
+        assert cid is not None
+        try:
+            await service.take(record.id, cid)
+        except TakeRefused as exc:
+            raise FrameError(exc.code, exc.message) from None
+        except StoreUnavailable:
+            raise FrameError("store_unavailable", "the assignment was not stored; try again") from None
     elif kind == "action":
         await _start_action(chat, session, record, data)
     elif kind == "transfer":

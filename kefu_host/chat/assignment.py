@@ -135,6 +135,16 @@ class Dispatcher:
         self._enqueue(ticket)
         return None
 
+    def take(self, conversation_id: int, agent_id: int) -> Assignment | None:
+        """Give a waiting conversation to this agent (who asked for it); None when the agent has no free capacity.
+        Presence does not matter: the agent chose it."""
+        slot = self.agents[agent_id]
+        if conversation_id not in self._queued or slot.free <= 0:
+            return None
+        team = self._tickets[conversation_id].team
+        self._unqueue(conversation_id)
+        return self._assign(conversation_id, slot, team)
+
     def restore_assignment(
         self, conversation_id: int, agent_id: int, team: str, priority: int, queued_at: datetime
     ) -> None:

@@ -97,16 +97,18 @@ class AgentWatch:
         how many were closed. The sessions of the sockets that stay are marked as used."""
         if not self._sockets:
             return 0
-        current = await agent_credentials(self.store, list(self._sockets))
+        # judge only the sockets open when the reads start: one opened meanwhile may be newer than what they find
+        watched = {agent_id: list(entries) for agent_id, entries in self._sockets.items()}
+        current = await agent_credentials(self.store, list(watched))
         sessions = await self.sessions.current(
-            [e.session for entries in self._sockets.values() for e in entries if e.session is not None])
+            [e.session for entries in watched.values() for e in entries if e.session is not None])
         now = self.sessions.clock()
         ended: list[tuple[_Watched, str]] = []
         used: set[str] = set()
-        for agent_id, entries in list(self._sockets.items()):
+        for agent_id, entries in watched.items():
             found = current.get(agent_id)
             reason = ("agent removed" if found is None else "agent disabled" if found.disabled else None)
-            for entry in list(entries):
+            for entry in entries:
                 why = reason or self._why_it_ends(entry, found.secret_hash if found else "", sessions, now)
                 if why is not None:
                     ended.append((entry, why))

@@ -133,6 +133,7 @@ class ClusterPresence:
         """The mirror read again; teams whose answer flipped are told (each node that sees the flip says it)."""
         await self.seats.mirror(self._teams)
         self.availability.refresh(self._teams)
+        self.service.board.announce(*self._teams)  # queues changed by other nodes reach this node's agents
 
     # --- the sweep ---------------------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ import structlog
 from aiohttp import web
 
 from kefu_host.chat.protocol import CLOSE_TOO_SLOW, Frame, resync_frame
+from kefu_host.metrics import NO_SOCKET_COUNTERS, SocketCounters
 
 log = structlog.get_logger("kefu_host.chat")
 
@@ -39,12 +40,15 @@ class ResyncNeeded(Exception):
 
 class Connection:
     __slots__ = ("ws", "max_queue", "fetch", "label", "sees_private", "_queue", "_sender", "_marks", "_syncing",
-                 "_room", "_acks", "closed")
+                 "_room", "_acks", "closed", "counters")
 
     def __init__(
-        self, ws: web.WebSocketResponse, *, max_queue: int, fetch: Fetch, label: str, sees_private: bool = False
+        self, ws: web.WebSocketResponse, *, max_queue: int, fetch: Fetch, label: str, sees_private: bool = False,
+        counters: SocketCounters = NO_SOCKET_COUNTERS,
     ) -> None:
         self.ws = ws
+        #: the metrics this socket bumps (messages delivered, closed as too slow)
+        self.counters = counters
         self.max_queue = max_queue
         self.fetch = fetch
         self.label = label
@@ -85,6 +89,8 @@ class Connection:
                 return
         if frame.private and not self.sees_private:
             return  # its seq is passed over above; the frame itself never reaches this socket
+        if seq is not None:
+            self.counters.delivered.inc()
         self._enqueue(frame.text)
 
     def ack(self, message: Frame, ack: str) -> None:
@@ -158,6 +164,7 @@ class Connection:
                 if ack is not None:
                     await self._enqueue_paced(ack)
                 elif not frame.private or self.sees_private:
+                    self.counters.delivered.inc()
                     await self._enqueue_paced(frame.text)
         held = self._syncing.pop(cid, [])
         for frame in held:
@@ -247,6 +254,7 @@ class Connection:
             return
         self.closed = True
         self._queue.clear()
+        self.counters.too_slow.inc()
         log.warning("closing slow socket", socket=self.label, limit=self.max_queue)
         task = asyncio.get_running_loop().create_task(
             self.ws.close(code=CLOSE_TOO_SLOW, message=b"send queue full; reconnect with last_seq")

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from kefu_host.chat import login_api
+from kefu_host.chat import canned_api, login_api, targets
 from kefu_host.chat.accounts import AgentRecord
 from kefu_host.chat.agent_ws import agent_socket
 from kefu_host.chat.handshake import credential
@@ -49,13 +49,19 @@ async def create_visitor_session(request: web.Request) -> web.Response:
             previous = tokens.verify(token)
         except InvalidToken:
             previous = None
-    user_id = body.get("user_id")
+    user_id, user_hash = body.get("user_id"), body.get("user_hash")
+    if user_hash is not None and not isinstance(user_hash, str):
+        return error_response(422, "invalid_body", "user_hash must be a string (the hex HMAC-SHA256 of user_id)",
+                              field="user_hash")
+    try:
+        profile = visitor_profile(body)  # checked for anonymous visitors too: bad input is refused, never ignored
+    except BadInput as exc:
+        return error_response(422, "invalid_body", str(exc), field=exc.field)
     try:
         if user_id is not None:
             if not isinstance(user_id, str) or not user_id or len(user_id) > 191:
                 return error_response(422, "invalid_body", "user_id must be a string of 1 to 191 characters",
                                       field="user_id")
-            user_hash = body.get("user_hash")
             guard = request.app[AUTH_GUARD]
             refused = guard.refuse(request)
             if refused is not None:
@@ -64,10 +70,6 @@ async def create_visitor_session(request: web.Request) -> web.Response:
                 guard.failed(request)
                 return error_response(403, "identity_mismatch", "user_hash does not match user_id",
                                       field="user_hash")
-            try:
-                profile = visitor_profile(body)
-            except BadInput as exc:
-                return error_response(422, "invalid_body", str(exc), field=exc.field)
             customer_id = await ensure_identified(request.app[STORE], user_id, profile)
             uid: str | None = user_id
         elif previous is not None and previous.uid is None:
@@ -197,4 +199,6 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/api/conversations/{id}/messages", conversation_messages)
     app.router.add_get("/api/conversations/{id}/explain", conversation_explain)
     login_api.routes(app)
+    canned_api.routes(app)
+    targets.routes(app)
     app.cleanup_ctx.append(chat_ctx)

@@ -18,6 +18,7 @@ from kefu_host.chat.assignment import Dispatcher
 from kefu_host.chat.broker import Unfollow, agent_topic, conversation_topic
 from kefu_host.chat.hub import Hub
 from kefu_host.chat.protocol import Frame, frame
+from kefu_host.chat.queues import QueueBoard
 from kefu_host.chat.repo import ChatRepo
 from kefu_host.chat.seats import Seats
 from kefu_host.chat.state import ConvState
@@ -38,6 +39,7 @@ class LiveState:
         self.live_by_customer: dict[int, int] = {}
         self.customers: dict[int, CustomerView] = {}
         self.agents: dict[int, AgentView] = {}
+        self.board = QueueBoard(seats.dispatcher, hub, self.live, self.customers)
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -161,7 +163,7 @@ class LiveState:
         recent = await self.repo.messages_after(state.id, max(0, state.last_seq - TRANSCRIPT_WITH_ASSIGNMENT),
                                                 TRANSCRIPT_WITH_ASSIGNMENT)
         customer = self.customers.get(state.customer_id) or await self.load_customer(state.customer_id)
-        body = {"type": "assigned", "conversation": state.view().to_dict(),
+        body = {"type": "assigned", "conversation": {**state.view().to_dict(), "unread": state.unread},
                 "customer": customer.to_dict() if customer else None, "messages": [m.to_frame() for m in recent]}
         return frame(body), recent[-1].seq if recent else 0
 
@@ -179,7 +181,8 @@ class LiveState:
 
     async def _announce_positions(self, *teams: str) -> None:
         """Tell every waiting visitor of these teams their place, when it changed (as far as this node knows:
-        with several nodes a visitor may hear the same place twice, never a wrong one)."""
+        with several nodes a visitor may hear the same place twice, never a wrong one); and the teams' agents."""
+        self.board.announce(*teams)
         for team in dict.fromkeys(teams):
             for cid, position in await self.seats.positions(team):
                 state = self.live.get(cid)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -23,8 +21,10 @@ from kefu_host.chat.redis_broker import RedisBroker
 from kefu_host.chat.seats import MemorySeats, Seats, SqlSeats
 from kefu_host.chat.service import ChatService
 from kefu_host.config import Config
-from kefu_host.keys import CHAT, CONFIG, HOOKS, OUTBOX, RULES, STORE
+from kefu_host.keys import CHAT, CLOCK, CONFIG, HOOKS, METRICS, OUTBOX, RULES, STORE, TRACING
+from kefu_host.routing.cluster import default_node_id
 from kefu_host.routing.router import RulesRouter
+from kefu_host.tracing import TRACING_OFF, Tracing
 
 
 @dataclass
@@ -35,6 +35,8 @@ class ChatRuntime:
     presence: PresenceKeeper | ClusterPresence
     auth: ChatAuth
     actions: ActionRegistry
+    #: spans for the frames the sockets handle
+    tracing: Tracing = TRACING_OFF
 
     async def fetch_frames(self, conversation_id: int, after_seq: int) -> Sequence[Frame]:
         """Stored messages after ``after_seq`` as frames, for resuming sockets; raises when it cannot serve them."""
@@ -62,8 +64,10 @@ async def chat_ctx(app: web.Application) -> AsyncIterator[None]:
     seats: Seats = (SqlSeats(store, config.cluster.session_ttl) if config.cluster.enabled
                     else MemorySeats(Dispatcher()))
     router = RulesRouter(app[RULES].holder, app[RULES].catalogue, app[HOOKS], seats.dispatcher,
-                         config.rules.timezone)
+                         config.rules.timezone, clock=app.get(CLOCK))
+    router.metrics, router.tracing = app[METRICS], app[TRACING]
     service = ChatService(config.chat, store, hub, app[HOOKS], router, seats)
+    service.metrics = app[METRICS]
     # the webhooks plugin opens it at startup if it runs and has endpoints; until then it records nothing
     app[OUTBOX] = service.repo.outbox
     presence: PresenceKeeper | ClusterPresence = (
@@ -73,7 +77,7 @@ async def chat_ctx(app: web.Application) -> AsyncIterator[None]:
     await presence.start()
     auth = ChatAuth.from_config(config, store)
     await auth.start()
-    app[CHAT] = ChatRuntime(config, hub, service, presence, auth, ActionRegistry(app[HOOKS]))
+    app[CHAT] = ChatRuntime(config, hub, service, presence, auth, ActionRegistry(app[HOOKS]), app[TRACING])
     yield
     await auth.stop()
     await presence.stop()
@@ -82,7 +86,7 @@ async def chat_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def node_id(config: Config) -> str:
     """This process's name in the cluster: ``cluster.node_id``, else host name and process id."""
-    return config.cluster.node_id or f"{socket.gethostname()}-{os.getpid()}"
+    return config.cluster.node_id or default_node_id()
 
 
 def make_broker(config: Config) -> Broker:

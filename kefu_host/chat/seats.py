@@ -38,6 +38,11 @@ class Seats(Protocol):
 
     async def release(self, conversation_id: int) -> int | None: ...
 
+    async def take(self, conversation_id: int, agent_id: int, team: str) -> Assignment | None:
+        """The agent asked for this waiting conversation of ``team``: None when it is no longer waiting or the
+        agent has no free capacity (presence does not matter)."""
+        ...
+
     async def drain_agent(self, agent_id: int) -> list[Assignment]: ...
 
     async def drain_team(self, team: str) -> list[Assignment]: ...
@@ -63,6 +68,9 @@ class MemorySeats:
 
     async def release(self, conversation_id: int) -> int | None:
         return self.dispatcher.release(conversation_id)
+
+    async def take(self, conversation_id: int, agent_id: int, team: str) -> Assignment | None:
+        return self.dispatcher.take(conversation_id, agent_id)
 
     async def drain_agent(self, agent_id: int) -> list[Assignment]:
         return self.dispatcher.drain_agent(agent_id) if agent_id in self.dispatcher.agents else []
@@ -110,6 +118,7 @@ _HEAD = text(
     f"SELECT id, team FROM conversations WHERE status = 'queued' AND team = ANY(:teams) ORDER BY {_QUEUE_ORDER} "
     "LIMIT 1 FOR UPDATE SKIP LOCKED"
 )
+_TAKER = text("SELECT id FROM agents WHERE id = :agent AND NOT disabled AND load < capacity FOR UPDATE")
 _AGENT_TEAMS = text("SELECT t.name FROM agent_teams at JOIN teams t ON t.id = at.team_id WHERE at.agent_id = :agent")
 
 
@@ -154,6 +163,16 @@ class SqlSeats:
     async def release(self, conversation_id: int) -> int | None:
         """The agent holding it (the caller's status change frees the seat: the trigger counts)."""
         return await self.agent_of(conversation_id)
+
+    async def take(self, conversation_id: int, agent_id: int, team: str) -> Assignment | None:
+        """Under the team's lock, like every assignment: the agent's row locked, its load re-checked, the
+        conversation compare-and-set from queued."""
+        async with self.store.engines.write.begin() as conn:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": team_lock(team)})
+            agent = (await conn.execute(_TAKER, {"agent": agent_id})).scalar()
+            if agent is None or not await self._assign(conn, conversation_id, agent_id, team, utcnow()):
+                return None
+            return Assignment(conversation_id, agent_id, team)
 
     async def drain_agent(self, agent_id: int) -> list[Assignment]:
         """Fill the agent from the queues of its teams, best waiting conversation first."""

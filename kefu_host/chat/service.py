@@ -33,16 +33,25 @@ from kefu_host.chat.repo import ChatRepo
 from kefu_host.chat.routing import PRIORITY_NORMAL, RouteDecision, Router, Trigger
 from kefu_host.chat.seats import Seats
 from kefu_host.chat.session import Session
-from kefu_host.chat.state import ConvState, KeyedLocks
-from kefu_host.chat.values import TEXT, ConversationView, MessageView
+from kefu_host.chat.state import ConvState, KeyedLocks, LastMessage
+from kefu_host.chat.values import TEXT, ConversationView, CustomerView, MessageView
 from kefu_host.config import ChatConfig
 from kefu_host.hookcall import Hooks
+from kefu_host.metrics import MetricsOff
 from kefu_host.store import Store
 from kefu_host.store.models import utcnow
 from kefu_host.webhooks import events as webhook
 
 log = structlog.get_logger("kefu_host.chat")
 
+
+
+class TakeRefused(Exception):
+    """A ``take`` the host will not do: ``code`` is the error frame's."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +71,7 @@ class ChatService(LiveState):
         self.router = router
         self.locks = KeyedLocks()
         LiveState.__init__(self, self.repo, seats, hub)
+        self.metrics = MetricsOff()
 
     # --- stored messages go out: the ack to its sender, the message to the conversation's topic -----------------
 
@@ -80,6 +90,15 @@ class ChatService(LiveState):
         if state is not None:
             state.last_seq = max(state.last_seq, message.seq)
             state.last_activity = time.monotonic()
+            if message.sender == "visitor":
+                state.last_visitor = LastMessage(message.seq, message.kind, message.body, message.created_at)
+                state.unread += 1
+                if state.status == "queued":  # waiting: its queue entry shows the message
+                    self.board.announce(state.team)
+            elif message.sender == "agent" and not agents_only(message.kind):
+                state.unread = 0  # the agent answered: it has read what came before
+        self.metrics.message_stored(message.sender, message.kind, message.conversation_id,
+                                    state.queued_at if state is not None else None)
         published = message_frame(message)
         if sender is not None:
             sender.acked(published, ack)
@@ -151,6 +170,23 @@ class ChatService(LiveState):
         self.hub.publish(topic, frame({"type": "conversation", "conversation_id": state.id,
                                        "status": state.status}))
         return state
+
+    async def customer_updated(self, customer: CustomerView, changed: frozenset[str],
+                               cause: Mapping[str, Any]) -> None:
+        """A customer's profile changed outside an event (a plugin wrote it): routing reads the new copy, and the
+        agent holding their open conversation (on whichever node) gets a ``profile_update`` frame carrying
+        ``cause``."""
+        self.customer_changed(customer)
+        if not changed:
+            return
+        state = await self.open_conversation_of(customer.id)
+        if state is None or state.agent_id is None:
+            return
+        self.hub.publish(
+            agent_topic(state.agent_id),
+            frame({"type": "profile_update", "conversation_id": state.id, "customer": customer.to_dict(),
+                   "changed": sorted(changed), **cause}),
+        )
 
     # --- routing -----------------------------------------------------------------------------------------------
 
@@ -240,6 +276,7 @@ class ChatService(LiveState):
                 change=webhook.assigned(state.view(), agent),
                 expect={"status": "assigned", "agent_id": a.agent_id} if self.shared else None,
             )
+            self.metrics.assigned(a.team, state.queued_at)
             assigned, upto = await self.assigned_frame(state)
             self.hub.publish(agent_topic(a.agent_id), Follow(state.id, upto))
             self.hub.publish(agent_topic(a.agent_id), assigned)
@@ -249,6 +286,26 @@ class ChatService(LiveState):
             )
             await self.hooks.call("kefu_conversation_assigned", conversation=state.view(), agent=agent)
         await self._announce_positions(*(a.team for a in assignments))  # everyone behind them moved up
+
+    async def take(self, agent_id: int, conversation_id: int) -> None:
+        """An agent takes a waiting chat of one of its teams from the queue (its capacity allowing, even while
+        away: taking is the agent's own choice). Raises :class:`TakeRefused` saying why not."""
+        async with self.locks(conversation_id):
+            state = await self.conversation(conversation_id)
+            placed = await self.seats.position(conversation_id)
+            agent = self.agents.get(agent_id)
+            if agent is None and self.shared:
+                await self._know_agents()
+                agent = self.agents.get(agent_id)
+            if state is None or placed is None or agent is None or placed[0] not in agent.teams:
+                raise TakeRefused("not_queued", f"conversation {conversation_id} is not waiting in your teams' queues")
+            assignment = await self.seats.take(conversation_id, agent_id, placed[0])
+            if assignment is None:
+                if await self.seats.position(conversation_id) is None:  # another agent (node) took it first
+                    raise TakeRefused("not_queued",
+                                      f"conversation {conversation_id} is not waiting in your teams' queues")
+                raise TakeRefused("at_capacity", f"you already hold {agent.capacity} conversations (your capacity)")
+            await self.assigned([assignment])
 
     async def transfer(self, conversation_id: int, *, team: str | None, agent: str | None, reason: str) -> None:
         async with self.locks(conversation_id):
@@ -361,6 +418,12 @@ class ChatService(LiveState):
         for team in teams:
             await self.assigned(await self.seats.drain_team(team))
         await self._announce_positions(*teams)
+
+    def mark_read(self, conversation_id: int, seq: int) -> None:
+        """The agent holding the conversation has read up to ``seq`` (this node's count: the node of its socket)."""
+        state = self.live.get(conversation_id)
+        if state is not None and (state.last_visitor is None or seq >= state.last_visitor.seq):
+            state.unread = 0
 
     # --- agents' messages --------------------------------------------------------------------------------------
 

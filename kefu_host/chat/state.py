@@ -11,8 +11,18 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from kefu_host.chat.values import ConversationView
+
+
+class LastMessage(NamedTuple):
+    """The visitor's latest message, as a queue entry shows it."""
+
+    seq: int
+    kind: str
+    body: str
+    created_at: datetime
 
 
 @dataclass
@@ -36,6 +46,10 @@ class ConvState:
     last_fired: tuple[str, ...] | None = None
     #: queue position the visitor was last told
     announced_position: int | None = None
+    #: the visitor's latest message (None until one arrives while the host runs)
+    last_visitor: LastMessage | None = None
+    #: visitor messages the agent has not read yet (reset by the agent's ``read`` up to them, or a reply)
+    unread: int = 0
 
     @classmethod
     def from_view(cls, view: ConversationView, visitor_id: str = "") -> ConvState:

@@ -35,7 +35,7 @@ from kefu_host.chat.service import Visitor
 from kefu_host.chat.session import Session
 from kefu_host.http import error_response
 from kefu_host.inputs import ID_RANGE
-from kefu_host.keys import CHAT, SOCKETS
+from kefu_host.keys import CHAT, METRICS, SOCKETS
 from kefu_host.store import StoreUnavailable
 
 log = structlog.get_logger("kefu_host.chat")
@@ -58,10 +58,11 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
         return error_response(400, "bad_request", str(exc))
 
     ws = await open_websocket(request, config)
-    request.config_dict[SOCKETS].add(ws)
+    request.config_dict[SOCKETS].add(ws, "visitor")
     visitor = Visitor(claims.visitor_id, claims.customer_id)
     conn = Connection(ws, max_queue=config.chat.send_queue_size, fetch=chat.fetch_frames,
-                      label=f"visitor:{visitor.visitor_id}", sees_private=False)  # agents' notes never go out here
+                      label=f"visitor:{visitor.visitor_id}", sees_private=False,  # agents' notes never go out here
+                      counters=request.config_dict[METRICS].sockets("visitor"))
     session = Session(conn, chat.hub)
     bucket = chat.auth.visitor_rate.acquire(visitor.customer_id)  # one rate for all of the customer's sockets
     try:
@@ -135,7 +136,7 @@ async def _reconcile(chat: ChatRuntime, session: Session, customer_id: int) -> N
 
 async def _handle(chat: ChatRuntime, session: Session, visitor: Visitor, bucket: TokenBucket, text: str) -> None:
     data = parse(text, VISITOR_FRAMES)
-    with answering(data):
+    with chat.tracing.span(f"ws visitor {data['type']}"), answering(data):
         await _dispatch(chat, session, visitor, bucket, data)
 
 

@@ -11,10 +11,19 @@ import sys
 from collections.abc import Sequence
 
 from kefu_host import __version__
-from kefu_host.cli import agents_cmd, migrate_cmd, plugins_cmd, rules_cmd, serve_cmd, webhooks_cmd
+from kefu_host.cli import (
+    agents_cmd,
+    doctor_cmd,
+    migrate_cmd,
+    new_plugin_cmd,
+    plugins_cmd,
+    rules_cmd,
+    serve_cmd,
+    webhooks_cmd,
+)
 from kefu_host.cli.common import EXIT_USAGE, common_parser, fail_on_config_error
 
-COMMANDS = (serve_cmd, plugins_cmd, migrate_cmd, rules_cmd, agents_cmd, webhooks_cmd)
+COMMANDS = (serve_cmd, plugins_cmd, new_plugin_cmd, migrate_cmd, rules_cmd, agents_cmd, webhooks_cmd, doctor_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

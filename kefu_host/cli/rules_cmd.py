@@ -1,4 +1,5 @@
-"""``kefu-host rules check|test|explain``: validate a rules directory, run its tests, explain a decision.
+"""``kefu-host rules check|test|explain|publish``: validate a rules directory, run its tests, explain a decision,
+publish it to the database (:mod:`kefu_host.cli.rules_publish`).
 
 ``DIR`` defaults to ``rules.directory`` of the configuration and teams come from ``chat.teams``. Given a
 ``DIR`` and no configuration file, team names are not checked unless ``--teams`` lists them, so a rules
@@ -14,6 +15,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any, TextIO
 
+from kefu_host.cli import rules_publish
 from kefu_host.cli.common import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -34,7 +36,7 @@ from kefu_host.rules.inline_tests import run_tests, untested_rules
 def register(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
-    p = sub.add_parser("rules", parents=[common], help="check, test and explain the routing rules")
+    p = sub.add_parser("rules", parents=[common], help="check, test, explain and publish the routing rules")
     actions = p.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
     for name, func, text in (
         ("check", run_check, "validate the rules (exit 1 if invalid)"),
@@ -52,6 +54,7 @@ def register(
             q.add_argument("--facts", required=True, metavar="JSON", help="facts as a JSON object, or @FILE")
             q.add_argument("--json", action="store_true", help="print the explanation as JSON")
         q.set_defaults(func=func)
+    rules_publish.add_parser(actions, common)
 
 
 def run_check(args: argparse.Namespace) -> int:

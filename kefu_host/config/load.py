@@ -58,6 +58,10 @@ def load_config(
             raise ConfigError(origin, "", "file not found") from None
         except IsADirectoryError:
             raise ConfigError(origin, "", "is a directory, expected a TOML file") from None
+        except UnicodeDecodeError as exc:  # TOML is UTF-8: a file saved in GBK, say, is the operator's to fix
+            raise ConfigError(origin, "", f"not UTF-8 text (byte {exc.start}); TOML files are UTF-8") from None
+        except OSError as exc:  # unreadable (permissions): named, not a traceback, at startup or on a reload
+            raise ConfigError(origin, "", f"cannot be read: {exc.strerror or exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(origin, "", f"invalid TOML: {exc}") from None
     origins: dict[str, str] = {}
@@ -246,10 +250,16 @@ def _check_semantics(config: Config, origin: str, origins: Mapping[str, str]) ->
         ZoneInfo(config.rules.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         fail("rules.timezone", f"unknown time zone {config.rules.timezone!r}")
+    if config.rules.check_interval <= 0:
+        fail("rules.check_interval", "must be greater than 0")
+    node_id = config.cluster.node_id
+    if len(node_id) > 191 or node_id != node_id.strip() or any(not c.isprintable() for c in node_id):
+        fail("cluster.node_id", "must be at most 191 printable characters without leading or trailing spaces")
     _check_secrets(config, fail)
     _check_auth(config, fail)
     _check_web(config, fail)
     _check_cluster(config, fail)
+    _check_telemetry(config, fail)
     if config.chat.send_queue_size < 4:
         fail("chat.send_queue_size", "must be at least 4")
     if config.chat.visitor_rate <= 0 or config.chat.visitor_burst < 1:
@@ -353,6 +363,17 @@ def _check_web(config: Config, fail: typing.Callable[[str, str], typing.NoReturn
         fail("web.session_idle_timeout", "must be at least 60 seconds")
     if web.session_lifetime < 60:
         fail("web.session_lifetime", "must be at least 60 seconds")
+
+
+def _check_telemetry(config: Config, fail: typing.Callable[[str, str], typing.NoReturn]) -> None:
+    if not 0 <= config.metrics.port <= 65535:
+        fail("metrics.port", f"must be 0 (the main listener) or a port, got {config.metrics.port}")
+    if config.metrics.port and config.metrics.port == config.server.port:
+        fail("metrics.port", "must differ from server.port (0 serves /metrics on the main listener)")
+    if not 0.0 <= config.tracing.sample_ratio <= 1.0:
+        fail("tracing.sample_ratio", f"must be between 0 and 1, got {config.tracing.sample_ratio}")
+    if config.tracing.enabled and not config.tracing.endpoint.startswith(("http://", "https://")):
+        fail("tracing.endpoint", f"expected an http(s) URL, got {config.tracing.endpoint!r}")
 
 
 def _describe(value: Any) -> str:

@@ -80,6 +80,12 @@ class RulesConfig:
     debounce: float = 0.2
     #: Accept a directory without any .rule file (every conversation then goes to chat.default_team).
     allow_empty: bool = False
+    #: Seconds between checks of the database's active revision (backing up PostgreSQL's LISTEN/NOTIFY) and
+    #: heartbeats of what this node runs.
+    check_interval: float = 5.0
+    #: Publish this node's rules directory when it changes (and at startup when it holds content never published);
+    #: false: the node only runs the active revision of the database.
+    publish_files: bool = True
 
 
 #: The signing secrets the host makes up (and keeps in the secrets file) when they are not configured.
@@ -267,7 +273,8 @@ class ClusterConfig:
 
     #: Redis for cross-node fan-out (``redis://host:6379/0``); empty: one process, the in-process broker.
     redis_url: str = ""
-    #: This process's name in the cluster (presence rows, origins, logs); empty: ``hostname-pid``.
+    #: This process's name among the hosts on the database (presence rows, rule heartbeats, ``GET /api/rules``,
+    #: origins, the metrics' ``node`` label, logs); empty: ``hostname:pid``.
     node_id: str = ""
     #: Seconds between this node's heartbeats of its agents' sessions.
     heartbeat_interval: float = 5.0
@@ -277,6 +284,31 @@ class ClusterConfig:
     @property
     def enabled(self) -> bool:
         return bool(self.redis_url)
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Prometheus metrics (docs/metrics.md)."""
+
+    #: Count and serve metrics at all; false leaves no /metrics and no counting on the message path.
+    enabled: bool = True
+    #: 0 serves ``GET /metrics`` on the main listener, admin-protected; another port serves it there, without
+    #: authentication, on ``host`` (keep that port on a private network).
+    port: int = 0
+    host: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class TracingConfig:
+    """OpenTelemetry tracing (docs/operations.md#tracing)."""
+
+    enabled: bool = False
+    #: Fraction of new traces recorded (0 to 1); a request whose ``traceparent`` says sampled is always recorded.
+    sample_ratio: float = 1.0
+    #: OTLP over HTTP (protobuf): the collector's traces URL.
+    endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    #: ``service.name`` of the spans.
+    service_name: str = "kefu-host"
 
 
 @dataclass(frozen=True)
@@ -293,6 +325,8 @@ class Config:
     plugins: PluginsConfig = PluginsConfig()
     web: WebConfig = WebConfig()
     cluster: ClusterConfig = ClusterConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    tracing: TracingConfig = TracingConfig()
     #: Where the configuration came from; relative paths resolve against its directory.
     source: Path | None = None
     #: For keys set outside the file: the environment variable or "command line" that set them; "" is the file as

@@ -56,7 +56,7 @@ def secure_config(config: Config) -> tuple[Config, SecretsReport | None]:
     Raises :class:`ConfigError` for development secrets on a non-loopback host, for a missing secret with no place
     to keep a generated one, and for a secrets file others can read or that is not valid.
     """
-    _refuse_dev_secrets_off_loopback(config)
+    refuse_dev_secrets_off_loopback(config)
     missing = [name for name in GENERATED_SECRETS if getattr(config.secrets, name) is None]
     if not missing:
         return config, None
@@ -98,7 +98,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _refuse_dev_secrets_off_loopback(config: Config) -> None:
+def refuse_dev_secrets_off_loopback(config: Config) -> None:
     if config.auth.insecure_dev or is_loopback(config.server.host):
         return
     s = config.secrets

@@ -42,5 +42,11 @@ class Effects:
                     }
                 ),
             )
+        if state.agent_id is not None:  # the panel's list of recent events, changed profile or not
+            self.chat.hub.publish(
+                agent_topic(state.agent_id),
+                frame({"type": "customer_event", "conversation_id": state.id, "customer_id": customer.id,
+                       "event": event.to_dict()}),
+            )
         if state.status == "queued":
             await self.chat.route(state.id, "event")

@@ -14,8 +14,8 @@ from aiohttp import web
 
 from kefu_host.events.signing import SignatureError, verify
 from kefu_host.events.validation import InvalidEvent
-from kefu_host.http import error_response, json_response
-from kefu_host.keys import CONFIG, EVENTS
+from kefu_host.http import Handler, error_response, json_response
+from kefu_host.keys import CONFIG, EVENTS, METRICS
 from kefu_host.store import StoreUnavailable
 
 log = structlog.get_logger("kefu_host.events")
@@ -96,6 +96,25 @@ async def post_batch(request: web.Request) -> web.Response:
     return await _accept(request, source, envelopes, batch=True, body=body)
 
 
+#: The refusal each status stands for, in the metrics (``too_many_events`` is counted as ``too_large``).
+_REFUSALS = {400: "invalid_json", 401: "bad_signature", 413: "too_large", 422: "invalid_event",
+             503: "store_unavailable"}
+
+
+def _counted(handler: Handler) -> Handler:
+    async def counting(request: web.Request) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            request.app[METRICS].event_refused(_REFUSALS.get(exc.status, str(exc.status)))
+            raise
+        if response.status >= 400:
+            request.app[METRICS].event_refused(_REFUSALS.get(response.status, str(response.status)))
+        return response
+
+    return counting
+
+
 def setup(app: web.Application) -> None:
-    app.router.add_post("/api/events", post_event)
-    app.router.add_post("/api/events/batch", post_batch)
+    app.router.add_post("/api/events", _counted(post_event))
+    app.router.add_post("/api/events/batch", _counted(post_batch))

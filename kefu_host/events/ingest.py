@@ -18,6 +18,7 @@ from kefu_host.events.effects import Effects
 from kefu_host.events.record import Outcome, Pending, RecordEvents
 from kefu_host.events.types import Event
 from kefu_host.events.validation import InvalidEvent, Validators
+from kefu_host.metrics import MetricsOff
 from kefu_host.store import Store
 
 log = structlog.get_logger("kefu_host.events")
@@ -29,6 +30,7 @@ class Ingestor:
         self.validators = validators
         self.effects = effects
         self.kind = RecordEvents()
+        self.metrics = MetricsOff()
 
     def parse(
         self, source: str, envelopes: Sequence[Any], *, batch: bool = False, raw: bytes | None = None
@@ -60,6 +62,7 @@ class Ingestor:
         """
         outcomes: list[Outcome] = await self.store.writer.submit(self.kind, tuple(pending))
         for item, outcome in zip(pending, outcomes, strict=True):
+            self.metrics.event(item.event.type, outcome.status)
             if outcome.status == "accepted":
                 await self.effects.after(item.event, outcome.customer, outcome.changed)
         return outcomes

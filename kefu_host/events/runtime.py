@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import structlog
 from aiohttp import web
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
 
 from kefu_host.events.core_types import core_event_types
 from kefu_host.events.effects import Effects
@@ -19,7 +18,7 @@ from kefu_host.events.redis_source import RedisStreamSource
 from kefu_host.events.types import EventType
 from kefu_host.events.validation import Validators
 from kefu_host.hookcall import Hooks
-from kefu_host.keys import CHAT, CONFIG, EVENTS, HOOKS, STORE
+from kefu_host.keys import CHAT, CONFIG, EVENTS, HOOKS, METRICS, STORE
 
 log = structlog.get_logger("kefu_host.events")
 
@@ -33,19 +32,14 @@ class EventsRuntime:
 def event_types(hooks: Hooks, core: list[EventType]) -> list[EventType]:
     """Core types plus every plugin's; a plugin type with a taken name or a bad schema is that plugin's error."""
     known = {t.name: t for t in core}
-    for contribution in hooks.call_sync("kefu_event_types"):
-        for event_type in contribution.value:
-            try:
-                if not isinstance(event_type, EventType):
-                    raise TypeError(f"expected EventType objects, got {type(event_type).__name__}")
-                if event_type.name in known:
-                    raise ValueError(f"event type {event_type.name} is already defined")
-                Draft202012Validator.check_schema(event_type.schema)
-            except (TypeError, ValueError, SchemaError) as exc:
-                hooks.registry.record_error(contribution.plugin, "kefu_event_types", exc)
-                log.error("plugin event type rejected", plugin=contribution.plugin, error=str(exc))
-                continue
-            known[event_type.name] = event_type
+
+    def add(event_type: EventType, plugin: str) -> None:
+        if event_type.name in known:
+            raise ValueError(f"event type {event_type.name} is already defined")
+        Draft202012Validator.check_schema(event_type.schema)
+        known[event_type.name] = event_type
+
+    hooks.collect("kefu_event_types", EventType, add)
     return list(known.values())
 
 
@@ -54,6 +48,7 @@ async def events_ctx(app: web.Application) -> AsyncIterator[None]:
     types = event_types(app[HOOKS], core_event_types(config.events))
     validators = Validators(types, max_future=config.events.tolerance)
     ingestor = Ingestor(app[STORE], validators, Effects(app[HOOKS], app[CHAT].service))
+    ingestor.metrics = app[METRICS]
     app[EVENTS] = EventsRuntime(ingestor, validators.types)
     consumer_task = None
     if config.events.redis.url:

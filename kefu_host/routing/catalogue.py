@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import structlog
-
 from kefu_host.hookcall import Hooks
 from kefu_host.rules import ActionSpec, Catalogue, FieldSpec
-
-log = structlog.get_logger("kefu_host.rules")
 
 
 @dataclass(frozen=True)
@@ -25,25 +21,17 @@ def build_catalogue(hooks: Hooks) -> HostCatalogue:
     catalogue = Catalogue.core()
     field_owner: dict[str, str] = {}
     action_owner: dict[str, str] = {}
-    for kind, hook in (("fields", "kefu_rule_fields"), ("actions", "kefu_rule_actions")):
-        for contribution in hooks.call_sync(hook):
-            specs = list(contribution.value)
-            try:
-                if kind == "fields":
-                    _check_types(specs, FieldSpec)
-                    catalogue = catalogue.extended(fields=specs)
-                    field_owner.update({s.name: contribution.plugin for s in specs})
-                else:
-                    _check_types(specs, ActionSpec)
-                    catalogue = catalogue.extended(actions=specs)
-                    action_owner.update({s.name: contribution.plugin for s in specs})
-            except (TypeError, ValueError) as exc:
-                hooks.registry.record_error(contribution.plugin, hook, exc)
-                log.error("plugin rule extension rejected", plugin=contribution.plugin, hook=hook, error=str(exc))
+
+    def add_field(spec: FieldSpec, plugin: str) -> None:
+        nonlocal catalogue
+        catalogue = catalogue.extended(fields=[spec])
+        field_owner[spec.name] = plugin
+
+    def add_action(spec: ActionSpec, plugin: str) -> None:
+        nonlocal catalogue
+        catalogue = catalogue.extended(actions=[spec])
+        action_owner[spec.name] = plugin
+
+    hooks.collect("kefu_rule_fields", FieldSpec, add_field)
+    hooks.collect("kefu_rule_actions", ActionSpec, add_action)
     return HostCatalogue(catalogue, field_owner, action_owner)
-
-
-def _check_types(specs: list[object], kind: type) -> None:
-    for spec in specs:
-        if not isinstance(spec, kind):
-            raise TypeError(f"expected {kind.__name__} objects, got {type(spec).__name__}")

@@ -58,8 +58,10 @@ def gather(
     queues: QueueFacts,
     timezone: ZoneInfo,
     extra: Mapping[str, Any] | None = None,
+    now: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    now = dt.datetime.now(dt.UTC)
+    """The facts for one decision; ``now`` (aware, UTC) is the moment the time facts describe."""
+    now = now or dt.datetime.now(dt.UTC)
     facts = dict(customer)
     facts.update(
         {

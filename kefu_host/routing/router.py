@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime as dt
+from collections.abc import Callable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,18 +13,23 @@ from kefu_host.chat.assignment import Dispatcher
 from kefu_host.chat.routing import RouteDecision, Trigger
 from kefu_host.chat.values import ConversationView, CustomerView, MessageView
 from kefu_host.hookcall import Hooks
+from kefu_host.metrics import MetricsOff
 from kefu_host.routing.catalogue import HostCatalogue
 from kefu_host.routing.facts import QueueFacts, customer_facts, gather
 from kefu_host.rules import Decision, RuleSet, RuleSetHolder
 from kefu_host.rules.explain import Explanation
+from kefu_host.tracing import TRACING_OFF
 
 log = structlog.get_logger("kefu_host.rules")
 
 
 class RulesRouter:
     def __init__(
-        self, holder: RuleSetHolder, catalogue: HostCatalogue, hooks: Hooks, dispatcher: Dispatcher, timezone: str
+        self, holder: RuleSetHolder, catalogue: HostCatalogue, hooks: Hooks, dispatcher: Dispatcher, timezone: str,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
+        #: The rules' idea of now (time.hour, waits); tests give a fake one (kefu_host.testing.clock).
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self.holder = holder
         self.catalogue = catalogue
         self.hooks = hooks
@@ -31,6 +37,8 @@ class RulesRouter:
         self.timezone = ZoneInfo(timezone)
         # customer views are immutable (a change makes a new one), so their facts are worked out once per view
         self._customers: dict[int, tuple[CustomerView, dict[str, Any]]] = {}
+        self.metrics = MetricsOff()
+        self.tracing = TRACING_OFF
 
     async def decide(
         self, trigger: Trigger, conversation: ConversationView, customer: CustomerView, message: MessageView | None
@@ -38,8 +46,12 @@ class RulesRouter:
         ruleset = self.holder.current  # read once: the whole decision sees one revision
         if ruleset is None:
             return RouteDecision(team=None)
-        decision = ruleset.decide(await self._facts(ruleset, conversation, customer, message))
-        await self._plugin_actions(decision, conversation)
+        with self.tracing.child("rules decide", {"kefu.trigger": trigger, "kefu.revision": ruleset.revision}) as span:
+            decision = ruleset.decide(await self._facts(ruleset, conversation, customer, message))
+            if span is not None:
+                span.set_attribute("kefu.rules_fired", list(decision.fired))
+            await self._plugin_actions(decision, conversation)
+        self.metrics.decided(trigger, decision.fired)
         return route_decision(decision)
 
     async def explain(
@@ -57,7 +69,7 @@ class RulesRouter:
     ) -> dict[str, Any]:
         extra = await self._plugin_facts(ruleset, conversation, customer)
         return gather(ruleset, conversation, self._customer_facts(customer), message, self.queues, self.timezone,
-                      extra)
+                      extra, now=self.clock())
 
     def _customer_facts(self, customer: CustomerView) -> dict[str, Any]:
         cached = self._customers.get(customer.id)

@@ -1,20 +1,21 @@
-"""The rules feature while the app runs: the holder, the reloader and its watcher, SIGHUP, startup load, and
-the warning about teams the rules send chats to that have no agent."""
+"""The rules feature while the app runs: the holder, the reloader and its watcher, SIGHUP (through
+:mod:`kefu_host.sighup`), startup load, and the warning about teams the rules send chats to that have no agent."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import structlog
 from aiohttp import web
 
-from kefu_host.config import resolve_path
-from kefu_host.keys import CONFIG, HOOKS, RULES, STORE
+from kefu_host.config import database_url, resolve_path
+from kefu_host.keys import CONFIG, HOOKS, RULES, SIGHUP, STORE
 from kefu_host.routing.catalogue import HostCatalogue, build_catalogue
+from kefu_host.routing.cluster import ClusterReloader, default_node_id
+from kefu_host.routing.notify import asyncpg_dsn
 from kefu_host.routing.staffing import report_unstaffed
 from kefu_host.rules import RuleError, RuleSet, RuleSetHolder, RulesReloader
 
@@ -28,7 +29,7 @@ class RulesStartupError(Exception):
 @dataclass
 class RulesRuntime:
     holder: RuleSetHolder
-    reloader: RulesReloader
+    reloader: ClusterReloader
     catalogue: HostCatalogue
 
 
@@ -36,21 +37,27 @@ async def rules_ctx(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     catalogue = build_catalogue(app[HOOKS])
     holder = RuleSetHolder()
-    reloader = RulesReloader(
+    store = app[STORE]
+    reloader = ClusterReloader(
         holder,
         resolve_path(config, config.rules.directory),
         catalogue.catalogue,
         teams=config.chat.teams,
+        store=store,
+        node_id=config.cluster.node_id or default_node_id(),
+        check_interval=config.rules.check_interval,
+        publish_files=config.rules.publish_files,
+        listen_dsn=asyncpg_dsn(database_url(config)) if store.dialect == "postgresql" else None,
         debounce=config.rules.debounce,
         rescan_interval=config.rules.rescan_interval,
         watch=config.rules.watch,
         allow_empty=config.rules.allow_empty,
     )
-    outcome = await reloader.reload(trigger="startup")
+    outcome = await reloader.start()
     if holder.current is None:
         raise RulesStartupError(_startup_message(config.rules.directory, outcome.errors, outcome.message))
     app[RULES] = RulesRuntime(holder, reloader, catalogue)
-    store, default_team = app[STORE], config.chat.default_team
+    default_team = config.chat.default_team
     await report_unstaffed(store, holder.current, default_team)
     reports: set[asyncio.Task[None]] = set()
 
@@ -61,16 +68,20 @@ async def rules_ctx(app: web.Application) -> AsyncIterator[None]:
 
     reloader.on_swap = on_swap
     watcher = asyncio.create_task(reloader.run(), name="kefu-rules-watcher")
-    sighup = _on_sighup(reloader)
+
+    async def on_sighup() -> None:
+        await reloader.reload(trigger="sighup")
+
+    app[SIGHUP].add(on_sighup)
     yield
-    if sighup:
-        asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+    app[SIGHUP].discard(on_sighup)
     reloader.on_swap = None
     for task in (watcher, *reports):
         task.cancel()
     for task in (watcher, *reports):
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    await reloader.leave()
 
 
 def _startup_message(directory: object, errors: tuple[RuleError, ...], message: str) -> str:
@@ -79,18 +90,3 @@ def _startup_message(directory: object, errors: tuple[RuleError, ...], message: 
         return f"rules.directory {directory}: {errors[0].message}"
     details = "\n".join(str(e) for e in errors) or message
     return f"the rules in {directory} do not load:\n{details}"
-
-
-def _on_sighup(reloader: RulesReloader) -> bool:
-    """``kill -HUP`` reloads the rules (only possible when the app runs in the main thread)."""
-    loop = asyncio.get_running_loop()
-
-    def reload() -> None:
-        task = loop.create_task(reloader.reload(trigger="sighup"))
-        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
-
-    try:
-        loop.add_signal_handler(signal.SIGHUP, reload)
-    except (NotImplementedError, RuntimeError, ValueError):
-        return False
-    return True

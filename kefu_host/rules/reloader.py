@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import structlog
 from watchfiles import awatch
@@ -28,7 +28,17 @@ from kefu_host.rules.schema import Catalogue
 
 _log = structlog.get_logger("kefu_host.rules")
 
-Status = Literal["loaded", "unchanged", "refused", "failed"]
+Status = Literal["loaded", "unchanged", "refused", "failed", "conflict", "unavailable"]
+
+
+class Shape(Protocol):
+    """What the guard compares: a :class:`RuleSet`, or a stored revision's summary of one."""
+
+    @property
+    def rule_ids(self) -> frozenset[str]: ...
+
+    @property
+    def default_rules(self) -> tuple[str, ...]: ...
 
 
 @dataclass
@@ -78,6 +88,10 @@ class ReloadOutcome:
     previous_revision: str | None
     message: str = ""
     errors: tuple[RuleError, ...] = field(default=())
+    #: Set when the reload published to the database: the number of the revision it recorded (none for
+    #: ``unchanged`` and ``conflict``), and the active revision after it.
+    revision_id: int | None = None
+    active: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -91,10 +105,12 @@ class ReloadOutcome:
             "previous_revision": self.previous_revision,
             "message": self.message,
             "errors": [error.to_dict() for error in self.errors],
+            "revision_id": self.revision_id,
+            "active": self.active,
         }
 
 
-def guard(old: RuleSet, new: RuleSet) -> str | None:
+def guard(old: Shape, new: Shape) -> str | None:
     """Why ``new`` must not replace ``old`` without ``force``, or None.
 
     Refused: a set that lost every default rule (see :func:`~kefu_host.rules.ruleset.is_default_rule`),

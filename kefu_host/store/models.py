@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -215,6 +216,22 @@ class Message(Base):
     attachment: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
+class CannedReply(Base):
+    """A saved answer agents insert into the composer: a team's (``team`` set) or one agent's own (``agent_id``)."""
+
+    __tablename__ = "canned_replies"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    #: The team whose agents share it; None for a personal reply.
+    team: Mapped[str | None] = mapped_column(String(100), index=True)
+    #: The agent it belongs to; None for a team reply.
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    #: What the agent types after ``/`` to find it.
+    shortcut: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ProcessedEvent(Base):
     """A business event accepted once: the primary key makes a repeated (source, id) a no-op."""
 
@@ -262,3 +279,76 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None]
+
+
+class RuleRevision(Base):
+    """One publish of a rule set: its content hash, files, where it came from, and the verdict.
+
+    Every publish that was validated is a row, ``accepted`` or ``refused`` (with its located errors); a refused
+    one never becomes active. Publishes that lost the compare-and-set leave no row.
+    """
+
+    __tablename__ = "rule_revisions"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    #: sha256 over the sorted relative paths and bytes of its files (:func:`kefu_host.rules.loader.revision_of`).
+    revision: Mapped[str] = mapped_column(String(64), index=True)
+    #: The active revision it was based on; None for the first one.
+    parent: Mapped[str | None] = mapped_column(String(64))
+    #: accepted | refused
+    status: Mapped[str] = mapped_column(String(16))
+    #: startup | watch | rescan | sighup | api | cli
+    trigger: Mapped[str] = mapped_column(String(16))
+    #: Who published it: the admin agent, ``admin token``, ``files`` (a node's directory) or the CLI's user.
+    author: Mapped[str] = mapped_column(String(191))
+    #: Where it was published: a node id, or ``cli@HOST``.
+    origin: Mapped[str] = mapped_column(String(191))
+    #: The directory it was read from, as the publisher named it (error locations start with it).
+    directory: Mapped[str] = mapped_column(String(1024))
+    #: Relative paths of every file (the bytes are in ``rule_files``).
+    files: Mapped[list[str]] = mapped_column(default=list)
+    #: Published with ``force``: the guard against a truncated set was skipped.
+    forced: Mapped[bool] = mapped_column(Boolean, default=False)
+    rules: Mapped[int] = mapped_column(Integer, default=0)
+    #: What the guard compares the next publish with.
+    rule_ids: Mapped[list[str]] = mapped_column(default=list)
+    default_rules: Mapped[list[str]] = mapped_column(default=list)
+    #: One line: "loaded 12 rules", or the first error.
+    message: Mapped[str] = mapped_column(Text, default="")
+    #: Each error of a refused revision: ``{"location": "file:line:col", "message": ..., "text": ...}``.
+    errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RuleFile(Base):
+    """The bytes of one file of a rule revision, stored once per content hash."""
+
+    __tablename__ = "rule_files"
+    revision: Mapped[str] = mapped_column(String(64), primary_key=True)
+    path: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class RuleActive(Base):
+    """The one active rule revision of the cluster (a single row, ``id = 1``), moved by compare-and-set."""
+
+    __tablename__ = "rule_active"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    revision_id: Mapped[int] = mapped_column(ForeignKey("rule_revisions.id"))
+    revision: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RuleNode(Base):
+    """What one host process runs: its heartbeat, written on every load and every ``rules.check_interval``."""
+
+    __tablename__ = "rule_nodes"
+    node_id: Mapped[str] = mapped_column(String(191), primary_key=True)
+    #: The revision the node runs (None before its first load).
+    revision: Mapped[str | None] = mapped_column(String(64))
+    loaded_at: Mapped[datetime | None]
+    #: The revision of the node's own rules directory, when it could be read.
+    files_revision: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,9 @@ from typing import Any, Generic, Protocol, TypeVar
 import structlog
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from kefu_host.metrics import MetricsOff
+from kefu_host.tracing import TRACING_OFF, Tracing
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -70,6 +74,8 @@ class _Job(Generic[T]):
     kind: BatchKind[T]
     item: T
     future: asyncio.Future[Any]
+    #: the caller's store span, when its trace is recorded; told the batch it was committed in
+    span: Any = None
 
 
 @dataclass
@@ -122,6 +128,12 @@ class GroupWriter:
         #: the writer keeps one connection: checking one out of the pool per batch costs round trips
         self._conn: AsyncConnection | None = None
         self._driver: Any = None  # its aiosqlite connection, on SQLite
+        self.metrics = MetricsOff()
+        self.tracing = TRACING_OFF
+
+    def observe(self, metrics: MetricsOff, tracing: Tracing) -> None:
+        """Count batches into ``metrics``; give each write of a traced request a span."""
+        self.metrics, self.tracing = metrics, tracing
 
     @property
     def running(self) -> bool:
@@ -152,11 +164,20 @@ class GroupWriter:
         if len(self._jobs) >= self.max_pending:
             raise StoreUnavailable(f"the store is overloaded ({self.max_pending} writes waiting)")
         future: asyncio.Future[Any] = self._event_loop.create_future()
-        self._jobs.append(_Job(kind, item, future))
+        span = self.tracing.start_child(f"store {kind.name}") if self.tracing.tracer is not None else None
+        self._jobs.append(_Job(kind, item, future, span))
         if self._wakeup is not None:
             self._wake()
-        # a caller that goes away cancels only its wait: the write stays queued and the writer skips the answer
-        return await future
+        if span is None:
+            # a caller that goes away cancels only its wait: the write stays queued and the writer skips the answer
+            return await future
+        try:
+            return await future
+        except BaseException as exc:
+            span.record_exception(exc)
+            raise
+        finally:
+            span.end()
 
     async def transaction(self, fn: Callable[[AsyncConnection], Awaitable[R]]) -> R:
         """Run ``fn(conn)`` inside the next batch, in a savepoint of its own; return its result or raise its error."""
@@ -188,10 +209,12 @@ class GroupWriter:
 
     async def _commit(self, jobs: list[_Job[Any]]) -> None:
         groups = _by_kind(jobs)
+        start = time.perf_counter()
         try:
             results = await self._apply(jobs, groups)
         except Exception as exc:
             self.stats.failed_batches += 1
+            self.metrics.store_batch_failed()
             if len(jobs) == 1:
                 _fail(jobs, _classify(exc))
                 log.error("write failed", kind=jobs[0].kind.name, error=f"{type(exc).__name__}: {exc}")
@@ -199,6 +222,10 @@ class GroupWriter:
             for job in jobs:  # isolate the item that broke the batch
                 await self._commit([job])
             return
+        seconds = time.perf_counter() - start
+        self.metrics.store_batch(len(jobs), seconds)
+        if self.tracing.enabled:
+            _tell_spans(jobs, seconds)
         self._after_commit(jobs, groups, results)
         self.stats.batches += 1
         self.stats.items += len(jobs)
@@ -270,6 +297,12 @@ def _sqlite_batch(db: sqlite3.Connection, work: list[tuple[Any, list[Any]]]) -> 
             db.execute("ROLLBACK")
         raise
     return outs
+
+
+def _tell_spans(jobs: Sequence[_Job[Any]], seconds: float) -> None:
+    for job in jobs:
+        if job.span is not None:
+            job.span.set_attributes({"kefu.batch_size": len(jobs), "kefu.commit_seconds": seconds})
 
 
 def _by_kind(jobs: Sequence[_Job[Any]]) -> list[list[int]]:

@@ -1,5 +1,6 @@
 """Test helpers for the host and for plugin authors: real sockets against a real app.
 
-``kefu_host.testing.clients`` drives visitor and agent sockets; ``kefu_host.testing.fixtures`` is a pytest plugin
-with fixtures for an app, agents, visitors and signed events.
+``kefu_host.testing.host`` starts the app and puts agents, visitors and signed events on it;
+``kefu_host.testing.clients`` drives visitor and agent sockets; ``kefu_host.testing.pytest_plugin`` is the pytest
+plugin (loaded through the ``pytest11`` entry point) with the fixtures docs/plugins.md describes.
 """

@@ -76,11 +76,12 @@ class LogTail:
 
 
 class HostProcess:
-    """``python -m kefu_host --config CFG [ARGS]`` with its stderr log tailed."""
+    """``python -m kefu_host --config CFG [ARGS]`` with its stderr log tailed (``python``: another environment's)."""
 
-    def __init__(self, config: Path, args: Sequence[str] = (), env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, config: Path, args: Sequence[str] = (), env: Mapping[str, str] | None = None,
+                 python: str | Path = sys.executable) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kefu_host", "--config", str(config), *args],
+            [str(python), "-m", "kefu_host", "--config", str(config), *args],
             stdin=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

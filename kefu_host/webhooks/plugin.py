@@ -16,7 +16,7 @@ from aiohttp import web
 
 from kefu_host import hookimpl
 from kefu_host.config import WebhooksConfig
-from kefu_host.keys import CONFIG, OUTBOX, STORE
+from kefu_host.keys import CONFIG, METRICS, OUTBOX, STORE, TRACING
 from kefu_host.webhooks import events
 from kefu_host.webhooks.outbox import Target
 from kefu_host.webhooks.worker import DeliveryWorker, WorkerOptions
@@ -51,7 +51,7 @@ class WebhooksPlugin:
                     unknown=unknown,
                     known=list(events.EVENT_TYPES),
                 )
-        self.worker = DeliveryWorker(app[STORE], config, self.options)
+        self.worker = DeliveryWorker(app[STORE], config, self.options, metrics=app[METRICS], tracing=app[TRACING])
         self.worker.start()
         app[OUTBOX].open(subscriptions(config), wake=self.worker.wake)
         log.info("webhooks enabled", endpoints=sorted(config.endpoints))

@@ -23,8 +23,11 @@ import orjson
 import structlog
 
 from kefu_host.config import WebhooksConfig
+from kefu_host.metrics import MetricsOff
 from kefu_host.store import Store
 from kefu_host.store.models import utcnow
+from kefu_host.tracing import TRACING_OFF, Tracing
+from kefu_host.tracing.http import client_trace_configs
 from kefu_host.webhooks import repo
 from kefu_host.webhooks.backoff import next_attempt_at
 from kefu_host.webhooks.repo import Claim, Status
@@ -55,8 +58,12 @@ class DeliveryWorker:
         options: WorkerOptions = WorkerOptions(),
         *,
         rand: Callable[[], float] = random.random,
+        metrics: MetricsOff | None = None,
+        tracing: Tracing = TRACING_OFF,
     ) -> None:
         self.store = store
+        self.metrics = metrics if metrics is not None else MetricsOff()
+        self.tracing = tracing
         self.config = config
         self.options = options
         self.rand = rand
@@ -73,7 +80,8 @@ class DeliveryWorker:
 
     def start(self) -> None:
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self.options.max_in_flight)
+            connector=aiohttp.TCPConnector(limit=self.options.max_in_flight),
+            trace_configs=client_trace_configs(self.tracing),
         )
         self._task = asyncio.create_task(self._run(), name="kefu-webhooks")
 
@@ -156,9 +164,12 @@ class DeliveryWorker:
             final = False
             try:
                 body = orjson.dumps(claim.payload)
-                attempt = await post(
-                    self._session, endpoint.url, endpoint.secret, claim.id, body, endpoint.timeout
-                )
+                with self.tracing.span("webhook deliver", attributes={
+                        "kefu.endpoint": claim.endpoint, "kefu.delivery_id": claim.id,
+                        "kefu.event_type": str(claim.payload.get("type")), "kefu.attempt": claim.attempt}):
+                    attempt = await post(
+                        self._session, endpoint.url, endpoint.secret, claim.id, body, endpoint.timeout
+                    )
             except (
                 Exception
             ) as exc:  # a bug here must still end in a recorded attempt, or it would loop forever
@@ -192,6 +203,8 @@ class DeliveryWorker:
         except Exception as exc:  # the lease expires and the delivery is sent again: at least once holds
             log.warning("could not record a webhook outcome", error=f"{type(exc).__name__}: {exc}", **fields)
             return
+        if applied:
+            self.metrics.webhook(claim.endpoint, "retry" if status == "pending" else status)
         if not applied:
             log.info("webhook outcome dropped: the delivery was replayed or taken over meanwhile", **fields)
         elif status == "dead":

@@ -12,8 +12,7 @@ from urllib.parse import quote
 import aiohttp
 import structlog
 
-from kefu_host.agent_actions import ActionError
-from kefu_host.plugin_http import error_message, json_body
+from kefu_host.sdk import ActionError, error_message, json_body
 
 from .settings import ErpSettings
 
@@ -23,23 +22,20 @@ log = structlog.get_logger("kefu_plugin.erp")
 class ErpClient:
     def __init__(self, settings: ErpSettings) -> None:
         self.settings = settings
+        #: Where requests go: ``settings.base_url``, or where the bundled simulator got its port.
+        self.base_url = settings.base_url
         self.session: aiohttp.ClientSession | None = None
+        self.headers = {"Accept": "application/json"}
+        if settings.token:
+            self.headers["Authorization"] = f"Bearer {settings.token}"
+        self.timeout = aiohttp.ClientTimeout(total=settings.timeout)
 
-    async def open(self) -> None:
-        headers = {"Accept": "application/json", "User-Agent": "kefu-host-erp-plugin"}
-        if self.settings.token:
-            headers["Authorization"] = f"Bearer {self.settings.token}"
-        # one session for the app's life: its connection pool keeps ERP connections alive between calls
-        self.session = aiohttp.ClientSession(
-            headers=headers,
-            timeout=aiohttp.ClientTimeout(total=self.settings.timeout),
-            raise_for_status=False,
-        )
+    def open(self, session: aiohttp.ClientSession) -> None:
+        """Use the plugin's session from the host (``host.http``): its pool keeps ERP connections alive."""
+        self.session = session
 
-    async def close(self) -> None:
-        if self.session is not None:
-            session, self.session = self.session, None
-            await session.close()
+    def close(self) -> None:
+        self.session = None  # the host closes the session itself after kefu_shutdown
 
     async def get(self, *segments: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
         """GET base_url/segment/... (each segment percent-encoded) and return the JSON object it answers."""
@@ -49,9 +45,9 @@ class ErpClient:
             )
         if any(s in (".", "..") for s in segments):  # URLs resolve them as path steps, past the record asked for
             raise ActionError("bad_args", "'.' and '..' are not ids the ERP can be asked for")
-        url = self.settings.base_url + "/" + "/".join(quote(s, safe="") for s in segments)
+        url = self.base_url + "/" + "/".join(quote(s, safe="") for s in segments)
         try:
-            async with self.session.get(url, params=params) as response:
+            async with self.session.get(url, params=params, headers=self.headers, timeout=self.timeout) as response:
                 status = response.status
                 body = await response.read()
         except TimeoutError:

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from aiohttp import web
+import structlog
 
-from kefu_host import hookimpl
-from kefu_host.agent_actions import ActionContext, ActionError, AgentAction
-from kefu_host.keys import CHAT
+from kefu_host.sdk import ActionContext, ActionError, AgentAction, LoopbackServer, PluginHost, hookimpl
 
 from .client import ErpClient
 from .settings import ErpSettings
+from .simulator import ErpSimulator
+
+log = structlog.get_logger("kefu_plugin.erp")
 
 #: An id the ERP reads in a URL path: "." and ".." would be resolved as path steps (``/v1/stock/..`` is ``/v1/``).
 _ID = {"type": "string", "minLength": 1, "maxLength": 191, "not": {"enum": [".", ".."]}}
@@ -23,24 +24,36 @@ class ErpPlugin:
     def __init__(self, settings: ErpSettings) -> None:
         self.settings = settings
         self.erp = ErpClient(settings)
-        self._chat: Any = None
+        self.host: PluginHost | None = None
+        self.simulator: LoopbackServer | None = None
 
     @hookimpl
-    async def kefu_startup(self, app: web.Application) -> None:
-        self._chat = app[CHAT]
-        await (
-            self.erp.open()
-        )  # no request yet: an ERP that is down shows up as erp_unavailable answers, not here
+    async def kefu_startup(self, host: PluginHost) -> None:
+        self.host = host
+        self.erp.open(host.http)  # no request yet: an ERP that is down shows up as erp_unavailable answers
+        if self.settings.simulator:
+            # a busy port fails this hook with one line naming base_url; the host and the plugin keep running
+            self.simulator = await LoopbackServer.start(
+                ErpSimulator(token=self.settings.token).app(),
+                self.settings.base_url,
+                name="the ERP simulator (plugins.erp.simulator)",
+                setting="plugins.erp.base_url",
+            )
+            self.erp.base_url = self.simulator.url
+            log.info("ERP simulator listening", url=self.simulator.url, hint="simulator = false for a real ERP")
 
     @hookimpl
-    async def kefu_shutdown(self, app: web.Application) -> None:
-        await self.erp.close()
+    async def kefu_shutdown(self) -> None:
+        self.erp.close()
+        if self.simulator is not None:
+            simulator, self.simulator = self.simulator, None
+            await simulator.close()
 
     @hookimpl
     def kefu_agent_actions(self) -> Sequence[AgentAction]:
         return [
             AgentAction(
-                "erp.stock",
+                "erp.inventory",
                 self.stock,
                 {
                     "type": "object",
@@ -97,7 +110,8 @@ class ErpPlugin:
     async def _customer_uid(self, ctx: ActionContext) -> str:
         if ctx.conversation is None:
             raise ActionError("no_customer", "give a uid, or call this from a conversation you hold")
-        customer = await self._chat.service.repo.customer(ctx.conversation.customer_id)
+        assert self.host is not None  # actions run only after kefu_startup
+        customer = await self.host.customers.get(ctx.conversation.customer_id)
         if customer is None or not customer.uid:
             raise ActionError("no_customer", "this conversation's visitor is not identified; give a uid")
         return str(customer.uid)

@@ -9,23 +9,29 @@ import time
 import weakref
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
 import structlog
-from aiohttp import web
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from kefu_host import hookimpl
-from kefu_host.agent_actions import ActionContext, ActionError, AgentAction
-from kefu_host.chat.values import CustomerView
-from kefu_host.events.changes import MAX_AMOUNT
-from kefu_host.events.types import Event, EventType
-from kefu_host.keys import CHAT, CONFIG
-from kefu_host.plugin_db import open_store, resolve_url, utcnow
-from kefu_host.rules.schema import FieldSpec, FieldType
+from kefu_host.sdk import (
+    MAX_AMOUNT,
+    ActionContext,
+    ActionError,
+    AgentAction,
+    CustomerView,
+    Event,
+    EventType,
+    FieldSpec,
+    FieldType,
+    LoopbackServer,
+    PluginHost,
+    hookimpl,
+    utcnow,
+)
 
 from .provider import ProviderClient
+from .sandbox import PaymentSandbox
 from .settings import PaymentsSettings
 from .store import PaymentOutcome, PaymentsStore, Refund
 
@@ -105,31 +111,46 @@ class PaymentsPlugin:
         self.counts = FailureCounts(settings.facts_ttl)
         # one lock per idempotency key: identical refunds in this process run one after the other
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-        self._base_dir = Path.cwd()
-        self._chat: Any = None
+        self.host: PluginHost | None = None
         self._opening = asyncio.Lock()
         self._pruner: asyncio.Task[None] | None = None
+        self.sandbox: LoopbackServer | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
     @hookimpl
-    async def kefu_startup(self, app: web.Application) -> None:
-        self._base_dir = app[CONFIG].base_dir
-        self._chat = app[CHAT]
-        await self.provider.open()
+    async def kefu_startup(self, host: PluginHost) -> None:
+        self.host = host
+        self.provider.open(host.http)
         try:
             # a failure shows in /api/plugins; the next call that needs the database tries again
             await (await self._open()).prune(utcnow())
         finally:
             self._pruner = asyncio.get_running_loop().create_task(self._prune_forever())
+            if self.settings.sandbox:
+                await self._start_sandbox()
+
+    async def _start_sandbox(self) -> None:
+        # a busy port fails this hook with one line naming provider_url; the host and the plugin keep running
+        self.sandbox = await LoopbackServer.start(
+            PaymentSandbox(api_key=self.settings.api_key).app(),
+            self.settings.provider_url,
+            name="the payment sandbox (plugins.payments.sandbox)",
+            setting="plugins.payments.provider_url",
+        )
+        self.provider.url = self.sandbox.url
+        log.info("payment sandbox listening", url=self.sandbox.url, hint="sandbox = false for a real provider")
 
     @hookimpl
-    async def kefu_shutdown(self, app: web.Application) -> None:
+    async def kefu_shutdown(self) -> None:
         if self._pruner is not None:
             self._pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pruner
-        await self.provider.close()
+        self.provider.close()
+        if self.sandbox is not None:
+            sandbox, self.sandbox = self.sandbox, None
+            await sandbox.close()
         if self.store is not None:
             store, self.store = self.store, None
             await store.close()
@@ -137,7 +158,9 @@ class PaymentsPlugin:
     async def _open(self) -> PaymentsStore:
         async with self._opening:
             if self.store is None:
-                self.store = await open_store(PaymentsStore, resolve_url(self.settings.dsn, self._base_dir))
+                if self.host is None:
+                    raise RuntimeError("the payments plugin has not started")
+                self.store = await self.host.open_store(PaymentsStore, self.settings.dsn)
             return self.store
 
     async def _ready(self) -> PaymentsStore:
@@ -298,8 +321,8 @@ class PaymentsPlugin:
     async def failures(self, ctx: ActionContext, uid: str | None = None) -> dict[str, Any]:
         if uid is None:
             customer = (
-                await self._chat.service.repo.customer(ctx.conversation.customer_id)
-                if ctx.conversation is not None
+                await self.host.customers.get(ctx.conversation.customer_id)
+                if ctx.conversation is not None and self.host is not None
                 else None
             )
             if customer is None or not customer.uid:

@@ -11,8 +11,7 @@ from typing import Any
 import aiohttp
 import structlog
 
-from kefu_host.agent_actions import ActionError
-from kefu_host.plugin_http import error_message, json_body
+from kefu_host.sdk import ActionError, error_message, json_body
 
 from .settings import PaymentsSettings
 
@@ -30,20 +29,20 @@ class ProviderRefund:
 class ProviderClient:
     def __init__(self, settings: PaymentsSettings) -> None:
         self.settings = settings
+        #: Where refunds go: ``settings.provider_url``, or where the bundled sandbox got its port.
+        self.url = settings.provider_url
         self.session: aiohttp.ClientSession | None = None
+        self.headers = {"Accept": "application/json"}
+        if settings.api_key:
+            self.headers["Authorization"] = f"Bearer {settings.api_key}"
+        self.timeout = aiohttp.ClientTimeout(total=settings.timeout)
 
-    async def open(self) -> None:
-        headers = {"Accept": "application/json", "User-Agent": "kefu-host-payments-plugin"}
-        if self.settings.api_key:
-            headers["Authorization"] = f"Bearer {self.settings.api_key}"
-        self.session = aiohttp.ClientSession(
-            headers=headers, timeout=aiohttp.ClientTimeout(total=self.settings.timeout)
-        )
+    def open(self, session: aiohttp.ClientSession) -> None:
+        """Use the plugin's session from the host (``host.http``)."""
+        self.session = session
 
-    async def close(self) -> None:
-        if self.session is not None:
-            session, self.session = self.session, None
-            await session.close()
+    def close(self) -> None:
+        self.session = None  # the host closes the session itself after kefu_shutdown
 
     async def refund(self, key: str, order_id: str, amount: str, reason: str) -> ProviderRefund:
         """POST /v1/refunds with ``Idempotency-Key``; raises ActionError with a code the agent can act on."""
@@ -51,10 +50,12 @@ class ProviderClient:
             raise _unavailable(
                 "the payment provider connection is not open (the host is starting or stopping)"
             )
-        url = f"{self.settings.provider_url}/v1/refunds"
+        url = f"{self.url}/v1/refunds"
         body = {"order_id": order_id, "amount": amount, "reason": reason}
         try:
-            async with self.session.post(url, json=body, headers={"Idempotency-Key": key}) as response:
+            async with self.session.post(
+                url, json=body, headers={**self.headers, "Idempotency-Key": key}, timeout=self.timeout
+            ) as response:
                 status, raw = response.status, await response.read()
                 replayed = response.headers.get("Idempotent-Replayed", "").lower() == "true"
         except TimeoutError:

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from kefu_host.plugin_db import PluginStore, UtcDateTime, utcnow
+from kefu_host.sdk import PluginStore, UtcDateTime, utcnow
 
 #: Failures count towards ``payment.recent_failures`` for this long after they happened.
 FAILURE_WINDOW = timedelta(hours=24)

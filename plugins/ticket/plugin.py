@@ -5,24 +5,31 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import structlog
 from aiohttp import web
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from kefu_host import hookimpl
-from kefu_host.agent_actions import ActionContext, ActionError, AgentAction
-from kefu_host.chat.values import ConversationView, CustomerView
-from kefu_host.events.types import Event, EventType
-from kefu_host.keys import CHAT, CONFIG
-from kefu_host.plugin_db import open_store, resolve_url, utcnow
-from kefu_host.rules.schema import FieldSpec, FieldType
+from kefu_host.sdk import (
+    ActionContext,
+    ActionError,
+    AgentAction,
+    ConversationView,
+    CustomerView,
+    Event,
+    EventType,
+    FieldSpec,
+    FieldType,
+    MessageView,
+    PluginHost,
+    hookimpl,
+    utcnow,
+)
 
 from . import routes
 from .settings import TicketSettings
-from .store import STATUSES, NewTicket, TicketNotFound, TicketStore
+from .store import STATUSES, NewTicket, Ticket, TicketNotFound, TicketStore
 
 log = structlog.get_logger("kefu_plugin.ticket")
 
@@ -80,22 +87,20 @@ class TicketPlugin:
         self.settings = settings
         self.store: TicketStore | None = None
         self.counts = OpenCounts(settings.facts_ttl)
-        self._base_dir = Path.cwd()
-        self._chat: Any = None
+        self.host: PluginHost | None = None
         self._opening = asyncio.Lock()
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
     @hookimpl
-    async def kefu_startup(self, app: web.Application) -> None:
-        self._base_dir = app[CONFIG].base_dir
-        self._chat = app[CHAT]
+    async def kefu_startup(self, host: PluginHost) -> None:
+        self.host = host
         await (
             self._open()
         )  # a failure shows in /api/plugins; the next call that needs the database tries again
 
     @hookimpl
-    async def kefu_shutdown(self, app: web.Application) -> None:
+    async def kefu_shutdown(self) -> None:
         if self.store is not None:
             store, self.store = self.store, None
             await store.close()
@@ -103,7 +108,9 @@ class TicketPlugin:
     async def _open(self) -> TicketStore:
         async with self._opening:
             if self.store is None:
-                self.store = await open_store(TicketStore, resolve_url(self.settings.dsn, self._base_dir))
+                if self.host is None:
+                    raise RuntimeError("the ticket plugin has not started")
+                self.store = await self.host.open_store(TicketStore, self.settings.dsn)
             return self.store
 
     async def _ready(self) -> TicketStore:
@@ -134,9 +141,10 @@ class TicketPlugin:
                     "properties": {
                         "subject": {"type": "string", "minLength": 1, "maxLength": 255},
                         "body": {"type": "string", "maxLength": 20000},
+                        "transcript": {"type": "boolean"},
                     },
                 },
-                "open a ticket for this conversation's customer",
+                "open a ticket for this conversation's customer, with the conversation's transcript",
             ),
             AgentAction(
                 "ticket.list",
@@ -162,12 +170,13 @@ class TicketPlugin:
         ]
 
     async def create_ticket(
-        self, ctx: ActionContext, subject: str, body: str | None = None
+        self, ctx: ActionContext, subject: str, body: str | None = None, transcript: bool = True
     ) -> dict[str, Any]:
         if not subject.strip():
             raise ActionError("bad_args", "subject: must not be blank")
         conversation, customer = await self._conversation_customer(ctx)
         store = await self._ready()
+        messages = await self._transcript(conversation.id) if transcript else None
         new = NewTicket(
             uid=customer.uid,
             customer_id=customer.id,
@@ -180,12 +189,31 @@ class TicketPlugin:
             at=utcnow(),
         )
         try:
-            ticket = await store.create(new)
+            ticket = await store.create(new, messages)
         except _DB_DOWN as exc:
             raise _unavailable(exc) from None
         self.counts.forget(customer.uid, customer.id)
         log.info("ticket created", ticket_id=ticket.id, conversation_id=conversation.id, agent=ctx.agent.name)
-        return ticket.to_dict()
+        return {**ticket.to_dict(), "transcript_messages": len(messages) if messages is not None else None}
+
+    async def _transcript(self, conversation_id: int) -> list[dict[str, Any]]:
+        assert self.host is not None, "kefu_startup has run before any action"
+        return [_transcript_line(m) for m in await self.host.conversations.messages(conversation_id, 0, 500)]
+
+    async def _tell_visitor(self, ticket: Ticket) -> None:
+        """A system message in the ticket's conversation (the visitor and the agent see the new status, also in
+        history), then a ``ticket.status_changed`` frame to the visitor's open tabs for pages that show tickets."""
+        if not self.settings.notify_visitor or ticket.conversation_id is None or self.host is None:
+            return
+        text = f"Ticket #{ticket.id} ({ticket.subject}) is now {ticket.status}."
+        # one message per change, however often the change is reported
+        key = f"ticket:{ticket.id}:{ticket.status}:{ticket.updated_at.isoformat()}"
+        try:
+            await self.host.conversations.post(ticket.conversation_id, text, key=key[:100])
+            await self.host.send_to_visitor(ticket.conversation_id, "ticket.status_changed",
+                                            {"ticket_id": ticket.id, "subject": ticket.subject, "status": ticket.status})
+        except Exception as exc:  # the change is made and recorded; a lost notice must not undo that for the caller
+            log.warning("could not tell the visitor about a ticket change", ticket_id=ticket.id, error=str(exc))
 
     async def list_tickets(self, ctx: ActionContext, status: str | None = None) -> dict[str, Any]:
         _, customer = await self._conversation_customer(ctx)
@@ -210,6 +238,8 @@ class TicketPlugin:
         except _DB_DOWN as exc:
             raise _unavailable(exc) from None
         self.counts.forget(change.ticket.uid, change.ticket.customer_id)
+        if change.changed:
+            await self._tell_visitor(change.ticket)
         return {"ticket": change.ticket.to_dict(), "changed": change.changed}
 
     async def _conversation_customer(self, ctx: ActionContext) -> tuple[ConversationView, CustomerView]:
@@ -217,7 +247,7 @@ class TicketPlugin:
             raise ActionError(
                 "no_conversation", "call this action with the conversation_id of a conversation you hold"
             )
-        customer = await self._chat.service.repo.customer(ctx.conversation.customer_id)
+        customer = await self.host.customers.get(ctx.conversation.customer_id) if self.host else None
         if customer is None:
             raise ActionError("not_found", f"conversation {ctx.conversation.id} has no customer record")
         return ctx.conversation, customer
@@ -263,6 +293,8 @@ class TicketPlugin:
         self.counts.forget(change.ticket.uid, change.ticket.customer_id)
         if change.stale:
             log.info("older ticket change ignored", event_id=event.id, ticket_id=change.ticket.id)
+        elif change.changed:
+            await self._tell_visitor(change.ticket)
 
     # --- routing rules --------------------------------------------------------------------------------------
 
@@ -292,6 +324,21 @@ class TicketPlugin:
     @hookimpl
     def kefu_routes(self) -> Sequence[web.RouteDef]:
         return routes.route_table(self)
+
+    @hookimpl
+    def kefu_openapi(self) -> Mapping[str, Any]:
+        return routes.OPENAPI
+
+
+def _transcript_line(message: MessageView) -> dict[str, Any]:
+    return {
+        "seq": message.seq,
+        "sender": message.sender,
+        "sender_id": message.sender_id,
+        "kind": message.kind,
+        "body": message.body,
+        "created_at": message.created_at.isoformat(),
+    }
 
 
 def _unavailable(exc: BaseException) -> ActionError:

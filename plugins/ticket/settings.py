@@ -13,11 +13,10 @@ from urllib.parse import parse_qsl
 
 from sqlalchemy.engine import URL
 
-from kefu_host.plugin_db import check_dsn
-from kefu_host.plugin_settings import reject_unknown, seconds
+from kefu_host.sdk import check_dsn, flag, reject_unknown, seconds
 
 DEFAULT_DSN = "sqlite+aiosqlite:///data/tickets.db"
-KNOWN_SETTINGS = ("dsn", "mysql", "facts_ttl")
+KNOWN_SETTINGS = ("dsn", "mysql", "facts_ttl", "notify_visitor")
 #: Go driver parameters that mean the same to aiomysql; the others (parseTime, loc, ...) are Go-only.
 _KEPT_GO_PARAMS = ("charset",)
 
@@ -27,6 +26,8 @@ class TicketSettings:
     dsn: str
     #: Seconds an open-ticket count is served from memory before it is read again (other processes may write).
     facts_ttl: float = 5.0
+    #: Tell the visitor of the ticket's conversation when its status changes (a system message).
+    notify_visitor: bool = True
 
 
 def parse_settings(raw: Mapping[str, Any]) -> TicketSettings:
@@ -49,7 +50,9 @@ def parse_settings(raw: Mapping[str, Any]) -> TicketSettings:
         dsn = raw.get("dsn", DEFAULT_DSN)
         setting = "dsn"
     check_dsn(setting, dsn, DEFAULT_DSN)
-    return TicketSettings(dsn=dsn, facts_ttl=seconds(raw, "facts_ttl", 5.0))
+    return TicketSettings(
+        dsn=dsn, facts_ttl=seconds(raw, "facts_ttl", 5.0), notify_visitor=flag(raw, "notify_visitor", True)
+    )
 
 
 def mysql_url_from_go_dsn(dsn: str) -> str:

@@ -7,6 +7,7 @@ happened in its own system) never overwrites it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,10 +26,11 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.mysql import LONGTEXT
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kefu_host.plugin_db import PluginStore, UtcDateTime, utcnow
+from kefu_host.sdk import PluginStore, UtcDateTime, utcnow
 
 STATUSES = ("open", "pending", "solved", "closed")
 #: Statuses that count towards ``ticket.open_count``: the customer is still waiting for something.
@@ -69,6 +71,16 @@ changes = Table(
     Column("actor", String(255), nullable=False),  # "agent:alice", "event:shop/evt_1"
     Column("note", Text, nullable=True),
     Column("at", UtcDateTime, nullable=False),
+)
+
+
+#: The conversation's messages when the ticket was opened from it (agents' notes left out), as a JSON list.
+transcripts = Table(
+    "kefu_ticket_transcripts",
+    metadata,
+    Column("ticket_id", Integer, ForeignKey("kefu_tickets.id", ondelete="CASCADE"), primary_key=True),
+    # MySQL's TEXT holds 64 KB; a long chat is more
+    Column("messages", Text().with_variant(LONGTEXT(), "mysql", "mariadb"), nullable=False),
 )
 
 
@@ -137,9 +149,20 @@ class NewTicket:
 class TicketStore(PluginStore):
     metadata = metadata
 
-    async def create(self, new: NewTicket) -> Ticket:
+    async def create(self, new: NewTicket, transcript: list[dict[str, Any]] | None = None) -> Ticket:
+        """A new ticket, with the transcript of the conversation it was opened from when one is given."""
         async with self.engine.begin() as conn:
-            return await self._insert(conn, new)
+            ticket = await self._insert(conn, new)
+            if transcript is not None:
+                messages = json.dumps(transcript, ensure_ascii=False)
+                await conn.execute(insert(transcripts).values(ticket_id=ticket.id, messages=messages))
+            return ticket
+
+    async def transcript(self, ticket_id: int) -> list[dict[str, Any]] | None:
+        async with self.engine.connect() as conn:
+            query = select(transcripts.c.messages).where(transcripts.c.ticket_id == ticket_id)
+            row = (await conn.execute(query)).first()
+        return json.loads(row.messages) if row else None
 
     async def _insert(self, conn: AsyncConnection, new: NewTicket) -> Ticket:
         now = utcnow()

@@ -30,7 +30,7 @@ async def broken(ctx):
 @hookimpl
 def kefu_agent_actions():
     return [
-        AgentAction("erp.stock", stock, {"type": "object", "required": ["sku"],
+        AgentAction("erp.inventory", stock, {"type": "object", "required": ["sku"],
                     "properties": {"sku": {"type": "string"}}, "additionalProperties": False}, "stock of a SKU"),
         AgentAction("erp.slow", slow),
         AgentAction("erp.broken", broken),
@@ -44,7 +44,7 @@ async def test_agents_call_actions_and_get_results_or_clear_errors(
     (tmp_path / "erp.py").write_text(textwrap.dedent(PLUGIN))
     host = await start_host("[plugins.erp]\nhook_timeout = 0.3\n", plugins=[(str(tmp_path / "erp.py"), {})])
     agent = await host.agent(await host.add_agent("alice"))
-    assert [a["name"] for a in agent.frames[0]["actions"]] == ["erp.stock", "erp.slow", "erp.broken"]
+    assert [a["name"] for a in agent.frames[0]["actions"]] == ["erp.inventory", "erp.slow", "erp.broken"]
     visitor = await host.visitor()
     cid = (await visitor.say("is A1 in stock?"))["conversation_id"]
     await agent.expect("assigned")
@@ -53,11 +53,11 @@ async def test_agents_call_actions_and_get_results_or_clear_errors(
         await agent.send({"type": "action", "ref": ref, "action": action, "args": args or {}, **extra})
         return await agent.expect("action_result", ref=ref)
 
-    ok = await call("r1", "erp.stock", {"sku": "A1"}, conversation_id=cid)
+    ok = await call("r1", "erp.inventory", {"sku": "A1"}, conversation_id=cid)
     assert ok["ok"] is True
     assert ok["result"] == {"sku": "A1", "available": 12, "asked_by": "alice", "conversation": cid}
-    assert (await call("r2", "erp.stock", {"sku": "ZZ"}))["error"]["code"] == "not_found"
-    assert (await call("r3", "erp.stock", {"sku": 5}))["error"] == {"code": "bad_args",
+    assert (await call("r2", "erp.inventory", {"sku": "ZZ"}))["error"]["code"] == "not_found"
+    assert (await call("r3", "erp.inventory", {"sku": 5}))["error"] == {"code": "bad_args",
                                                                     "message": "sku: 5 is not of type 'string'"}
     assert (await call("r4", "erp.nothing"))["error"]["code"] == "unknown_action"
     assert (await call("r5", "erp.slow"))["error"]["code"] == "timeout"

@@ -184,3 +184,32 @@ async def test_behind_a_trusted_proxy_failures_count_per_forwarded_client(start_
     assert [await guess("203.0.113.7") for _ in range(3)] == [401, 401, 429]
     assert await guess("203.0.113.8") == 401  # another client behind the same proxy
     assert await guess("198.51.100.1, 203.0.113.7") == 429  # what the client wrote itself is not believed
+
+
+async def test_a_socket_opened_while_a_check_reads_the_store_is_not_judged_by_that_check(
+    start_host: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kefu_host.chat import auth
+
+    host = await start_host(environ={"KEFU_AUTH__AGENT_CHECK_INTERVAL": "3600"})
+    await host.agent(await host.add_agent("alice"))
+    bob_token = await host.add_agent("bob")
+    reading, go_on = asyncio.Event(), asyncio.Event()
+    read = auth.agent_credentials
+
+    async def slow_read(store: Any, agent_ids: Any) -> Any:
+        reading.set()
+        await go_on.wait()  # bob's socket opens while the check waits for the store
+        return await read(store, agent_ids)
+
+    monkeypatch.setattr(auth, "agent_credentials", slow_read)
+    watch = host.app[CHAT].auth.agents
+    check = asyncio.ensure_future(watch.check())
+    await reading.wait()
+    bob = await host.agent(bob_token)
+    go_on.set()
+    assert await check == 0  # bob was not among the agents it read: not "removed"
+    monkeypatch.setattr(auth, "agent_credentials", read)
+    assert await watch.check() == 0
+    await bob.send({"type": "ping"})
+    await bob.expect("pong")

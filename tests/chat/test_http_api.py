@@ -245,6 +245,20 @@ async def test_a_visitor_session_body_the_database_cannot_hold_is_refused_whole(
     assert await _count(host, Customer) == 0  # nothing half-made
 
 
+@pytest.mark.parametrize("body, field", [({"name": {"first": "Li"}}, "name"), ({"email": 42}, "email"),
+                                          ({"phone": "1" * 65}, "phone"), ({"user_hash": 1.5}, "user_hash")])
+async def test_an_anonymous_visitor_session_with_a_bad_profile_field_is_refused(
+    start_host: Callable[..., Any], body: dict[str, Any], field: str
+) -> None:
+    """Without user_id the profile is not stored, but a malformed field is still refused, never ignored."""
+    host = await start_host()
+    response = await host.client.post("/api/visitor/sessions", json=body)
+    assert response.status == 422, await response.text()
+    error = (await response.json())["error"]
+    assert (error["code"], error["field"]) == ("invalid_body", field)
+    assert await _count(host, Customer) == 0
+
+
 async def test_profile_fields_at_their_column_length_are_kept(start_host: Callable[..., Any], db_url: str) -> None:
     host = await start_host(db_url=db_url)
     body = {"user_id": "u-full", "user_hash": identity_hash("test-identity-secret", "u-full"), "name": "李" * 255,

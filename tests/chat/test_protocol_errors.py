@@ -246,7 +246,7 @@ async def test_an_error_about_a_frame_names_it_wherever_the_error_was_raised(sta
     await agent.send({"type": "send", "conversation_id": 999, "client_msg_id": "mine-1", "body": "hello"})
     error = await agent.expect("error")
     assert (error["code"], error["ref"]) == ("forbidden", "mine-1")
-    await agent.send({"type": "action", "ref": "q1", "action": "erp.stock", "conversation_id": 999})
+    await agent.send({"type": "action", "ref": "q1", "action": "erp.inventory", "conversation_id": 999})
     error = await agent.expect("error")
     assert (error["code"], error["ref"]) == ("forbidden", "q1")
 

@@ -7,26 +7,13 @@ from typing import Any
 
 import pytest
 
-from kefu_host.testing.events import envelope, signed
-from tests.chat.conftest import Host
+from kefu_host.testing.host import EVENT_SECRET, TestHost, events_toml
 
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+SECRET = EVENT_SECRET
 OLD_SECRET = "whsec_b2xkLXNlY3JldC1zdGlsbC1hY2NlcHRlZA=="
-SOURCES = f"""
-[events.sources.shop]
-secrets = ["{SECRET}", "{OLD_SECRET}"]
-"""
-
-
-class EventHost(Host):
-    async def post(self, payload: Any, secret: str | list[str] = SECRET, path: str = "/api/events") -> Any:
-        body, headers = signed(secret, payload)
-        return await self.client.post(path, data=body, headers=headers)
-
-    async def send(self, event_type: str, data: dict[str, Any], **kw: Any) -> dict[str, Any]:
-        response = await self.post(envelope(event_type, data, **kw))
-        assert response.status == 200, await response.text()
-        return dict(await response.json())
+SOURCES = events_toml(SECRET, OLD_SECRET)
+#: A host with the ``shop`` source: signed events (``post``, ``send``) besides agents and visitors.
+EventHost = TestHost
 
 
 @pytest.fixture

@@ -99,3 +99,23 @@ async def test_plugins_add_event_types_and_hear_each_event_once(
     assert bad.status == 422 and (await bad.json())["error"]["field"] == "data.status"
     plugin = host.app[PLUGIN_MANAGER].get_plugin("tickets")
     assert plugin.seen == [("ticket.changed", "solved", "u-300")]
+
+
+async def test_every_accepted_event_reaches_the_agents_customer_panel(start_host: Callable[..., Any]) -> None:
+    host = await start_host()
+    agent = await host.agent(await host.add_agent("alice"))
+    visitor = await identified_visitor(host, "u-200")
+    cid = (await visitor.say("hi"))["conversation_id"]
+    await agent.expect("assigned")
+
+    answer = await host.send("order.refunded", {"uid": "u-200", "order_id": "o-5", "amount": "0", "currency": "CNY"})
+    seen = await agent.expect("customer_event")
+    assert (seen["conversation_id"], seen["event"]["id"], seen["event"]["type"]) == (
+        cid, answer["id"], "order.refunded")
+    assert seen["event"]["data"]["order_id"] == "o-5"
+    await host.post(envelope("order.refunded", {"uid": "u-200", "order_id": "o-5", "amount": "0", "currency": "CNY"},
+                             event_id=answer["id"]))  # a repeat is no new event
+    await host.send("user.login", {"uid": "u-200"})
+    assert (await agent.expect("customer_event"))["event"]["type"] == "user.login"
+    assert [f for f in agent.frames if f["type"] == "customer_event"][-2]["event"]["type"] == "order.refunded"
+    assert [f for f in await visitor.drain() if f["type"] == "customer_event"] == []

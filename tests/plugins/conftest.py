@@ -1,4 +1,5 @@
-"""Fixtures for the bundled plugins: a host with them, identified visitors, MariaDB, a port nobody serves."""
+"""Fixtures for the bundled plugins' tests, over the host's pytest fixtures (kefu_host.testing.pytest_plugin):
+the plugins' paths, MariaDB, a port nobody serves."""
 
 from __future__ import annotations
 
@@ -6,24 +7,22 @@ import importlib.util
 import os
 import socket
 import sys
-import textwrap
-from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pytest
 
-from kefu_host.chat.tokens import identity_hash
-from kefu_host.config import load_config
-from kefu_host.testing.clients import AgentClient, VisitorClient
+from kefu_host.testing.host import TEAMS as BASE_TEAMS
+from kefu_host.testing.host import TestHost
 from tests.conftest import ADMIN_TOKEN, IN_CI
-from tests.events.conftest import SOURCES, EventHost
 
 ROOT = Path(__file__).resolve().parents[2]
 MARIADB_URL = os.environ.get("KEFU_TEST_MARIADB_URL")
-#: Teams of the test config: the base ones plus a billing desk for payment rules.
-TEAMS = ("support", "vip", "risk-control", "backup", "en-desk", "billing")
+#: Teams of a host whose rules send payment trouble to a billing desk.
+TEAMS = (*BASE_TEAMS, "billing")
+#: A host of these tests: agents, visitors, signed events (source ``shop``) and actions.
+PluginHost = TestHost
+call = TestHost.call
 
 
 def plugin_path(name: str) -> str:
@@ -45,66 +44,6 @@ def load_plugin_package(name: str) -> ModuleType:
 
 def admin() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-
-
-class PluginHost(EventHost):
-    """A running host with plugins loaded: signed events (source ``shop``), visitors, agents and actions."""
-
-    async def identified_visitor(self, uid: str) -> VisitorClient:
-        return await self.visitor(user_id=uid, user_hash=identity_hash("test-identity-secret", uid))
-
-    async def chatting(
-        self, uid: str, agent_name: str = "alice", teams: tuple[str, ...] = ("support",)
-    ) -> tuple[AgentClient, VisitorClient, int]:
-        """An agent holding a conversation with identified customer ``uid``."""
-        agent = await self.agent(await self.add_agent(agent_name, teams=teams))
-        visitor = await self.identified_visitor(uid)
-        cid = int((await visitor.say("hello"))["conversation_id"])
-        await agent.expect("assigned", timeout=5)
-        return agent, visitor, cid
-
-    async def plugin_record(self, name: str) -> dict[str, Any]:
-        response = await self.client.get("/api/plugins", headers=admin())
-        assert response.status == 200
-        return next(p for p in (await response.json())["plugins"] if p["name"] == name)
-
-
-async def call(
-    agent: AgentClient,
-    action: str,
-    args: dict[str, Any] | None = None,
-    conversation_id: int | None = None,
-    ref: str | None = None,
-) -> dict[str, Any]:
-    """Send an ``action`` frame and wait for its ``action_result``."""
-    ref = ref or agent.new_id()
-    frame: dict[str, Any] = {"type": "action", "ref": ref, "action": action, "args": args or {}}
-    if conversation_id is not None:
-        frame["conversation_id"] = conversation_id
-    await agent.send(frame)
-    return await agent.expect("action_result", ref=ref)
-
-
-@pytest.fixture
-def start_host(start_app: Callable[..., Any], write_config: Callable[..., Path]) -> Callable[..., Any]:
-    """``host = await start_host(plugins=[(plugin_path("ticket"), {...})], rules=RULES, extra=TOML)``."""
-
-    async def start(
-        *, plugins: list[tuple[str, dict[str, Any]]], rules: str | None = None, extra: str = ""
-    ) -> PluginHost:
-        path = write_config(SOURCES + extra)
-        text = path.read_text(encoding="utf-8")
-        base_teams = 'teams = ["support", "vip", "risk-control", "backup", "en-desk"]'
-        assert base_teams in text, "the base test config changed its teams"
-        path.write_text(
-            text.replace(base_teams, f"teams = {list(TEAMS)!r}".replace("'", '"')), encoding="utf-8"
-        )
-        if rules is not None:
-            (path.parent / "rules" / "routing.rule").write_text(textwrap.dedent(rules), encoding="utf-8")
-        config = load_config(path, environ={})
-        return PluginHost(await start_app(config=config, plugins=plugins))
-
-    return start
 
 
 @pytest.fixture
@@ -136,6 +75,7 @@ def mariadb_url() -> str:
     try:
         with conn.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS kefu_ticket_changes")
+            cursor.execute("DROP TABLE IF EXISTS kefu_ticket_transcripts")
             cursor.execute("DROP TABLE IF EXISTS kefu_tickets")
         conn.commit()
     finally:

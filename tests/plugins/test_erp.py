@@ -1,93 +1,23 @@
-"""The ERP plugin in a real host, against a simulator of the ERP contract in plugins/erp/README.md."""
+"""The ERP plugin in a real host, against its bundled simulator of the ERP contract in plugins/erp/README.md."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from aiohttp import web
 
+from kefu_host.testing.pytest_plugin import KefuApp
+from plugins.erp.simulator import ErpSimulator
 from tests.plugins.conftest import call, load_plugin_package, plugin_path
 
 ERP = plugin_path("erp")
 TOKEN = "erp-secret-token"
 
 
-@dataclass
-class ErpSimulator:
-    """The ERP side of the contract: stock and orders, bearer-token auth, and ways to misbehave."""
-
-    stock: dict[str, dict[str, Any]] = field(default_factory=dict)
-    orders: dict[str, dict[str, Any]] = field(default_factory=dict)
-    seen: list[tuple[str, str, str | None]] = field(default_factory=list)  # path_qs, auth header, client port
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.add_routes(
-            [
-                web.get("/v1/stock/{sku}", self.get_stock),
-                web.get("/v1/orders/{order_id}", self.get_order),
-                web.get("/v1/orders", self.list_orders),
-            ]
-        )
-        return app
-
-    def _authorized(self, request: web.Request) -> web.Response | None:
-        auth = request.headers.get("Authorization", "")
-        peer = request.transport.get_extra_info("peername") if request.transport else None
-        self.seen.append((request.path_qs, auth, str(peer[1]) if peer else None))
-        if auth != f"Bearer {TOKEN}":
-            return web.json_response({"error": {"code": "unauthorized", "message": "bad token"}}, status=401)
-        return None
-
-    async def get_stock(self, request: web.Request) -> web.StreamResponse:
-        denied = self._authorized(request)
-        if denied:
-            return denied
-        sku = request.match_info["sku"]
-        if sku == "SLOW":
-            await self.release.wait()
-        if sku == "BOOM":
-            return web.json_response({"error": {"message": "database is on fire"}}, status=503)
-        if sku == "HTML":
-            return web.Response(text="<html>maintenance</html>", content_type="text/html")
-        if sku == "BAD-SHAPE":
-            return web.json_response({"sku": sku, "available": "lots"})
-        if sku == "BAD-REQ":
-            return web.json_response({"error": {"message": "SKU format is XX-000"}}, status=400)
-        if sku not in self.stock:
-            return web.json_response(
-                {"error": {"code": "not_found", "message": f"unknown SKU {sku}"}}, status=404
-            )
-        return web.json_response({"sku": sku, **self.stock[sku]})
-
-    async def get_order(self, request: web.Request) -> web.StreamResponse:
-        denied = self._authorized(request)
-        if denied:
-            return denied
-        order = self.orders.get(request.match_info["order_id"])
-        if order is None:
-            return web.json_response({"error": {"message": "no such order"}}, status=404)
-        return web.json_response(order)
-
-    async def list_orders(self, request: web.Request) -> web.StreamResponse:
-        denied = self._authorized(request)
-        if denied:
-            return denied
-        uid, limit = request.query["uid"], int(request.query.get("limit", "10"))
-        mine = [o for o in self.orders.values() if o["uid"] == uid]
-        return web.json_response(
-            {"orders": sorted(mine, key=lambda o: o["created_at"], reverse=True)[:limit]}
-        )
-
-
 @pytest.fixture
 async def erp(aiohttp_server: Any) -> Any:
     sim = ErpSimulator(
+        token=TOKEN,
         stock={
             "A1": {
                 "available": 12,
@@ -132,12 +62,12 @@ async def erp(aiohttp_server: Any) -> Any:
 
 
 async def test_an_agent_looks_up_stock_and_orders_like_local_calls(
-    start_host: Callable[..., Any], erp: Any
+    kefu_app: KefuApp, erp: Any
 ) -> None:
-    host = await start_host(plugins=[(ERP, {"base_url": erp.base_url, "token": TOKEN})])
+    host = await kefu_app(plugins=[(ERP, {"base_url": erp.base_url, "token": TOKEN})])
     agent, _, cid = await host.chatting("u-erp")
 
-    stock = await call(agent, "erp.stock", {"sku": "A1"}, cid)
+    stock = await call(agent, "erp.inventory", {"sku": "A1"}, cid)
     assert stock == {
         "type": "action_result",
         "ref": stock["ref"],
@@ -149,7 +79,7 @@ async def test_an_agent_looks_up_stock_and_orders_like_local_calls(
         },
     }
     # an SKU with a slash and Chinese characters stays one path segment
-    assert (await call(agent, "erp.stock", {"sku": "红色/XL"}))["result"]["available"] == 0
+    assert (await call(agent, "erp.inventory", {"sku": "红色/XL"}))["result"]["available"] == 0
 
     order = (await call(agent, "erp.order", {"order_id": "O-1"}, cid))["result"]
     assert (order["status"], order["items"][0]["name"]) == ("shipped", "kettle")
@@ -166,12 +96,12 @@ async def test_an_agent_looks_up_stock_and_orders_like_local_calls(
     assert len({port for _, _, port in erp.seen}) == 1
 
 
-async def test_erp_failures_come_back_as_clean_errors(start_host: Callable[..., Any], erp: Any) -> None:
-    host = await start_host(plugins=[(ERP, {"base_url": erp.base_url, "token": TOKEN, "timeout": 0.5})])
+async def test_erp_failures_come_back_as_clean_errors(kefu_app: KefuApp, erp: Any) -> None:
+    host = await kefu_app(plugins=[(ERP, {"base_url": erp.base_url, "token": TOKEN, "timeout": 0.5})])
     agent, _, cid = await host.chatting("u-erp")
 
     async def error(sku: str) -> dict[str, Any]:
-        result = await call(agent, "erp.stock", {"sku": sku}, cid)
+        result = await call(agent, "erp.inventory", {"sku": sku}, cid)
         assert result["ok"] is False
         return dict(result["error"])
 
@@ -194,10 +124,10 @@ async def test_erp_failures_come_back_as_clean_errors(start_host: Callable[..., 
     assert (await agent.say(cid, "checking with the warehouse"))["seq"] == 2
 
 
-async def test_a_wrong_token_is_an_administrators_problem(start_host: Callable[..., Any], erp: Any) -> None:
-    host = await start_host(plugins=[(ERP, {"base_url": erp.base_url, "token": "stale"})])
+async def test_a_wrong_token_is_an_administrators_problem(kefu_app: KefuApp, erp: Any) -> None:
+    host = await kefu_app(plugins=[(ERP, {"base_url": erp.base_url, "token": "stale"})])
     agent, _, cid = await host.chatting("u-erp")
-    refused = (await call(agent, "erp.stock", {"sku": "A1"}, cid))["error"]
+    refused = (await call(agent, "erp.inventory", {"sku": "A1"}, cid))["error"]
     assert refused == {
         "code": "erp_unavailable",
         "message": "the ERP refused the plugin's credentials (HTTP 401); tell an administrator",
@@ -206,12 +136,12 @@ async def test_a_wrong_token_is_an_administrators_problem(start_host: Callable[.
 
 
 async def test_an_erp_that_is_not_running_answers_unavailable(
-    start_host: Callable[..., Any], closed_port: int
+    kefu_app: KefuApp, closed_port: int
 ) -> None:
-    host = await start_host(plugins=[(ERP, {"base_url": f"http://127.0.0.1:{closed_port}"})])
+    host = await kefu_app(plugins=[(ERP, {"base_url": f"http://127.0.0.1:{closed_port}"})])
     agent, _, cid = await host.chatting("u-erp")
     for action, args in (
-        ("erp.stock", {"sku": "A1"}),
+        ("erp.inventory", {"sku": "A1"}),
         ("erp.order", {"order_id": "O-1"}),
         ("erp.orders", {}),
     ):
@@ -222,8 +152,8 @@ async def test_an_erp_that_is_not_running_answers_unavailable(
     assert (await host.plugin_record("erp"))["errors"] == {}
 
 
-async def test_orders_need_a_customer_with_a_uid(start_host: Callable[..., Any], erp: Any) -> None:
-    host = await start_host(plugins=[(ERP, {"base_url": erp.base_url, "token": TOKEN})])
+async def test_orders_need_a_customer_with_a_uid(kefu_app: KefuApp, erp: Any) -> None:
+    host = await kefu_app(plugins=[(ERP, {"base_url": erp.base_url, "token": TOKEN})])
     agent = await host.agent(await host.add_agent("alice"))
     anonymous = await host.visitor()
     cid = (await anonymous.say("where is my order?"))["conversation_id"]
@@ -242,6 +172,12 @@ async def test_orders_need_a_customer_with_a_uid(start_host: Callable[..., Any],
         ({"timeout": "3"}, "timeout: expected seconds between 0 and 300, got '3'"),
         ({"token": 42}, "token: expected a string"),
         ({"tokn": "x"}, "unknown setting 'tokn', did you mean 'token'?"),
+        ({"simulator": "yes"}, "simulator: expected true or false, got 'yes'"),
+        (
+            {"simulator": True, "base_url": "http://erp.example.com"},
+            "base_url: the ERP simulator (simulator = true) listens only on a loopback http address",
+        ),
+        ({"simulator": True, "base_url": "https://127.0.0.1:8090"}, "base_url: the ERP simulator"),
     ],
 )
 def test_bad_settings_name_the_setting(settings: dict[str, Any], message: str) -> None:
@@ -251,11 +187,11 @@ def test_bad_settings_name_the_setting(settings: dict[str, Any], message: str) -
 
 
 async def test_an_id_that_a_url_would_resolve_as_a_path_step_is_refused(
-    start_host: Callable[..., Any], erp: Any
+    kefu_app: KefuApp, erp: Any
 ) -> None:
-    host = await start_host(plugins=[(ERP, {"base_url": erp.base_url, "token": TOKEN})])
+    host = await kefu_app(plugins=[(ERP, {"base_url": erp.base_url, "token": TOKEN})])
     agent, _, cid = await host.chatting("u-erp")
-    for action, args in (("erp.stock", {"sku": ".."}), ("erp.order", {"order_id": "."}), ("erp.orders", {"uid": ".."})):
+    for action, args in (("erp.inventory", {"sku": ".."}), ("erp.order", {"order_id": "."}), ("erp.orders", {"uid": ".."})):
         result = await call(agent, action, args, cid)
         assert not result["ok"] and result["error"]["code"] == "bad_args", result
     assert erp.seen == []  # nothing went to the ERP, least of all GET /v1/

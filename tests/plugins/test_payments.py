@@ -5,23 +5,26 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from kefu_host.chat.tokens import identity_hash
 from kefu_host.keys import CHAT
-from tests.plugins.conftest import PluginHost, call, load_plugin_package, plugin_path
-from tests.plugins.provider_sim import API_KEY, ProviderSimulator
+from kefu_host.testing.pytest_plugin import KefuApp
+from plugins.payments.sandbox import PaymentSandbox
+from tests.plugins.conftest import TEAMS, PluginHost, call, load_plugin_package, plugin_path
 
 PAYMENTS = plugin_path("payments")
+API_KEY = "sk_test_provider"
 
 
 @pytest.fixture
 async def provider(aiohttp_server: Any) -> Any:
-    sim = ProviderSimulator()
+    # the sandbox's own test payments, and the orders these tests refund
+    sim = PaymentSandbox(api_key=API_KEY, payments={"O-1": "100", "O-2": "30", "O-3": "20", "O-PAID-5": "5"})
     server = await aiohttp_server(sim.app(), host="127.0.0.1")
     sim.url = f"http://127.0.0.1:{server.port}"  # type: ignore[attr-defined]
     yield sim
@@ -38,9 +41,9 @@ def expected_key(order_id: str, amount: str, scope: str) -> str:
 
 
 async def test_two_identical_refunds_at_once_refund_once(
-    start_host: Callable[..., Any], provider: Any
+    kefu_app: KefuApp, provider: Any
 ) -> None:
-    host = await start_host(plugins=[(PAYMENTS, settings(provider))])
+    host = await kefu_app(plugins=[(PAYMENTS, settings(provider))])
     agent, _, cid = await host.chatting("u-pay")
     provider.gate.clear()  # hold the first refund at the provider
     args = {"order_id": "O-1", "amount": 12.5, "reason": "damaged"}
@@ -81,9 +84,9 @@ async def test_two_identical_refunds_at_once_refund_once(
 
 
 async def test_a_refund_whose_answer_was_lost_is_not_made_twice(
-    start_host: Callable[..., Any], provider: Any
+    kefu_app: KefuApp, provider: Any
 ) -> None:
-    host = await start_host(plugins=[(PAYMENTS, settings(provider, timeout=0.5))])
+    host = await kefu_app(plugins=[(PAYMENTS, settings(provider, timeout=0.5))])
     agent, _, cid = await host.chatting("u-pay")
     provider.hang_after_refund.add("O-2")
     args = {"order_id": "O-2", "amount": "30", "reason": "late delivery", "request_id": "ticket-9"}
@@ -105,9 +108,9 @@ async def test_a_refund_whose_answer_was_lost_is_not_made_twice(
 
 
 async def test_different_requests_are_different_refunds(
-    start_host: Callable[..., Any], provider: Any
+    kefu_app: KefuApp, provider: Any
 ) -> None:
-    host = await start_host(plugins=[(PAYMENTS, settings(provider))])
+    host = await kefu_app(plugins=[(PAYMENTS, settings(provider))])
     agent, _, cid = await host.chatting("u-pay")
     a = await call(
         agent, "payments.refund", {"order_id": "O-3", "amount": 5, "reason": "part 1", "request_id": "r-1"}
@@ -128,8 +131,8 @@ async def test_different_requests_are_different_refunds(
     ]["code"] == "bad_args"
 
 
-async def test_provider_errors_are_clean_action_errors(start_host: Callable[..., Any], provider: Any) -> None:
-    host = await start_host(plugins=[(PAYMENTS, settings(provider))])
+async def test_provider_errors_are_clean_action_errors(kefu_app: KefuApp, provider: Any) -> None:
+    host = await kefu_app(plugins=[(PAYMENTS, settings(provider))])
     agent, _, cid = await host.chatting("u-pay")
 
     async def error(order_id: str, amount: str = "10") -> dict[str, Any]:
@@ -141,18 +144,23 @@ async def test_provider_errors_are_clean_action_errors(start_host: Callable[...,
 
     assert await error("O-404") == {"code": "not_found", "message": "no order O-404"}
     assert await error("O-PAID-5") == {"code": "refund_rejected", "message": "refund exceeds the 5.00 paid"}
+    assert (await call(agent, "payments.refund", {"order_id": "O-PAID-5", "amount": "4", "reason": "r"}, cid))["ok"]
+    assert await error("O-PAID-5", "2") == {
+        "code": "refund_rejected",
+        "message": "refund exceeds the 1.00 left of 5.00 paid",
+    }
     assert await error("O-500") == {
         "code": "payments_unavailable",
         "message": "the payment provider answered HTTP 500; try again",
     }
     assert (await host.plugin_record("payments"))["errors"] == {}
-    assert provider.refunds_by_key == Counter()
+    assert provider.refunded == {"O-PAID-5": Decimal("4")}  # only the refund that fitted was made
 
 
 async def test_a_provider_that_is_not_running_answers_unavailable(
-    start_host: Callable[..., Any], closed_port: int
+    kefu_app: KefuApp, closed_port: int
 ) -> None:
-    host = await start_host(plugins=[(PAYMENTS, {"provider_url": f"http://127.0.0.1:{closed_port}"})])
+    host = await kefu_app(plugins=[(PAYMENTS, {"provider_url": f"http://127.0.0.1:{closed_port}"})])
     agent, _, cid = await host.chatting("u-pay")
     down = await call(agent, "payments.refund", {"order_id": "O-1", "amount": "1", "reason": "r"}, cid)
     assert down["error"] == {
@@ -163,10 +171,10 @@ async def test_a_provider_that_is_not_running_answers_unavailable(
 
 
 async def test_nothing_is_refunded_while_the_payments_database_is_down(
-    start_host: Callable[..., Any], provider: Any, closed_port: int
+    kefu_app: KefuApp, provider: Any, closed_port: int
 ) -> None:
     dsn = f"mysql+aiomysql://kefu:pw@127.0.0.1:{closed_port}/payments"
-    host = await start_host(plugins=[(PAYMENTS, settings(provider, dsn=dsn))])
+    host = await kefu_app(plugins=[(PAYMENTS, settings(provider, dsn=dsn))])
     assert (await host.plugin_record("payments"))["errors"] == {"kefu_startup": 1}
     agent, _, cid = await host.chatting("u-pay")
     refused = await call(agent, "payments.refund", {"order_id": "O-1", "amount": "1", "reason": "r"}, cid)
@@ -178,9 +186,9 @@ async def test_nothing_is_refunded_while_the_payments_database_is_down(
 
 
 async def test_a_wrong_api_key_is_an_administrators_problem(
-    start_host: Callable[..., Any], provider: Any
+    kefu_app: KefuApp, provider: Any
 ) -> None:
-    host = await start_host(plugins=[(PAYMENTS, {"provider_url": provider.url, "api_key": "sk_old"})])
+    host = await kefu_app(plugins=[(PAYMENTS, {"provider_url": provider.url, "api_key": "sk_old"})])
     agent, _, cid = await host.chatting("u-pay")
     refused = await call(agent, "payments.refund", {"order_id": "O-1", "amount": "1", "reason": "r"}, cid)
     assert refused["error"] == {
@@ -212,8 +220,8 @@ async def failed(host: PluginHost, uid: str, order_id: str, ago: timedelta = tim
     )
 
 
-async def test_customers_whose_payments_keep_failing_go_to_billing(start_host: Callable[..., Any]) -> None:
-    host = await start_host(plugins=[(PAYMENTS, {"facts_ttl": 60})], rules=BILLING)
+async def test_customers_whose_payments_keep_failing_go_to_billing(kefu_app: KefuApp) -> None:
+    host = await kefu_app(plugins=[(PAYMENTS, {"facts_ttl": 60})], rules=BILLING, teams=TEAMS)
     billing = await host.agent(await host.add_agent("bill", teams=("billing",)))
 
     await failed(host, "u-bad", "O-1")
@@ -256,8 +264,8 @@ async def test_customers_whose_payments_keep_failing_go_to_billing(start_host: C
     }
 
 
-async def test_ltv_comes_from_order_events_only(start_host: Callable[..., Any]) -> None:
-    host = await start_host(plugins=[(PAYMENTS, {})])
+async def test_ltv_comes_from_order_events_only(kefu_app: KefuApp) -> None:
+    host = await kefu_app(plugins=[(PAYMENTS, {})])
     await host.send("order.paid", {"uid": "u-ltv", "order_id": "O-1", "amount": "100", "currency": "CNY"})
     await host.send(
         "payment.succeeded", {"uid": "u-ltv", "order_id": "O-1", "amount": "100", "currency": "CNY"}
@@ -279,8 +287,8 @@ async def test_ltv_comes_from_order_events_only(start_host: Callable[..., Any]) 
     assert customer.ltv == 100.0
 
 
-async def test_payment_events_are_validated(start_host: Callable[..., Any]) -> None:
-    host = await start_host(plugins=[(PAYMENTS, {})])
+async def test_payment_events_are_validated(kefu_app: KefuApp) -> None:
+    host = await kefu_app(plugins=[(PAYMENTS, {})])
     missing = await host.post(
         {
             "id": "evt_pf_1",
@@ -319,6 +327,10 @@ async def test_payment_events_are_validated(start_host: Callable[..., Any]) -> N
         ({"dsn": "postgresql://x/y"}, "dsn: driver 'postgresql' is not supported"),
         ({"api_key": ["k"]}, "api_key: expected a string"),
         ({"apikey": "k"}, "unknown setting 'apikey', did you mean 'api_key'?"),
+        (
+            {"sandbox": True, "provider_url": "http://10.0.0.5:8091"},
+            "provider_url: the payment sandbox (sandbox = true) listens only on a loopback http address",
+        ),
     ],
 )
 def test_bad_settings_name_the_setting(settings_: dict[str, Any], message: str) -> None:
@@ -328,19 +340,19 @@ def test_bad_settings_name_the_setting(settings_: dict[str, Any], message: str) 
 
 
 async def test_old_outcomes_are_pruned_when_the_plugin_starts(
-    start_host: Callable[..., Any], tmp_path: Any
+    kefu_app: KefuApp, tmp_path: Any
 ) -> None:
     import sqlite3
 
-    first = await start_host(plugins=[(PAYMENTS, {})])
+    first = await kefu_app(plugins=[(PAYMENTS, {})], directory=tmp_path / "shop")
     await failed(first, "u-old", "O-1", ago=timedelta(days=8))
     await failed(first, "u-old", "O-2", ago=timedelta(days=3))
-    database = tmp_path / "data" / "payments.db"
+    database = tmp_path / "shop" / "data" / "payments.db"
 
     def orders() -> list[str]:
         with sqlite3.connect(database) as conn:
             return [r[0] for r in conn.execute("SELECT order_id FROM kefu_payment_events ORDER BY order_id")]
 
     assert orders() == ["O-1", "O-2"]
-    await start_host(plugins=[(PAYMENTS, {})])  # another host on the same files: a restart
+    await kefu_app(plugins=[(PAYMENTS, {})], directory=tmp_path / "shop")  # the same files: a restart
     assert orders() == ["O-2"]  # older than 7 days: gone; 3 days: kept for late successes

@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kefu_host.keys import CHAT
 from kefu_host.testing.events import envelope
+from kefu_host.testing.pytest_plugin import KefuApp
 from tests.plugins.conftest import admin, call, load_plugin_package, plugin_path
 
 TICKET = plugin_path("ticket")
 
 
 async def test_an_agent_opens_lists_and_updates_tickets_of_the_customer(
-    start_host: Callable[..., Any], tmp_path: Path
+    kefu_app: KefuApp
 ) -> None:
-    host = await start_host(plugins=[(TICKET, {})])
+    host = await kefu_app(plugins=[(TICKET, {})])
     agent, _, cid = await host.chatting("u-1")
 
     created = await call(agent, "ticket.create", {"subject": "parcel lost", "body": "order 77"}, cid)
@@ -51,7 +50,7 @@ async def test_an_agent_opens_lists_and_updates_tickets_of_the_customer(
     assert (await call(agent, "ticket.list", {"status": "open"}, cid))["result"]["open_count"] == 1
 
     # the plugin keeps its own SQLite file next to the host's config, as the default dsn says
-    assert (tmp_path / "data" / "tickets.db").is_file()
+    assert (host.config.base_dir / "data" / "tickets.db").is_file()
 
     response = await host.client.get(f"/plugins/ticket/tickets/{ticket['id']}", headers=admin())
     assert response.status == 200
@@ -62,8 +61,8 @@ async def test_an_agent_opens_lists_and_updates_tickets_of_the_customer(
     ]
 
 
-async def test_actions_refuse_what_they_cannot_do(start_host: Callable[..., Any]) -> None:
-    host = await start_host(plugins=[(TICKET, {})])
+async def test_actions_refuse_what_they_cannot_do(kefu_app: KefuApp) -> None:
+    host = await kefu_app(plugins=[(TICKET, {})])
     agent, _, cid = await host.chatting("u-2")
     no_conv = await call(agent, "ticket.create", {"subject": "x"})
     assert no_conv["error"]["code"] == "no_conversation"
@@ -76,8 +75,8 @@ async def test_actions_refuse_what_they_cannot_do(start_host: Callable[..., Any]
     assert (await host.plugin_record("ticket"))["errors"] == {}
 
 
-async def test_the_tickets_route_wants_the_admin_token(start_host: Callable[..., Any]) -> None:
-    host = await start_host(plugins=[(TICKET, {})])
+async def test_the_tickets_route_wants_the_admin_token(kefu_app: KefuApp) -> None:
+    host = await kefu_app(plugins=[(TICKET, {})])
     agent, _, cid = await host.chatting("u-3")
     await call(agent, "ticket.create", {"subject": "refund"}, cid)
     assert (await host.client.get("/plugins/ticket/tickets?uid=u-3")).status == 401
@@ -97,9 +96,9 @@ async def test_the_tickets_route_wants_the_admin_token(start_host: Callable[...,
 
 
 async def test_the_ticket_system_pushes_status_changes_as_signed_events(
-    start_host: Callable[..., Any],
+    kefu_app: KefuApp,
 ) -> None:
-    host = await start_host(plugins=[(TICKET, {})])
+    host = await kefu_app(plugins=[(TICKET, {})])
     agent, _, cid = await host.chatting("u-4")
     ours = (await call(agent, "ticket.create", {"subject": "broken screen"}, cid))["result"]
     t0 = datetime.now(UTC)
@@ -150,8 +149,52 @@ async def test_the_ticket_system_pushes_status_changes_as_signed_events(
     assert history[1]["actor"] == f"event:shop/{linked['id']}"
 
 
-async def test_ticket_changed_events_are_validated(start_host: Callable[..., Any]) -> None:
-    host = await start_host(plugins=[(TICKET, {})])
+async def test_a_ticket_keeps_the_transcript_and_its_status_changes_reach_the_visitor(kefu_app: KefuApp) -> None:
+    host = await kefu_app(plugins=[(TICKET, {})])
+    agent, visitor, cid = await host.chatting("u-5")
+    await visitor.say("the parcel never came")
+    await agent.say(cid, "sorry, opening a ticket")
+    await agent.note(cid, "customer sounds upset")  # private: never in the ticket
+    ticket = (await call(agent, "ticket.create", {"subject": "parcel lost"}, cid))["result"]
+    assert ticket["transcript_messages"] == 3
+    shown = await (await host.client.get(f"/plugins/ticket/tickets/{ticket['id']}", headers=admin())).json()
+    assert [(m["sender"], m["body"]) for m in shown["transcript"]] == [
+        ("visitor", "hello"),
+        ("visitor", "the parcel never came"),
+        ("agent", "sorry, opening a ticket"),
+    ]
+    bare = (await call(agent, "ticket.create", {"subject": "no chat", "transcript": False}, cid))["result"]
+    assert bare["transcript_messages"] is None
+
+    changed = envelope("ticket.changed", {"uid": "u-5", "ticket_id": ticket["id"], "status": "pending"})
+    assert (await host.post(changed)).status == 200
+    notice = await visitor.expect("message", sender="system")
+    assert (notice["sender_id"], notice["body"]) == ("ticket", f"Ticket #{ticket['id']} (parcel lost) is now pending.")
+    assert (await agent.expect("message", sender="system"))["seq"] == notice["seq"]  # the agent sees it too
+    live = await visitor.expect("ticket.status_changed")  # and the visitor's pages get the change as a frame
+    assert (live["plugin"], live["conversation_id"]) == ("ticket", cid)
+    assert live["data"] == {"ticket_id": ticket["id"], "subject": "parcel lost", "status": "pending"}
+
+    # the agent solves it: one notice; setting the same status again changes nothing and says nothing
+    await call(agent, "ticket.update", {"ticket_id": ticket["id"], "status": "solved"}, cid)
+    await call(agent, "ticket.update", {"ticket_id": ticket["id"], "status": "solved"}, cid)
+    solved = await visitor.expect("message", sender="system")
+    assert solved["body"].endswith("is now solved.") and solved["seq"] == notice["seq"] + 1
+    messages = await (await host.client.get(f"/api/conversations/{cid}/messages", headers=admin())).json()
+    assert [m["body"] for m in messages["messages"] if m["sender"] == "system"] == [notice["body"], solved["body"]]
+
+
+async def test_visitors_are_not_told_when_notify_visitor_is_off(kefu_app: KefuApp) -> None:
+    host = await kefu_app(plugins=[(TICKET, {"notify_visitor": False})])
+    agent, visitor, cid = await host.chatting("u-6")
+    ticket = (await call(agent, "ticket.create", {"subject": "quiet"}, cid))["result"]
+    await call(agent, "ticket.update", {"ticket_id": ticket["id"], "status": "solved"}, cid)
+    await agent.say(cid, "done")
+    assert (await visitor.expect("message"))["body"] == "done"  # the next message, with no notice before it
+
+
+async def test_ticket_changed_events_are_validated(kefu_app: KefuApp) -> None:
+    host = await kefu_app(plugins=[(TICKET, {})])
     no_ticket = await host.post(envelope("ticket.changed", {"uid": "u-5", "status": "open"}))
     assert no_ticket.status == 422
     bad_status = await host.post(envelope("ticket.changed", {"uid": "u-5", "ticket_id": 1, "status": "lost"}))
@@ -178,8 +221,8 @@ end
 """
 
 
-async def test_a_rule_routes_customers_with_many_open_tickets(start_host: Callable[..., Any]) -> None:
-    host = await start_host(plugins=[(TICKET, {"facts_ttl": 60})], rules=ROUTING)
+async def test_a_rule_routes_customers_with_many_open_tickets(kefu_app: KefuApp) -> None:
+    host = await kefu_app(plugins=[(TICKET, {"facts_ttl": 60})], rules=ROUTING)
     vip = await host.agent(await host.add_agent("vera", teams=("vip",)))
     for n in (1, 2):
         await host.send("ticket.changed", {"uid": "u-many", "external_id": f"EXT-{n}", "status": "open"})
@@ -248,9 +291,9 @@ def test_bad_settings_name_the_setting(settings: dict[str, Any], message: str) -
 
 
 async def test_the_host_refuses_the_plugin_with_bad_settings_and_keeps_serving(
-    start_host: Callable[..., Any],
+    kefu_app: KefuApp,
 ) -> None:
-    host = await start_host(plugins=[(TICKET, {"dsn": "sqlite:///t.db"})])
+    host = await kefu_app(plugins=[(TICKET, {"dsn": "sqlite:///t.db"})])
     record = await host.plugin_record("ticket")
     assert record["status"] == "failed"
     assert record["reason"].startswith("ValueError: dsn: driver 'sqlite' is not supported")
@@ -258,9 +301,9 @@ async def test_the_host_refuses_the_plugin_with_bad_settings_and_keeps_serving(
 
 
 async def test_a_database_that_is_down_gives_a_clean_error(
-    start_host: Callable[..., Any], closed_port: int
+    kefu_app: KefuApp, closed_port: int
 ) -> None:
-    host = await start_host(
+    host = await kefu_app(
         plugins=[(TICKET, {"mysql": {"dsn": f"kefu:pw@tcp(127.0.0.1:{closed_port})/db"}})]
     )
     assert (await host.client.get("/readyz")).status == 200  # the host serves without the ticket database
@@ -302,7 +345,7 @@ async def exercise_a_server_database(host: Any, uid: str) -> None:
 
 
 async def test_tickets_on_mariadb_from_the_articles_dsn(
-    start_host: Callable[..., Any], mariadb_url: str
+    kefu_app: KefuApp, mariadb_url: str
 ) -> None:
     from sqlalchemy.engine import make_url
 
@@ -311,7 +354,7 @@ async def test_tickets_on_mariadb_from_the_articles_dsn(
         f"{url.username}{':' + url.password if url.password else ''}@tcp({url.host}:{url.port or 3306})/"
         f"{url.database}?charset=utf8mb4&parseTime=True"
     )
-    host = await start_host(plugins=[(TICKET, {"mysql": {"dsn": go_dsn}})])
+    host = await kefu_app(plugins=[(TICKET, {"mysql": {"dsn": go_dsn}})])
     await exercise_a_server_database(host, "u-maria")
 
     import pymysql
@@ -333,6 +376,6 @@ async def test_tickets_on_mariadb_from_the_articles_dsn(
         conn.close()
 
 
-async def test_tickets_on_postgresql(start_host: Callable[..., Any], pg_url: str) -> None:
-    host = await start_host(plugins=[(TICKET, {"dsn": pg_url})])
+async def test_tickets_on_postgresql(kefu_app: KefuApp, pg_url: str) -> None:
+    host = await kefu_app(plugins=[(TICKET, {"dsn": pg_url})])
     await exercise_a_server_database(host, "u-pg")

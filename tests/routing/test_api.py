@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import admin_headers
+from tests.routing.conftest import ROUTING
 from tests.rules.conftest import SHIPPED, VIP_TRUNCATED, shipped_with_vip_truncated
 
 
@@ -107,3 +108,51 @@ async def test_force_must_be_a_boolean(start_host: Callable[..., Any], write_rul
         response = await host.client.post("/api/rules/reload", headers=admin_headers(), json=body)
         assert response.status == 422 and (await response.json())["error"]["code"] == "invalid_body", body
     assert (await host.client.post("/api/rules/reload", headers=admin_headers(), json={"force": False})).status == 200
+
+
+async def test_status_shows_the_active_revision_every_node_and_the_latest_publishes(
+    start_host: Callable[..., Any], write_rules: Callable[..., Any]
+) -> None:
+    write_rules()
+    host = await start_host("[cluster]\nnode_id = \"node-1\"\n")
+    body = await (await host.client.get("/api/rules", headers=admin_headers())).json()
+    revision = body["revision"]
+    assert body["node"] == "node-1" and body["files_revision"] == revision
+    active = body["active"]
+    assert (active["revision"], active["status"], active["trigger"], active["origin"]) == (
+        revision, "accepted", "startup", "node-1")
+    assert active["files"] == ["routing.rule"] and active["rules"] == 3
+    [node] = body["nodes"]
+    assert node["node"] == "node-1" and node["revision"] == revision and node["stale"] is False
+    assert [r["revision"] for r in body["revisions"]] == [revision]
+
+
+async def test_a_reload_based_on_a_revision_no_longer_active_is_a_conflict(
+    start_host: Callable[..., Any], write_rules: Callable[..., Any]
+) -> None:
+    write_rules()
+    host = await start_host(environ={"KEFU_RULES__WATCH": "false", "KEFU_RULES__RESCAN_INTERVAL": "0"})
+    first = (await (await host.client.get("/api/rules", headers=admin_headers())).json())["revision"]
+    write_rules(ROUTING.replace('assign_team "vip"', 'assign_team "backup"'))
+    published = await host.client.post("/api/rules/reload", headers=admin_headers(), json={"parent": first})
+    body = await published.json()
+    assert published.status == 200 and body["status"] == "loaded" and body["revision_id"] == 2
+    assert body["active"] == body["revision"]
+    write_rules(ROUTING.replace('assign_team "vip"', 'assign_team "en-desk"'))
+    stale = await host.client.post("/api/rules/reload", headers=admin_headers(), json={"parent": first})
+    answer = await stale.json()
+    assert stale.status == 409 and answer["status"] == "conflict" and answer["active"] == body["revision"]
+    assert answer["message"].startswith(f"conflict: the active revision is now {body['revision'][:12]} (#2")
+    status = await (await host.client.get("/api/rules", headers=admin_headers())).json()
+    assert status["revision"] == body["revision"] and "conflict" in status["last_error"]
+
+
+async def test_parent_must_be_a_revision_or_null(start_host: Callable[..., Any], write_rules: Callable[..., Any]) -> None:
+    write_rules()
+    host = await start_host()
+    for parent in ("abc", 12, "A" * 64, ["x"]):
+        response = await host.client.post("/api/rules/reload", headers=admin_headers(), json={"parent": parent})
+        error = (await response.json())["error"]
+        assert response.status == 422 and (error["code"], error["field"]) == ("invalid_body", "parent"), parent
+    first_publish = await host.client.post("/api/rules/reload", headers=admin_headers(), json={"parent": None})
+    assert first_publish.status == 200  # files unchanged: nothing to publish, so nothing conflicts

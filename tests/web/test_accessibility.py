@@ -11,6 +11,7 @@ from typing import Any
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import expect
 
+from tests.conftest import admin_headers
 from tests.web.conftest import user_hash
 from tests.web.pages import Console, Widget
 from tests.web.test_actions import PLUGIN
@@ -48,6 +49,10 @@ async def test_console_and_widget_have_no_serious_violations(
     await expect(page.locator("#login-error")).to_have_text("Wrong name or password.")
     assert serious(await axe.run(page)) == []
 
+    assert host.client is not None
+    made = await host.client.post("/api/canned", headers=admin_headers(),
+                                  json={"shortcut": "hello", "body": "您好！", "team": "support"})
+    assert made.status == 201
     console = await Console.open(page, host, token)
     shop = await context.new_page()
     widget = await Widget.open_demo(shop, host, user={"id": "u-1", "hash": user_hash("u-1"), "name": "Li Lei"})
@@ -63,3 +68,10 @@ async def test_console_and_widget_have_no_serious_violations(
     frame = next(f for f in shop.frames if "/widget/frame" in f.url)
     assert serious(await axe.run(frame)) == []
     assert serious(await axe.run(shop)) == []  # the bubble on the company's page
+
+    await page.locator("#agent-composer").press_sequentially("/he")  # the canned replies' list, open
+    await expect(page.get_by_role("listbox", name="Canned replies").get_by_role("option")).to_have_count(1)
+    assert serious(await axe.run(page)) == []
+    await page.get_by_role("button", name="Replies").click()
+    await expect(page.locator(".canned-list li")).to_have_count(1)
+    assert serious(await axe.run(page)) == []

@@ -30,7 +30,7 @@ async def ticket(ctx, title, priority, tags=None):
 @hookimpl
 def kefu_agent_actions():
     return [
-        AgentAction("erp.stock", stock, {
+        AgentAction("erp.inventory", stock, {
             "type": "object", "required": ["sku"], "additionalProperties": False,
             "properties": {
                 "sku": {"type": "string", "title": "SKU", "description": "the product code", "maxLength": 20},
@@ -56,7 +56,7 @@ async def test_an_action_form_from_its_schema_runs_and_shows_the_answer(
     await widget.send("is A1 in stock?")
     await expect(console.message("is A1 in stock?")).to_be_visible()
 
-    panel = page.locator('section.action[data-action="erp.stock"]')
+    panel = page.locator('section.action[data-action="erp.inventory"]')
     await expect(panel.get_by_label("SKU")).to_have_attribute("maxlength", "20")
     await expect(panel.get_by_text("the product code")).to_be_visible()
     await panel.get_by_label("SKU").fill("A1")
@@ -86,3 +86,30 @@ async def test_an_action_form_from_its_schema_runs_and_shows_the_answer(
     await expect(ticket.locator(".result")).to_have_class("result ok")
     await expect(ticket.locator(".result")).to_contain_text('"priority": 2')
     await expect(ticket.locator(".result")).to_contain_text('"refund"')
+
+
+async def test_the_bundled_erp_plugin_shows_the_stock_from_the_erp(
+    start_web: Callable[..., Any], context: Any, page: Any
+) -> None:
+    from tests.plugins.conftest import plugin_path
+
+    # the plugin as the default kefu.toml loads it: its simulator serving the seeded catalogue on loopback
+    host = await start_web(plugins=[(plugin_path("erp"), {"simulator": True, "base_url": "http://127.0.0.1:0"})])
+    console = await Console.open(page, host, await host.add_agent("alice"))
+    widget = await Widget.open_demo(await context.new_page(), host)
+    await widget.send("还有电水壶吗？")
+    await expect(console.message("电水壶")).to_be_visible()
+
+    panel = page.locator('section.action[data-action="erp.inventory"]')
+    await expect(panel.get_by_text("units available for a SKU")).to_be_visible()
+    await panel.get_by_label("sku").fill("A1")
+    await panel.get_by_role("button", name="Run").click()
+    result = panel.locator(".result")
+    await expect(result).to_have_class("result ok")
+    await expect(result).to_contain_text("12")
+    await expect(result).to_contain_text("BJ")
+
+    await panel.get_by_label("sku").fill("NOPE-1")
+    await panel.get_by_role("button", name="Run").click()
+    await expect(result).to_have_attribute("data-error-code", "not_found")
+    await expect(result).to_contain_text("NOPE-1")

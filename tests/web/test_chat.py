@@ -133,6 +133,40 @@ async def test_the_agent_transfers_to_a_team_and_the_colleague_gets_it(
     await bob.close()
 
 
+async def test_the_agent_transfers_to_a_colleague_picked_from_those_online(
+    start_web: Callable[..., Any], context: Any, page: Any, watch: Watch
+) -> None:
+    host = await start_web()
+    console = await Console.open(page, host, await host.add_agent("alice"))
+    bob = await Console.open(await context.new_page(), host, await host.add_agent("bob", teams=("vip",)))
+    carol = await Console.open(await context.new_page(), host, await host.add_agent("carol", teams=("vip",)))
+    await carol.page.get_by_label("Status").select_option("away")
+    await host.add_agent("dave", teams=("vip",))  # never signed in: not offered
+    widget = await Widget.open_demo(await context.new_page(), host)
+    await widget.send("Can a senior colleague help?")
+    await expect(console.message("Can a senior colleague help?")).to_be_visible()
+
+    await page.get_by_role("button", name="Transfer…").click()
+    offered = page.get_by_role("list", name="Colleagues with the console open").get_by_role("listitem")
+    await expect(offered).to_have_text([re.compile(r"bob\s*Online\s*vip"), re.compile(r"carol\s*Away\s*vip")])
+    options = page.locator("#transfer-teams option")
+    await expect(options).to_have_count(5)  # every team of the host, with how many of its agents are online
+    assert await options.first.get_attribute("value") == "support"
+    assert "1 online" in (await options.first.text_content() or "")
+    await offered.filter(has_text="bob").get_by_role("button", name="bob").click()
+    await expect(page.get_by_label("or to agent")).to_have_value("bob")
+    await page.get_by_role("button", name="Transfer", exact=True).click()
+
+    await expect(bob.message("Can a senior colleague help?")).to_be_visible()
+    await expect(bob.conversation()).to_have_count(1)
+    await expect(page.locator("main.conversation .ended")).to_have_text("Transferred")
+    await expect(widget.status).to_have_text("bob is helping you")
+    await bob.send("Hello, this is bob.")
+    await expect(widget.message("Hello, this is bob.")).to_be_visible()
+    await expect(carol.conversation()).to_have_count(0)
+    assert watch.page_errors == [] and watch.console_errors == []
+
+
 async def test_an_unknown_team_is_refused_with_the_hosts_reason(
     start_web: Callable[..., Any], context: Any, page: Any
 ) -> None:

@@ -51,3 +51,41 @@ async def test_a_signed_profile_event_changes_the_open_console_without_a_reload(
     await expect(widget.message("今天下午发货")).to_be_visible()
     if path := screenshot_path("console.png"):
         await page.screenshot(path=str(path))
+
+
+async def test_business_events_show_in_the_panel_live_and_after_a_reload(
+    start_web: Callable[..., Any], context: Any, page: Any
+) -> None:
+    host = await start_web()
+    console = await Console.open(page, host, await host.add_agent("alice"))
+    await host.send_event("user.login", {"uid": "u-7", "ip": "10.1.2.3"})  # before the chat: from the store
+    user = {"id": "u-7", "hash": user_hash("u-7"), "name": "Wang Fang"}
+    widget = await Widget.open_demo(await context.new_page(), host, user=user)
+    await widget.send("my payment did not go through")
+    events = console.customer.locator("ol.events li")
+    await expect(events).to_have_count(1)
+    await expect(events.first).to_have_attribute("data-event-type", "user.login")
+    await expect(events.first.locator(".event-type")).to_have_text("Signed in")
+    await expect(events.first.locator(".event-details")).to_have_text("ip: 10.1.2.3")
+    await page.evaluate("window.__sameDocument = true")
+
+    await host.send_event("order.paid", {"uid": "u-7", "order_id": "o-88", "amount": "59.00", "currency": "CNY"})
+    await expect(events).to_have_count(2)
+    newest = events.first
+    await expect(newest).to_have_attribute("data-event-type", "order.paid")
+    await expect(newest.locator(".event-type")).to_have_text("Order paid")
+    await expect(newest.locator(".event-details")).to_contain_text("order_id: o-88")
+    await expect(newest).to_have_class("changed")  # arrived while the console was open
+    await expect(events.nth(1)).not_to_have_class("changed")
+    await host.send_event("order.refunded", {"uid": "u-7", "order_id": "o-88", "amount": "59.00",
+                                             "currency": "CNY", "note": "<img src=x onerror=alert(1)>"})
+    await expect(events.first.locator(".event-type")).to_have_text("Order refunded")
+    await expect(events.first.locator(".event-details")).to_contain_text("note: <img src=x onerror=alert(1)>")
+    assert await page.evaluate("window.__sameDocument") is True
+    await expect(console.customer.locator("img")).to_have_count(0)  # text, never markup
+
+    await page.reload()
+    await console.expect_connected()
+    await console.conversation().first.click()
+    await expect(console.customer.locator('[data-field="name"]')).to_have_text("Wang Fang")  # read over HTTP
+    await expect(events.locator(".event-type")).to_have_text(["Order refunded", "Order paid", "Signed in"])

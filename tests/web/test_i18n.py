@@ -15,8 +15,10 @@ from tests.web.pages import Widget
 KEY = re.compile(r"^\s*'([a-z_.]+)':", re.MULTILINE)
 USED = re.compile(r"\bt\('([a-z_.]+)'")
 #: keys built at run time: t(`connection.${state}`), t(`ended.${conv.ended}`), the integer/number form errors,
-#: t(`rule.${status}`) for the statuses of an explanation
-DYNAMIC = {"connection.starting", "connection.connecting", "connection.open", "connection.waiting",
+#: t(`rule.${status}`) for the statuses of an explanation, t(`event.${type}`) for the business events the panel names
+DYNAMIC = {"event.user.login", "event.user.profile_updated", "event.order.paid", "event.order.refunded",
+           "event.payment.failed", "event.payment.succeeded", "event.ticket.changed",
+           "connection.starting", "connection.connecting", "connection.open", "connection.waiting",
            "connection.refused", "connection.stopped", "ended.closed", "ended.transferred", "ended.gone",
            "form.integer", "form.number", "rule.fired", "rule.not_matched", "rule.skipped", "rule.not_reached"}
 

@@ -7,7 +7,7 @@ database even if the code asking for it is wrong. SQLite runs one process, whose
 without the trigger.
 
 Revision ID: 0004_cluster
-Revises: 0003_notes
+Revises: 0006_desk
 Create Date: 2026-12-04
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 from kefu_host.store.models import UTCDateTime
 
 revision = "0004_cluster"
-down_revision = "0003_notes"
+down_revision = "0006_desk"
 branch_labels = None
 depends_on = None
 

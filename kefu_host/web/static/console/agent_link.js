@@ -29,6 +29,8 @@ export class AgentLink {
     this.refs = 0;
     this.files = fileCache(api.auth.kind === 'token' ? { Authorization: `Bearer ${api.auth.token}` } : {});
     this.uploads = new Map(); // client_msg_id -> File, until the host has stored it (kept for Retry)
+    this.readSent = new Map(); // conversation id -> the highest seq this page told the host it has read
+    this.customersLoading = new Set();
     this.socket = new ReconnectingSocket({
       url: () => this.url(),
       onFrame: (frame) => this.onFrame(frame),
@@ -73,6 +75,7 @@ export class AgentLink {
     this.store.dispatch({ type: 'frame', frame, now: Date.now() });
     if (frame.type === 'welcome') this.afterWelcome(before);
     else if (frame.type === 'assigned') this.afterAssigned(before, frame);
+    else if (frame.type === 'message' && frame.conversation_id === this.state.selected) this.markRead(frame.conversation_id);
     else if (frame.type === 'rated' && !before.conversations[frame.conversation_id]) {
       this.loadHistory(frame.conversation_id, 0); // what the rating is about
     }
@@ -83,6 +86,7 @@ export class AgentLink {
   }
 
   afterWelcome(before) {
+    if (!before.agent) this.loadCanned();
     for (const id of this.state.order) {
       const conv = this.state.conversations[id];
       if (!conv.active) {
@@ -95,6 +99,8 @@ export class AgentLink {
       if (!had || had.history !== 'loaded' || !had.active) {
         this.loadHistory(id, Math.max(0, conv.lastSeqHint - HISTORY_WITH_WELCOME));
       }
+      // read again after a reconnect too: events accepted while the socket was down came on no frame
+      if (conv.events === null || before.agent) this.loadCustomer(conv.customer_id);
       this.resend(id);
     }
   }
@@ -106,6 +112,8 @@ export class AgentLink {
       const name = frame.customer?.name || t('customer.anonymous', { id: frame.conversation.customer_id });
       alertNewChat(t('alert.new_chat'), name);
     }
+    if (this.state.conversations[id].events === null) this.loadCustomer(frame.conversation.customer_id);
+    if (this.state.selected === id) this.markRead(id);
     this.resend(id);
   }
 
@@ -143,6 +151,63 @@ export class AgentLink {
 
   select(id) {
     this.store.dispatch({ type: 'select', id });
+    this.markRead(id);
+  }
+
+  // Tell the host this agent has seen the conversation up to its last message (its unread count is then 0 on
+  // every tab and after a reload). Only for the conversation on screen, and only once per seq.
+  markRead(id) {
+    const conv = this.state.conversations[id];
+    if (!conv || !conv.active || document.visibilityState === 'hidden') return;
+    const seq = conv.transcript.lastSeq;
+    if (!seq || (this.readSent.get(id) || 0) >= seq) return;
+    if (this.socket.send({ type: 'read', conversation_id: id, seq })) this.readSent.set(id, seq);
+  }
+
+  // The customer's record and recent business events (the panel); `customer_event` frames keep them current.
+  async loadCustomer(customerId) {
+    if (customerId == null || this.customersLoading.has(customerId)) return;
+    this.customersLoading.add(customerId);
+    try {
+      const { customer, events } = await this.api.get(`/api/customers/${customerId}`);
+      this.store.dispatch({ type: 'customer', customer, events });
+    } catch (error) {
+      console.warn(error);
+    } finally {
+      this.customersLoading.delete(customerId);
+    }
+  }
+
+  async loadCanned() {
+    try {
+      const { replies } = await this.api.get('/api/canned');
+      this.store.dispatch({ type: 'canned', replies });
+    } catch (error) {
+      console.warn(error);
+    }
+  }
+
+  // Create (no id) or change a canned reply, or delete one; the list is read again after. Errors are the caller's.
+  async saveCanned(reply) {
+    const { id, ...body } = reply;
+    if (id == null) await this.api.post('/api/canned', body);
+    else await this.api.put(`/api/canned/${id}`, body);
+    await this.loadCanned();
+  }
+
+  async deleteCanned(id) {
+    await this.api.delete(`/api/canned/${id}`);
+    await this.loadCanned();
+  }
+
+  // Where a conversation may be transferred: {teams: [{name, agents_online}], agents: [{name, teams, presence}]}.
+  transferTargets() {
+    return this.api.get('/api/agent/targets');
+  }
+
+  // Take a chat waiting in one of this agent's teams' queues; an `assigned` frame follows (or an error frame).
+  take(id) {
+    this.socket.send({ type: 'take', conversation_id: id });
   }
 
   // A message, or with `note` a private note for colleagues (the visitor never receives it).

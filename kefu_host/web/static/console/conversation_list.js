@@ -1,6 +1,7 @@
 import { html } from 'htm/preact';
 import { t } from '../shared/i18n.js';
 import { customerName } from './names.js';
+import { QueueList } from './queue_list.js';
 import { RatingBadge } from './rating_badge.js';
 
 function Item({ conv, selected, onSelect }) {
@@ -18,7 +19,7 @@ function Item({ conv, selected, onSelect }) {
   </li>`;
 }
 
-export function ConversationList({ state, onSelect }) {
+export function ConversationList({ state, onSelect, onTake }) {
   const convs = state.order.map((id) => state.conversations[id]);
   const active = convs.filter((c) => c.active);
   const ended = convs.filter((c) => !c.active);
@@ -27,5 +28,6 @@ export function ConversationList({ state, onSelect }) {
   return html`
     <h2>${t('list.mine', { count: active.length })}</h2>
     ${active.length ? list(active) : html`<p class="empty">${t('list.empty')}</p>`}
+    <${QueueList} state=${state} onTake=${onTake} />
     ${ended.length > 0 && html`<h2>${t('list.ended')}</h2>${list(ended)}`}`;
 }

@@ -1,16 +1,18 @@
 import { html } from 'htm/preact';
-import { useCallback, useState } from 'preact/hooks';
+import { useCallback, useMemo, useState } from 'preact/hooks';
 import { Composer } from '../shared/composer.js';
 import { t } from '../shared/i18n.js';
 import { MessageList } from '../shared/message_list.js';
 import { TypingNote } from '../shared/typing.js';
+import { cannedSuggest } from './canned.js';
 import { ConversationControls } from './conversation_controls.js';
 import { customerName } from './names.js';
 import { RatingBadge } from './rating_badge.js';
 import { MINE } from './state.js';
 
-export function ConversationView({ link, conv, agent }) {
+export function ConversationView({ link, conv, agent, canned }) {
   const [noting, setNoting] = useState(false);
+  const suggest = useMemo(() => cannedSuggest(canned || []), [canned]);
   const name = customerName(conv);
   const who = (item) => {
     if (item.sender === 'visitor') return name;
@@ -37,6 +39,6 @@ export function ConversationView({ link, conv, agent }) {
       note=${{ on: noting, onToggle: setNoting }}
       onSend=${(body) => link.send(conv.id, body, { note: noting })}
       onTyping=${() => !noting && link.typing(conv.id)}
-      onAttach=${(file) => link.attach(conv.id, file)} />
+      onAttach=${(file) => link.attach(conv.id, file)} suggest=${suggest} />
   </section>`;
 }

@@ -1,5 +1,6 @@
 import { html } from 'htm/preact';
 import { language, t } from '../shared/i18n.js';
+import { CustomerEvents } from './customer_events.js';
 
 function money(value) {
   return new Intl.NumberFormat(language() === 'zh' ? 'zh-CN' : 'en', { minimumFractionDigits: 2,
@@ -21,7 +22,7 @@ export function CustomerPanel({ conv }) {
   if (!c) return html`<section class="customer" aria-labelledby="customer-title">
     <h2 id="customer-title">${t('customer.title')}</h2>
     <p>${t('customer.anonymous', { id: conv.customer_id ?? '?' })}</p>
-    <p class="hint">${t('customer.unknown_after_reload')}</p></section>`;
+    ${conv.events === null && html`<p class="hint">${t('customer.loading')}</p>`}</section>`;
   const attributes = Object.entries(c.attributes || {});
   return html`<section class="customer" aria-labelledby="customer-title" data-customer-id=${c.id}>
     <h2 id="customer-title">${t('customer.title')}</h2>
@@ -42,5 +43,6 @@ export function CustomerPanel({ conv }) {
         ${attributes.map(([key, value]) => html`<dt>${key}</dt>
           <dd class=${mark(`attributes.${key}`)}>${show(value)}</dd>`)}
       </dl>`}
+    <${CustomerEvents} events=${conv.events} fresh=${conv.freshEvents} />
   </section>`;
 }

@@ -17,8 +17,9 @@ export function Header({ link, state, me, page, onPage, onSignOut }) {
   return html`<header class="topbar">
     <h1>${t('app.title')}</h1>
     <span class="agent-name">${state.agent ? state.agent.name : me.agent.name}</span>
-    ${me.agent.is_admin && html`<span class="pages" role="group" aria-label=${t('nav.label')}>
-      ${tab('conversations', t('nav.conversations'))}${tab('rules', t('nav.rules'))}</span>`}
+    <span class="pages" role="group" aria-label=${t('nav.label')}>
+      ${tab('conversations', t('nav.conversations'))}${tab('canned', t('nav.canned'))}
+      ${me.agent.is_admin && tab('rules', t('nav.rules'))}</span>
     <${ConnectionStatus} connection=${state.connection} onRetry=${() => link.socket.retryNow()} />
     <${PresenceSwitch} presence=${state.presence} disabled=${state.connection.state !== 'open'}
       onChange=${(status) => link.setPresence(status)} />

@@ -12,6 +12,7 @@ import {
 // The console's state and every change to it, as a pure reducer over frames (docs/protocol.md) and UI actions.
 export const MINE = 'agent';
 const TYPING_SHOWN_MS = 6000;
+const MAX_EVENTS = 20; // recent business events kept per customer panel
 
 export const initialState = {
   agent: null,
@@ -23,6 +24,9 @@ export const initialState = {
   selected: null,
   results: {}, // action ref -> {action, pending, ok, result, error}
   notice: null, // the last error frame that belongs to no message or action
+  queues: {}, // team -> {team, count, waiting: [...]}: the chats waiting in this agent's teams (`queues` frames)
+  teams: [], // the agent's teams, in the order the host lists them
+  canned: [], // canned replies this agent may insert (GET /api/canned)
 };
 
 function blank(id) {
@@ -44,6 +48,8 @@ function blank(id) {
     older: null, // messages before the first one shown: 'more', 'loading', 'failed', 'none' (the start is shown)
     lastSeqHint: 0,
     rating: null, // the visitor's {score, comment, rated_at}, once the conversation has closed and been rated
+    events: null, // the customer's recent business events, newest first (GET /api/customers/{id}, then live)
+    freshEvents: [], // ids of events that arrived while the console was open
   };
 }
 
@@ -84,6 +90,18 @@ export function reducer(state, action) {
       return { ...state, connection: action.status };
     case 'select':
       return { ...update(state, action.id, () => ({ unread: 0 })), selected: action.id };
+    case 'customer': {
+      // the customer's record and recent events, for every conversation of that customer
+      let next = state;
+      for (const id of state.order) {
+        if (state.conversations[id].customer_id === action.customer.id) {
+          next = update(next, id, () => ({ customer: action.customer, events: action.events }));
+        }
+      }
+      return next;
+    }
+    case 'canned':
+      return { ...state, canned: action.replies };
     case 'sending':
       return update(state, action.id, (c) => ({
         transcript: withPending(c.transcript, { sender: MINE, client_msg_id: action.clientMsgId, body: action.body,
@@ -130,14 +148,18 @@ function onFrame(state, f, now) {
   switch (f.type) {
     case 'welcome': {
       const held = new Set(f.conversations.map((c) => c.id));
-      let next = { ...state, agent: f.agent, actions: f.actions || [], notice: null };
+      const queues = {};
+      for (const q of f.queues || []) queues[q.team] = q;
+      let next = { ...state, agent: f.agent, actions: f.actions || [], notice: null, queues,
+        teams: f.agent.teams || [] };
       for (const id of state.order) {
         if (!held.has(id) && state.conversations[id].active) {
           next = update(next, id, () => ({ active: false, ended: 'gone' }));
         }
       }
       for (const view of f.conversations) {
-        next = put(next, { ...get(next, view.id), ...fromView(view), active: true, ended: null });
+        const unread = view.id === next.selected ? 0 : view.unread ?? get(next, view.id).unread;
+        next = put(next, { ...get(next, view.id), ...fromView(view), active: true, ended: null, unread });
       }
       return next;
     }
@@ -158,7 +180,7 @@ function onFrame(state, f, now) {
         history: 'loaded',
         older: olderGuess(transcript),
         rating: null, // a reopened conversation is rated again at its next close
-        unread: selected === id ? 0 : conv.unread + (fresh ? 1 : 0),
+        unread: selected === id ? 0 : f.conversation.unread ?? conv.unread + (fresh ? 1 : 0),
       }, { toFront: true });
       return { ...next, selected };
     }
@@ -187,6 +209,24 @@ function onFrame(state, f, now) {
       return update(state, f.conversation_id, () => ({ typingUntil: now + TYPING_SHOWN_MS }));
     case 'presence':
       return { ...state, presence: f.status };
+    case 'queues': {
+      const queues = { ...state.queues };
+      for (const q of f.teams) queues[q.team] = q;
+      return { ...state, queues };
+    }
+    case 'customer_event': {
+      let next = state;
+      for (const id of state.order) {
+        const c = state.conversations[id];
+        if (c.id === f.conversation_id || c.customer_id === f.customer_id) {
+          next = update(next, id, (conv) => ({
+            events: [f.event, ...(conv.events || []).filter((e) => e.id !== f.event.id)].slice(0, MAX_EVENTS),
+            freshEvents: [...conv.freshEvents, f.event.id],
+          }));
+        }
+      }
+      return next;
+    }
     case 'profile_update': {
       let next = state;
       for (const id of state.order) {

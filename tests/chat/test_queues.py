@@ -1,0 +1,124 @@
+"""Team queues on the agent socket: the welcome lists what waits in the agent's teams, ``queues`` frames follow
+every change (queued, written to, assigned, taken, closed), an agent takes a waiting chat; unread counts per
+conversation, reset by the agent's ``read`` or a reply."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kefu_host.chat.tokens import identity_hash
+
+
+def waiting(frame: dict[str, Any], team: str) -> list[dict[str, Any]]:
+    teams = {t["team"]: t for t in frame["teams"] if t["team"] == team}
+    entry = teams[team]
+    assert entry["count"] == len(entry["waiting"])  # these tests never queue more than a frame lists
+    return entry["waiting"]
+
+
+async def test_waiting_chats_show_in_the_teams_queue_live(start_host: Callable[..., Any]) -> None:
+    host = await start_host()
+    away = await host.agent(await host.add_agent("alice", teams=("support", "vip")), presence="away")
+    welcome = away.frames[0]
+    assert [t["team"] for t in welcome["queues"]] == ["support", "vip"]
+    assert all(t["count"] == 0 and t["waiting"] == [] for t in welcome["queues"])
+    outsider = await host.agent(await host.add_agent("carol", teams=("en-desk",)), presence="away")
+
+    li = await host.visitor(user_id="u-1", user_hash=identity_hash("test-identity-secret", "u-1"), name="Li Lei")
+    first = await li.say("where is my order?")
+    shown = waiting(await away.expect("queues"), "support")
+    assert [(w["conversation_id"], w["position"], w["unread"]) for w in shown] == [(first["conversation_id"], 1, 1)]
+    assert shown[0]["customer"]["name"] == "Li Lei"
+    assert (shown[0]["last_message"]["kind"], shown[0]["last_message"]["body"]) == ("text", "where is my order?")
+
+    await li.say("order 7, paid yesterday")
+    shown = waiting(await away.expect("queues"), "support")
+    assert shown[0]["last_message"]["body"] == "order 7, paid yesterday" and shown[0]["unread"] == 2
+    other = await host.visitor()
+    second = (await other.say("hello?"))["conversation_id"]
+    shown = waiting(await away.expect("queues"), "support")
+    assert [w["conversation_id"] for w in shown] == [first["conversation_id"], second]
+
+    # an agent coming online gets the first; the queue shrinks for everyone of the team
+    bob = await host.agent(await host.add_agent("bob", teams=("support",), capacity=1))
+    welcomed = waiting({"teams": bob.frames[0]["queues"]}, "support")  # as it was before bob counted
+    assert [w["conversation_id"] for w in welcomed] == [first["conversation_id"], second]
+    assigned = await bob.expect("assigned")
+    assert assigned["conversation"]["id"] == first["conversation_id"]
+    assert assigned["conversation"]["unread"] == 2
+    shown = waiting(await away.expect("queues"), "support")
+    assert [w["conversation_id"] for w in shown] == [second]
+
+    await other.send({"type": "close"})
+    assert waiting(await away.expect("queues"), "support") == []
+    assert [f for f in await outsider.drain() if f["type"] == "queues"] == []  # not its team
+
+
+async def test_an_agent_takes_a_waiting_chat(start_host: Callable[..., Any]) -> None:
+    host = await start_host()
+    alice = await host.agent(await host.add_agent("alice", teams=("support",), capacity=1), presence="away")
+    carol = await host.agent(await host.add_agent("carol", teams=("vip",)), presence="away")
+    visitor = await host.visitor()
+    cid = (await visitor.say("anyone?"))["conversation_id"]
+    await alice.expect("queues")
+
+    await carol.send({"type": "take", "conversation_id": cid})  # not carol's team
+    assert (await carol.expect("error"))["code"] == "not_queued"
+    await carol.send({"type": "take", "conversation_id": cid + 99})
+    assert (await carol.expect("error"))["code"] == "not_queued"
+
+    await alice.send({"type": "take", "conversation_id": cid})  # away, but taking is the agent's own choice
+    assigned = await alice.expect("assigned")
+    assert assigned["conversation"]["id"] == cid
+    assert waiting(await alice.expect("queues"), "support") == []
+    assert (await visitor.expect("agent_joined"))["agent"] == "alice"
+    await alice.send({"type": "take", "conversation_id": cid})
+    assert (await alice.expect("error"))["code"] == "not_queued"
+
+    other = await host.visitor()
+    second = (await other.say("me too"))["conversation_id"]
+    await alice.expect("queues")
+    await alice.send({"type": "take", "conversation_id": second})  # capacity 1, already holding one
+    assert (await alice.expect("error"))["code"] == "at_capacity"
+    await alice.send({"type": "take", "conversation_id": "7"})
+    assert (await alice.expect("error"))["code"] == "bad_frame"
+
+
+async def test_unread_counts_survive_a_reconnect_and_reset_on_read_or_reply(start_host: Callable[..., Any]) -> None:
+    host = await start_host()
+    token = await host.add_agent("alice")
+    agent = await host.agent(token)
+    visitor = await host.visitor()
+    cid = (await visitor.say("one"))["conversation_id"]
+    await agent.expect("assigned")
+    await visitor.say("two")
+    last = await visitor.say("three")
+    await agent.expect("message", seq=last["seq"])
+    await agent.close()
+
+    again = await host.agent(token)
+    [view] = again.frames[0]["conversations"]
+    assert (view["id"], view["unread"]) == (cid, 3)
+    await again.send({"type": "read", "conversation_id": cid, "seq": last["seq"] - 1})  # not up to the last one
+    await visitor.expect("read")
+    await again.close()
+    again = await host.agent(token)
+    assert again.frames[0]["conversations"][0]["unread"] == 3
+
+    await again.send({"type": "read", "conversation_id": cid, "seq": last["seq"]})
+    await visitor.expect("read")
+    await again.close()
+    again = await host.agent(token)
+    assert again.frames[0]["conversations"][0]["unread"] == 0
+
+    await visitor.say("four")
+    await again.expect("message")
+    await again.note(cid, "only a note: still unread")
+    await again.close()
+    again = await host.agent(token)
+    assert again.frames[0]["conversations"][0]["unread"] == 1
+    await again.say(cid, "answered")
+    await again.close()
+    again = await host.agent(token)
+    assert again.frames[0]["conversations"][0]["unread"] == 0
