@@ -85,6 +85,7 @@ class Connection:
         if self._acks and cid is not None and seq is not None:
             ack = self._acks.pop((cid, seq), None)
             if ack is not None:
+                self.counters.delivered.inc()  # the message reached its sender, as its ack
                 self._enqueue(ack)
                 return
         if frame.private and not self.sees_private:
@@ -100,7 +101,7 @@ class Connection:
         assert cid is not None and seq is not None
         mark = self._marks.get(cid)
         if mark is not None and seq <= mark:
-            self.send_text(ack)  # already delivered from the store: the ack follows it
+            self.send_text(ack)  # already delivered (and counted) from the store: the ack follows it
             return
         self._acks[(cid, seq)] = ack
         self.offer(message)
@@ -162,6 +163,7 @@ class Connection:
                 mark = self._marks[cid] = frame.seq  # past a note too: a replay never reads it again
                 ack = self._acks.pop((cid, frame.seq), None) if self._acks else None
                 if ack is not None:
+                    self.counters.delivered.inc()
                     await self._enqueue_paced(ack)
                 elif not frame.private or self.sees_private:
                     self.counters.delivered.inc()

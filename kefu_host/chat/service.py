@@ -439,6 +439,14 @@ class ChatService(LiveState):
         self._stored(appended, sender)
         return appended
 
+    async def store_system_message(self, conversation_id: int, sender_id: str, key: str | None, text: str) -> Appended:
+        """Store a system message (a plugin's: ``sender_id`` names it; ``key`` makes it idempotent) and publish it
+        to both sides; a duplicate is not published again. UnknownConversation when there is no such
+        conversation."""
+        appended = await self.repo.append(NewMessage(conversation_id, "system", sender_id, key, text))
+        self._stored(appended, None)
+        return appended
+
     async def after_agent_message(self, conversation_id: int, message: MessageView) -> None:
         state = self.live.get(conversation_id)
         # plugins may forward what they hear to the customer: a note is not theirs to hear (kefu_host.chat.notes)

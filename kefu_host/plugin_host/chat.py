@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from kefu_host.chat.accounts import agent_by_name, get_agent
-from kefu_host.chat.append import NewMessage, UnknownConversation
+from kefu_host.chat.append import UnknownConversation
 from kefu_host.chat.notes import agents_only
 from kefu_host.chat.protocol import MAX_BODY_CHARS
 from kefu_host.chat.values import AgentView, ConversationView, MessageView
@@ -54,9 +54,7 @@ class Conversations:
         if key is not None and not 1 <= len(key) <= MAX_KEY_CHARS:
             raise ValueError(f"key must be 1..{MAX_KEY_CHARS} characters")
         try:
-            appended = await self._host.chat().service.repo.append(
-                NewMessage(conversation_id, "system", self._plugin, key, text)
-            )
+            appended = await self._host.chat().service.store_system_message(conversation_id, self._plugin, key, text)
         except UnknownConversation:
             raise LookupError(f"no conversation {conversation_id}") from None
         return appended.message
