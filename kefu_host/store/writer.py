@@ -204,6 +204,10 @@ class GroupWriter:
         """The weight of the writes waiting in ``lane`` (not counting a batch being committed)."""
         return self.lanes[lane].waiting
 
+    def in_flight(self, lane: str = CHAT) -> int:
+        """How many writes the batch now being committed for ``lane`` holds (on SQLite: for both lanes)."""
+        return self.lanes[lane].worker.in_flight
+
     async def submit(self, kind: BatchKind[T], item: T, weight: int = 1) -> Any:
         """Queue ``item`` and wait until it is committed; returns the kind's result for it.
 
@@ -243,6 +247,7 @@ class _Worker:
         # Python calls going in and out
         self.wakeup: asyncio.Future[None] | None = None  # set while the worker waits for work
         self.committing = False
+        self.in_flight = 0
         self.drained: asyncio.Future[None] | None = None  # set while close() waits for the lanes to empty
         #: one kept connection: checking one out of the pool per batch costs round trips
         self.conn: AsyncConnection | None = None
@@ -281,14 +286,14 @@ class _Worker:
                 self.wakeup = self.loop.create_future()
                 await self.wakeup
                 continue
-            self.committing = True
+            self.committing, self.in_flight = True, len(jobs)
             try:
                 await self._commit(jobs)
             except Exception as exc:  # never let the writer die: fail these jobs and keep going
                 log.exception("group commit failed", items=len(jobs))
                 _fail(jobs, StoreUnavailable(f"database write failed: {exc}"))
             finally:
-                self.committing = False
+                self.committing, self.in_flight = False, 0
 
     async def _commit(self, jobs: list[_Job[Any]]) -> None:
         stats = self.writer.stats
