@@ -139,12 +139,13 @@ _TRANSACTION = _Transaction()
 class _Lane:
     """Writes of one lane waiting for their batch; ``waiting`` is their total weight."""
 
-    __slots__ = ("jobs", "max_batch", "max_pending", "name", "waiting", "worker")
+    __slots__ = ("in_flight", "jobs", "max_batch", "max_pending", "name", "waiting", "worker")
 
     def __init__(self, name: str, max_pending: int, max_batch: int) -> None:
         self.name, self.max_pending, self.max_batch = name, max_pending, max_batch
         self.jobs: deque[_Job[Any]] = deque()
         self.waiting = 0
+        self.in_flight = 0  # jobs of this lane in the batch being committed
         self.worker: _Worker
 
     def take(self) -> list[_Job[Any]]:
@@ -155,6 +156,7 @@ class _Lane:
             weight += job.weight
             jobs.append(job)
         self.waiting -= weight
+        self.in_flight = len(jobs)
         return jobs
 
 
@@ -205,8 +207,8 @@ class GroupWriter:
         return self.lanes[lane].waiting
 
     def in_flight(self, lane: str = CHAT) -> int:
-        """How many writes the batch now being committed for ``lane`` holds (on SQLite: for both lanes)."""
-        return self.lanes[lane].worker.in_flight
+        """How many writes of ``lane`` the batch now being committed holds."""
+        return self.lanes[lane].in_flight
 
     async def submit(self, kind: BatchKind[T], item: T, weight: int = 1) -> Any:
         """Queue ``item`` and wait until it is committed; returns the kind's result for it.
@@ -247,7 +249,6 @@ class _Worker:
         # Python calls going in and out
         self.wakeup: asyncio.Future[None] | None = None  # set while the worker waits for work
         self.committing = False
-        self.in_flight = 0
         self.drained: asyncio.Future[None] | None = None  # set while close() waits for the lanes to empty
         #: one kept connection: checking one out of the pool per batch costs round trips
         self.conn: AsyncConnection | None = None
@@ -286,14 +287,16 @@ class _Worker:
                 self.wakeup = self.loop.create_future()
                 await self.wakeup
                 continue
-            self.committing, self.in_flight = True, len(jobs)
+            self.committing = True
             try:
                 await self._commit(jobs)
             except Exception as exc:  # never let the writer die: fail these jobs and keep going
                 log.exception("group commit failed", items=len(jobs))
                 _fail(jobs, StoreUnavailable(f"database write failed: {exc}"))
             finally:
-                self.committing, self.in_flight = False, 0
+                self.committing = False
+                for lane in lanes:
+                    lane.in_flight = 0
 
     async def _commit(self, jobs: list[_Job[Any]]) -> None:
         stats = self.writer.stats
