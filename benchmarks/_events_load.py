@@ -162,7 +162,7 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
             windows.append({"kind": kind, **result})
         out: dict[str, Any] = {"windows": windows, "latency": {}}
         count = int(job["rate"] * job["latency_seconds"])
-        for n, kind in enumerate(("bare", "host")):
+        for n, kind in enumerate(job.get("latency_kinds", ("bare", "host"))):
             late = signed_events(job["secret"], job["uids"], count, f"l{n}", datetime(2026, 6, 1, tzinfo=UTC))
             before = pushes.count
             out["latency"][kind] = await latency(session, job["urls"][kind], job["pids"][kind], late, job["rate"])
