@@ -60,6 +60,17 @@ def unique_violation(exc: BaseException) -> str | None:
     return None
 
 
+def must_retry(exc: BaseException) -> bool:
+    """A deadlock or serialization failure (raw asyncpg, or wrapped by SQLAlchemy): the database rolled the
+    transaction back, and running it again is the answer. Locks taken in a fixed order keep this rare."""
+    if asyncpg is None:
+        return False
+    for candidate in (exc, getattr(exc, "orig", None), getattr(getattr(exc, "orig", None), "__cause__", None)):
+        if isinstance(candidate, asyncpg.DeadlockDetectedError | asyncpg.SerializationError):
+            return True
+    return False
+
+
 def is_outage(exc: BaseException) -> bool:
     """An asyncpg error that means the database is unreachable or going away, not that the write was wrong."""
     if asyncpg is None:

@@ -15,7 +15,8 @@ commit; on SQLite (one writer connection) every batch takes up to ``max_batch`` 
 If a kind raises while applying a batch, the batch is rolled back and each item is retried in a transaction of its
 own, so one bad item fails alone. A kind may also return an exception for a single item; that caller gets it and
 the rest of the batch commits. A kind that meets another process's concurrent write raises :class:`Conflict`: the
-batch is run again, in a fresh transaction that sees that write.
+batch is run again, in a fresh transaction that sees that write (as it is after a deadlock or a serialization
+failure the database reports).
 """
 
 from __future__ import annotations
@@ -363,7 +364,9 @@ class _Worker:
                     outs = [await kind.apply(self.conn, items) for kind, items in work]
         except Conflict:
             raise  # rolled back; the connection is fine
-        except Exception:
+        except Exception as exc:
+            if pg.must_retry(exc):
+                raise Conflict(f"the database rolled the batch back: {exc}") from exc
             await self._drop_connection()  # the next batch starts on a fresh connection
             raise
         for indexes, (kind, _), out in zip(groups, work, outs, strict=True):

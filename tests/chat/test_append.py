@@ -14,6 +14,7 @@ from kefu_host.chat.repo import ChatRepo
 from kefu_host.customers import create_anonymous
 from kefu_host.store import Store, open_store
 from kefu_host.store.models import Conversation, Message
+from tests.store.locks import holding_writes, until
 
 
 async def test_batches_number_messages_without_gaps_and_deduplicate(db_url: str) -> None:
@@ -165,3 +166,28 @@ async def test_two_writers_on_postgresql_number_several_conversations_without_ga
     for conv in convs:
         seqs = sorted(r.seq for r in rows if r.conversation_id == conv.id)
         assert seqs == list(range(1, 61)) and last[conv.id] == 60
+
+
+async def test_messages_in_one_batch_with_other_writes_are_stored_alike(db_url: str) -> None:
+    """A batch that also holds other writes runs in SQLAlchemy's transaction (on PostgreSQL the same statement
+    through it): messages are numbered, duplicates answered and the other writes committed with them."""
+    async with open_store(db_url, sqlite_busy_timeout=120) as store:
+        repo = ChatRepo(store, on_stored=lambda m, o: None)
+        conv = await repo.create_conversation(await create_anonymous(store), "v", "support", 50)
+        first = await repo.append(NewMessage(conv.id, "visitor", "v", "k0", "first"))
+        async with holding_writes(db_url, "messages", "customers"):
+            blocker = asyncio.create_task(repo.append(NewMessage(conv.id, "visitor", "v", "k1", "blocked")))
+            await until(lambda: store.writer.in_flight() == 1)
+            sends = [asyncio.create_task(repo.append(NewMessage(conv.id, "visitor", "v", f"k{n % 4}", f"m{n}")))
+                     for n in range(2, 8)]
+            other = asyncio.create_task(create_anonymous(store))
+            await until(lambda: store.writer.pending() == 7)
+            batches = store.writer.stats.batches
+        results = [await t for t in (blocker, *sends)]
+        customer_id = await other
+        assert store.writer.stats.batches == batches + 2  # the blocked one, then the seven together
+    assert [(r.message.client_msg_id, r.message.seq, r.duplicate) for r in results] == [
+        ("k1", 2, False), ("k2", 3, False), ("k3", 4, False), ("k0", 1, True), ("k1", 2, True), ("k2", 3, True),
+        ("k3", 4, True),
+    ]
+    assert results[3].message == first.message and customer_id > 0
