@@ -114,21 +114,22 @@ class BackendCpu:
 
 
 def new_host(procs: Procs, cpus: set[int] | None, budget: Budget, workdir: Path, url: str | None,
-             env: list[str]) -> tuple[Server, list[str]]:
+             args: argparse.Namespace) -> tuple[Server, list[str]]:
     workdir.mkdir(parents=True)
-    cfg = write_host_config(workdir, "shipped", REPO)
+    src = args.host_src
+    cfg = write_host_config(workdir, "shipped", src)
     text = cfg.read_text()
     if url is not None:
         reset_pg(url)
         text = text.replace(f'url = "sqlite+aiosqlite:///{workdir}/kefu.db"', f'url = "{url}"')
     cfg.write_text(text + f'\n[events.sources.bench]\nsecrets = ["{SECRET}"]\n')
-    tokens = create_agents(cfg, REPO, cpus)
-    return start_host(procs, cpus, budget, workdir, cfg, env, REPO), tokens
+    tokens = create_agents(cfg, src, cpus)
+    return start_host(procs, cpus, budget, workdir, cfg, args.host_env, src), tokens
 
 
 def chat_phase(procs: Procs, cpus: tuple[set[int] | None, set[int] | None], budget: Budget, workdir: Path,
                url: str | None, args: argparse.Namespace) -> dict[str, Any]:
-    server, tokens = new_host(procs, cpus[0], budget, workdir, url, args.host_env)
+    server, tokens = new_host(procs, cpus[0], budget, workdir, url, args)
     backends = BackendCpu(url)
     job = {"mode": "host", "url": server.url, "server_pid": server.pid, "agent_tokens": tokens, "agents": N_AGENTS,
            "visitors": N_VISITORS, "latency": None, "deadline": budget.deadline(90), "emit_events": True,
@@ -151,7 +152,7 @@ def chat_phase(procs: Procs, cpus: tuple[set[int] | None, set[int] | None], budg
 
 def events_phase(procs: Procs, cpus: tuple[set[int] | None, set[int] | None], budget: Budget, workdir: Path,
                  url: str | None, args: argparse.Namespace) -> dict[str, Any]:
-    server, tokens = new_host(procs, cpus[0], budget, workdir, url, args.host_env)
+    server, tokens = new_host(procs, cpus[0], budget, workdir, url, args)
     backends = BackendCpu(url)
     job = {"urls": {"host": server.url}, "pids": {"host": server.pid}, "secret": SECRET, "identity": IDENTITY,
            "uids": [f"bench-user-{n}" for n in range(args.customers)], "agent_tokens": tokens,
@@ -197,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-seconds", type=float, default=480.0)
     p.add_argument("--host-env", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--no-pin", action="store_true")
+    p.add_argument("--host-src", type=Path, default=REPO,
+                   help="a directory holding kefu_host/ and rules/ to run instead of this checkout")
     args = p.parse_args(argv)
     if not args.pg_url:
         p.error("--pg-url (or KEFU_BENCH_POSTGRES_URL) is required")
