@@ -148,6 +148,9 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
         bare_pool = events[: job["bare_pool"]]
         cursor = 0
         windows = []
+        if job.get("emit_events"):  # the set-up is done: what the orchestrator measures from here is the windows
+            sys.stdout.write('{"event": "measure_start"}\n')
+            sys.stdout.flush()
         for kind, seconds in job["windows"]:
             url, pid = job["urls"][kind], job["pids"][kind]
             if kind == "host":

@@ -31,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -157,14 +156,17 @@ def events_phase(procs: Procs, cpus: tuple[set[int] | None, set[int] | None], bu
     job = {"urls": {"host": server.url}, "pids": {"host": server.pid}, "secret": SECRET, "identity": IDENTITY,
            "uids": [f"bench-user-{n}" for n in range(args.customers)], "agent_tokens": tokens,
            "windows": [("host", 1.0), ("host", args.events_window)], "concurrency": args.concurrency,
-           "max_events": args.max_events, "bare_pool": 0, "rate": 0, "latency_seconds": 0, "latency_kinds": []}
+           "max_events": args.max_events, "bare_pool": 0, "rate": 0, "latency_seconds": 0, "latency_kinds": [],
+           "emit_events": True}
     log = workdir / "events-load.log"
     proc = procs.start([PY, str(HERE / "_events_load.py"), orjson.dumps(job).decode()], cpus[1],
                        stdout=subprocess.PIPE, stderr=log.open("wb"))
     try:
-        time.sleep(min(5.0, budget.cap(5)))  # the generator connects and opens its conversations first
-        backends.start()  # so every window (warm-up included) is counted for the database
-        raw = read_json_line(proc, budget.cap(120))
+        while True:
+            raw = read_json_line(proc, budget.cap(120))
+            if raw.get("event") != "measure_start":
+                break
+            backends.start()  # set-up done: every window (warm-up included) is counted for the database
         backends.stop()
     except (TimeoutError, RuntimeError) as exc:
         raise RuntimeError(f"events load failed: {exc}; see {log}:\n{log.read_text()[-3000:]}") from None

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from kefu_host.store.pg import unique_violation
-from kefu_host.store.writer import Conflict
+from kefu_host.store.batches import Conflict
 
 if TYPE_CHECKING:
     from kefu_host.chat.append import _Plan

@@ -27,74 +27,26 @@ import sqlite3
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 import structlog
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kefu_host.store import pg
+from kefu_host.store.batches import AfterCommit, BatchKind, Conflict, SqliteBatchKind, StoreBusy, StoreUnavailable
+
+__all__ = ["CHAT", "EVENTS", "AfterCommit", "BatchKind", "Conflict", "GroupWriter", "SqliteBatchKind", "StoreBusy",
+           "StoreUnavailable", "WriterStats"]
 
 T = TypeVar("T")
 R = TypeVar("R")
-T_contra = TypeVar("T_contra", contravariant=True)
 log = structlog.get_logger("kefu_host.store")
 
 CHAT = "chat"
 EVENTS = "events"
 #: Runs of a batch that met concurrent writes (:class:`Conflict`) before its items are tried one by one.
 CONFLICT_RETRIES = 3
-
-
-class StoreUnavailable(Exception):
-    """The store cannot take writes now (closed, overloaded, or the database failed); the caller may retry."""
-
-
-class StoreBusy(StoreUnavailable):
-    """A writer lane is full: nothing was queued. Retry the same write (same ids) after ``retry_after`` seconds."""
-
-    def __init__(self, lane: str, limit: int, retry_after: float) -> None:
-        super().__init__(f"the store is busy ({limit} {lane} writes waiting); retry in {retry_after:g} s")
-        self.lane, self.limit, self.retry_after = lane, limit, retry_after
-
-
-class Conflict(Exception):
-    """A batch met a write committed by another process after its snapshot (a unique key taken meanwhile)."""
-
-
-class BatchKind(Protocol[T_contra]):
-    """Applies many items of one kind inside the writer's open transaction.
-
-    Optional attributes: ``lane`` (``"chat"``, the default, or ``"events"``); ``apply_sqlite(db, items)`` (see
-    :class:`SqliteBatchKind`); ``apply_pg(db, items)`` and ``pg_one_statement(items)`` (see :mod:`.pg`);
-    ``committed`` (see :class:`AfterCommit`).
-    """
-
-    name: str
-
-    async def apply(self, conn: AsyncConnection, items: Sequence[T_contra]) -> Sequence[Any]:
-        """One result per item, in order; an ``Exception`` instance fails just that item (without side effects)."""
-        ...
-
-
-class SqliteBatchKind(Protocol[T_contra]):
-    """A kind that can also apply its items with the plain ``sqlite3`` connection, on the driver's own thread.
-
-    When every kind in a batch can, the writer runs the whole batch (BEGIN IMMEDIATE, every kind, COMMIT) as one
-    call on that thread: one hop instead of one per statement, and none of SQLAlchemy's per-statement work.
-    """
-
-    def apply_sqlite(self, db: sqlite3.Connection, items: Sequence[T_contra]) -> Sequence[Any]: ...
-
-
-class AfterCommit(Protocol):
-    """A batch kind may also define ``committed``: called once the batch is durable, before callers resume.
-
-    It runs synchronously in commit order, which makes it the place to publish what was written: subscribers then
-    see writes in exactly the order they were committed.
-    """
-
-    def committed(self, items: Sequence[Any], results: Sequence[Any]) -> None: ...
 
 
 @dataclass(slots=True)
