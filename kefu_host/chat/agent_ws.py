@@ -27,6 +27,7 @@ from kefu_host.chat.protocol import (
     error_frame,
     frame,
     int_field,
+    not_stored,
     parse,
     text_field,
 )
@@ -80,7 +81,7 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
                     try:
                         await _handle(chat, session, record, msg.data)
                     except FrameError as exc:
-                        conn.send(error_frame(exc.code, exc.message, exc.ref))
+                        conn.send(error_frame(exc.code, exc.message, exc.ref, **exc.extra))
                 elif msg.type == WSMsgType.BINARY:
                     conn.send(error_frame("bad_frame", "binary frames are not accepted; send JSON text"))
         finally:
@@ -157,8 +158,8 @@ async def _dispatch(chat: ChatRuntime, session: Session, record: AgentRecord, da
         try:
             appended = await service.store_agent_message(record.id, cid, client_msg_id, body, origin=id(session),
                                                          kind=kind)
-        except StoreUnavailable:
-            raise FrameError("store_unavailable", "the message was not stored; send it again", client_msg_id) from None
+        except StoreUnavailable as exc:
+            raise not_stored(exc, ref=client_msg_id) from None
         m = appended.message
         if appended.duplicate or not session.following(cid):
             session.conn.send(frame(ack_body(m, appended.duplicate)))  # else it came in the stream, in order
