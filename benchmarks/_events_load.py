@@ -148,6 +148,9 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
         bare_pool = events[: job["bare_pool"]]
         cursor = 0
         windows = []
+        if job.get("emit_events"):  # the set-up is done: what the orchestrator measures from here is the windows
+            sys.stdout.write('{"event": "measure_start"}\n')
+            sys.stdout.flush()
         for kind, seconds in job["windows"]:
             url, pid = job["urls"][kind], job["pids"][kind]
             if kind == "host":
@@ -162,7 +165,7 @@ async def run(job: dict[str, Any]) -> dict[str, Any]:
             windows.append({"kind": kind, **result})
         out: dict[str, Any] = {"windows": windows, "latency": {}}
         count = int(job["rate"] * job["latency_seconds"])
-        for n, kind in enumerate(("bare", "host")):
+        for n, kind in enumerate(job.get("latency_kinds", ("bare", "host"))):
             late = signed_events(job["secret"], job["uids"], count, f"l{n}", datetime(2026, 6, 1, tzinfo=UTC))
             before = pushes.count
             out["latency"][kind] = await latency(session, job["urls"][kind], job["pids"][kind], late, job["rate"])

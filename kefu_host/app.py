@@ -158,6 +158,9 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
         sqlite_busy_timeout=config.database.sqlite_busy_timeout,
         sqlite_checkpoint_interval=config.database.sqlite_checkpoint_interval,
         max_batch=config.database.max_batch,
+        chat_queue_limit=config.database.chat_queue_limit,
+        events_queue_limit=config.database.events_queue_limit,
+        retry_after=config.database.busy_retry_after,
     ) as store:
         app[STORE] = store
         store.writer.observe(app[METRICS], app[TRACING])

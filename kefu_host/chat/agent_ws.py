@@ -26,6 +26,7 @@ from kefu_host.chat.protocol import (
     error_frame,
     frame,
     int_field,
+    not_stored,
     parse,
     text_field,
 )
@@ -79,7 +80,7 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
                     try:
                         await _handle(chat, session, record, msg.data)
                     except FrameError as exc:
-                        conn.send(error_frame(exc.code, exc.message, exc.ref))
+                        conn.send(error_frame(exc.code, exc.message, exc.ref, **exc.extra))
                 elif msg.type == WSMsgType.BINARY:
                     conn.send(error_frame("bad_frame", "binary frames are not accepted; send JSON text"))
         finally:
@@ -177,8 +178,8 @@ async def _dispatch(chat: ChatRuntime, session: Session, record: AgentRecord, da
         kind = NOTE if bool_field(data, "note") else TEXT
         try:
             appended = await service.store_agent_message(record.id, cid, client_msg_id, body, session, kind=kind)
-        except StoreUnavailable:
-            raise FrameError("store_unavailable", "the message was not stored; send it again", client_msg_id) from None
+        except StoreUnavailable as exc:
+            raise not_stored(exc, ref=client_msg_id) from None
         m = appended.message  # the service has acked it to this session
         if not appended.duplicate:
             await service.after_agent_message(cid, m)
@@ -202,8 +203,8 @@ async def _dispatch(chat: ChatRuntime, session: Session, record: AgentRecord, da
             await service.take(record.id, cid)
         except TakeRefused as exc:
             raise FrameError(exc.code, exc.message) from None
-        except StoreUnavailable:
-            raise FrameError("store_unavailable", "the assignment was not stored; try again") from None
+        except StoreUnavailable as exc:
+            raise not_stored(exc, "the assignment") from None
     elif kind == "action":
         await _start_action(chat, session, record, data)
     elif kind == "transfer":

@@ -10,14 +10,13 @@ conversation row and inserts one delivery per visitor or agent message and endpo
 :mod:`kefu_host.webhooks.outbox`); with no subscriber none of that runs. Agents' notes are never reported
 (:mod:`kefu_host.chat.notes`).
 
-On PostgreSQL several hosts may write at once, so the batch first locks its conversation rows (``FOR UPDATE``, in id
-order, so two hosts never deadlock) and only then looks for stored ``client_msg_id``s: a resend racing its original
-on another host waits for the original's commit and comes back as its duplicate, never as a unique violation.
+On PostgreSQL several hosts may write at once: the whole batch is one statement that locks its conversation rows
+first (in id order, so two hosts never deadlock), then numbers and inserts (:mod:`kefu_host.chat.append_pg`).
 
 On SQLite the whole batch runs as one call on the driver's own thread, under SQLAlchemy's open transaction: each
 separate statement would cost a thread hop and a loop wake-up, and building SQLAlchemy statements costs more than
-SQLite takes to run them. The write lock also lets the batch number its rows itself. Elsewhere portable SQLAlchemy
-Core runs the same steps. :class:`_Plan` holds the logic both share.
+SQLite takes to run them. The write lock also lets the batch number its rows itself. :class:`_Plan` holds the logic
+both share.
 """
 
 from __future__ import annotations
@@ -30,14 +29,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Integer, String, and_, bindparam, column, insert, select, update, values
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kefu_host.chat import append_pg
 from kefu_host.chat.notes import agents_only
 from kefu_host.chat.values import TEXT, ConversationView, MessageView
-from kefu_host.store.models import Conversation, Message, WebhookDelivery, utcnow
+from kefu_host.store.models import utcnow
+from kefu_host.store.pg import ViaSqlAlchemy
 from kefu_host.webhooks.events import MESSAGE_CREATED, Event, message_data, new_delivery_id, new_event
-from kefu_host.webhooks.outbox import Outbox, Target, delivery_rows
+from kefu_host.webhooks.outbox import Outbox, Target
 
 Key = tuple[int, str, str]
 #: conversation_id, seq, sender, sender_id, client_msg_id, body, kind, attachment
@@ -100,8 +100,17 @@ class AppendMessages:
             # aiosqlite runs every call on the connection's one thread; this runs the batch there in one go
             await driver._execute(_apply_sqlite, driver._conn, plan)
         else:
-            await _apply_core(conn, plan)
+            await append_pg.append(ViaSqlAlchemy(conn), plan)
         return plan.finish()
+
+    async def apply_pg(self, db: Any, items: Sequence[NewMessage]) -> list[Any]:
+        plan = _Plan(items, utcnow(), self.outbox.message_targets)
+        await append_pg.append(db, plan)
+        return plan.finish()
+
+    def pg_one_statement(self, items: Sequence[NewMessage]) -> bool:
+        """Without ``message.created`` subscribers the batch is the one statement of :data:`append_pg.APPEND`."""
+        return not self.outbox.message_targets
 
     def apply_sqlite(self, db: sqlite3.Connection, items: Sequence[NewMessage]) -> list[Any]:
         plan = _Plan(items, utcnow(), self.outbox.message_targets)
@@ -187,6 +196,40 @@ class _Plan:
             cid, seq, sender, sender_id, cmid, body, kind, attachment = row
             view = MessageView(new_id, cid, seq, sender, sender_id, cmid, body, self.now, kind, attachment)
             self.results[i] = Appended(view, duplicate=False)
+
+    def take_pg(self, rows: Iterable[Sequence[Any]]) -> None:
+        """The rows of :data:`append_pg.APPEND`: ``(ord, id, seq, duplicate, sender_id, body, created_at, kind,
+        attachment)``, the last five only for a duplicate. An item with no row names an unknown conversation."""
+        items, results, now = self.items, self.results, self.now
+        placed = []
+        for ord_, new_id, seq, duplicate, sender_id, body, created, kind, attachment in rows:
+            item = items[ord_]
+            cid = item.conversation_id
+            if duplicate:
+                if isinstance(attachment, str):
+                    attachment = orjson.loads(attachment)
+                view = MessageView(new_id, cid, seq, item.sender, sender_id, item.client_msg_id, body,
+                                   _aware(created), kind, attachment)
+                results[ord_] = Appended(view, duplicate=True)
+            else:
+                view = MessageView(new_id, cid, seq, item.sender, item.sender_id, item.client_msg_id, item.body,
+                                   now, item.kind, item.attachment)
+                results[ord_] = Appended(view, duplicate=False)
+                placed.append(ord_)
+                if seq > self.last_seqs.get(cid, 0):
+                    self.last_seqs[cid] = seq
+        placed.sort()
+        self.placed = placed
+        for i in self._fresh():
+            self.results[i] = UnknownConversation(f"conversation {items[i].conversation_id} does not exist")
+
+    def delivery_rows(self) -> list[tuple[str, str, str, str, str]]:
+        """``(id, endpoint, url, event_type, payload JSON)`` of each ``message.created`` delivery, in order."""
+        rows = []
+        for event in self.reports():
+            payload = orjson.dumps(event.envelope()).decode()  # one JSON text for every endpoint's copy
+            rows += [(new_delivery_id(), name, url, MESSAGE_CREATED, payload) for name, url in self.report]
+        return rows
 
     def reports(self) -> list[Event]:
         """A ``message.created`` event for each new visitor or agent message, in the order they were numbered."""
@@ -286,51 +329,3 @@ def _apply_sqlite(db: sqlite3.Connection, plan: _Plan) -> None:
 def _json_text(value: Mapping[str, Any] | None) -> str | None:
     """A JSON column's value as SQLAlchemy's JSON type stores it on SQLite (NULL stays NULL)."""
     return orjson.dumps(value).decode() if value is not None else None
-
-
-async def _apply_core(conn: AsyncConnection, plan: _Plan) -> None:
-    """The same steps in portable SQLAlchemy Core, for databases several hosts write to at once.
-
-    Lock, then look, then number: the conversation rows are locked first (in id order), so a send of the same
-    ``client_msg_id`` committed by another host meanwhile is seen by the duplicate check below (each statement
-    reads what was committed before it), instead of failing the insert on the unique key.
-    """
-    m = Message
-    conversations = plan.conversations()  # every conversation the batch may write, duplicates or not
-    columns = [Conversation.id, Conversation.last_seq]
-    if plan.report:
-        columns += [getattr(Conversation, name) for name in _REPORT_COLUMNS]
-    locked = (
-        select(*columns).where(Conversation.id.in_(conversations)).order_by(Conversation.id).with_for_update()
-    )
-    conversation_rows = (await conn.execute(locked)).all()
-    keys = plan.keys()
-    if keys:
-        cte = values(column("c", Integer), column("s", String), column("k", String), name="keys").data(keys).cte()
-        query = (
-            select(m.id, m.conversation_id, m.seq, m.sender, m.sender_id, m.client_msg_id, m.body, m.created_at,
-                   m.kind, m.attachment)
-            .select_from(cte)
-            .join(m, and_(m.conversation_id == cte.c.c, m.sender == cte.c.s, m.client_msg_id == cte.c.k))
-        )
-        plan.take_stored((await conn.execute(query)).all())
-    if plan.report:
-        plan.number_rows(conversation_rows)
-    else:
-        plan.number({row[0]: row[1] for row in conversation_rows})
-    if not plan.rows:
-        return
-    await conn.execute(
-        update(Conversation)
-        .where(Conversation.id == bindparam("cid"))
-        .values(last_seq=bindparam("seq"), last_message_at=plan.now, updated_at=plan.now),
-        [{"cid": cid, "seq": seq} for cid, seq in plan.last_seqs.items()],
-    )
-    names = ("conversation_id", "seq", "sender", "sender_id", "client_msg_id", "body", "kind", "attachment")
-    params = [{**dict(zip(names, row, strict=True)), "created_at": plan.now} for row in plan.rows]
-    result = await conn.execute(insert(Message).returning(Message.id, sort_by_parameter_order=True), params)
-    plan.stored_with_ids(list(result.scalars()))
-    if plan.report:
-        deliveries = [row for event in plan.reports() for row in delivery_rows(event, plan.report)]
-        if deliveries:
-            await conn.execute(insert(WebhookDelivery), deliveries)

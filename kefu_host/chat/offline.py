@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from kefu_host.chat.protocol import FrameError, optional_text
+from kefu_host.chat.protocol import FrameError, not_stored, optional_text
 from kefu_host.chat.service import ChatService
 from kefu_host.chat.state import ConvState
 from kefu_host.customers import PROFILE_LIMITS, set_contact
@@ -51,8 +51,8 @@ async def keep_contact(service: ChatService, customer_id: int, contact: Contact)
         raise FrameError("bad_frame", "'email' is required, so that an agent can answer after you have left")
     try:
         await set_contact(service.repo.store, customer_id, contact.name, contact.email)
-    except StoreUnavailable:
-        raise FrameError("store_unavailable", "the message was not stored; send it again") from None
+    except StoreUnavailable as exc:
+        raise not_stored(exc) from None
     await service.load_customer(customer_id)  # the agent who gets the conversation sees the new details
 
 

@@ -39,9 +39,21 @@ class FrameError(Exception):
     """A frame the host will not act on; answered with an ``error`` frame carrying ``code``. Messages about one
     field of the frame name it in quotes (``'body' is longer than 8000 characters``)."""
 
-    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
+    def __init__(self, code: str, message: str, ref: str | None = None, **extra: Any) -> None:
         super().__init__(message)
         self.code, self.message, self.ref = code, message, ref
+        #: more fields of the error frame (``retry_after`` of ``store_busy``)
+        self.extra = extra
+
+
+def not_stored(exc: Exception, what: str = "the message", ref: str | None = None) -> FrameError:
+    """The error frame for a write the store refused (:class:`~kefu_host.store.StoreUnavailable`): ``store_busy``
+    with ``retry_after`` when the writer's queue was full, ``store_unavailable`` otherwise. Neither stored it."""
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        return FrameError("store_busy", f"the host is busy: {what} was not stored; send it again (with the same "
+                          f"client_msg_id) after retry_after seconds", ref, retry_after=retry_after)
+    return FrameError("store_unavailable", f"{what} was not stored; send it again", ref)
 
 
 class Frame(NamedTuple):

@@ -25,6 +25,7 @@ from kefu_host.chat.protocol import (
     error_frame,
     frame,
     int_field,
+    not_stored,
     parse,
     text_field,
 )
@@ -72,7 +73,7 @@ async def visitor_socket(request: web.Request) -> web.StreamResponse:
                 try:
                     await _handle(chat, session, visitor, bucket, msg.data)
                 except FrameError as exc:
-                    conn.send(error_frame(exc.code, exc.message, exc.ref))
+                    conn.send(error_frame(exc.code, exc.message, exc.ref, **exc.extra))
             elif msg.type == WSMsgType.BINARY:
                 conn.send(error_frame("bad_frame", "binary frames are not accepted; send JSON text"))
     finally:
@@ -190,8 +191,8 @@ def _take(bucket: TokenBucket) -> None:
 async def _storing(write: Awaitable[T]) -> T:
     try:
         return await write
-    except StoreUnavailable:
-        raise FrameError("store_unavailable", "nothing was stored; send it again") from None
+    except StoreUnavailable as exc:
+        raise not_stored(exc, "nothing") from None
 
 
 async def _send(
@@ -211,8 +212,8 @@ async def _send(
         appended, state, opened = await chat.service.store_visitor_message(
             visitor, client_msg_id, body, session
         )
-    except StoreUnavailable:
-        raise FrameError("store_unavailable", "the message was not stored; send it again", client_msg_id) from None
+    except StoreUnavailable as exc:
+        raise not_stored(exc, ref=client_msg_id) from None
     message = appended.message  # the service has acked it to this session
     if not appended.duplicate:
         if offline:

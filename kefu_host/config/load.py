@@ -243,6 +243,11 @@ def _check_semantics(config: Config, origin: str, origins: Mapping[str, str]) ->
         fail("database.url", f"expected sqlite+aiosqlite:///FILE or postgresql+asyncpg://..., got {url.split(':')[0]!r}")
     if config.database.max_batch < 1:
         fail("database.max_batch", "must be at least 1")
+    for key in ("chat_queue_limit", "events_queue_limit"):
+        if getattr(config.database, key) < 1:
+            fail(f"database.{key}", "must be at least 1")
+    if not 0 < config.database.busy_retry_after <= 3600:
+        fail("database.busy_retry_after", "must be more than 0 and at most 3600 seconds")
     rules_dir = resolve_path(config, config.rules.directory)
     if not rules_dir.is_dir():
         fail("rules.directory", f"directory not found: {rules_dir}")

@@ -63,8 +63,15 @@ class DatabaseConfig:
     #: Seconds between WAL checkpoints run by a thread of their own; 0 leaves them to SQLite, inside commits.
     sqlite_checkpoint_interval: float = 0.2
     pool_size: int = 5
-    #: Most rows the group-commit writer puts in one transaction.
+    #: Most rows the group-commit writer puts in one transaction (per lane: chat, events).
     max_batch: int = 2000
+    #: Chat writes (messages and every other write but events) that may wait for the writer; past it a send is
+    #: refused with ``store_busy`` (retry later) instead of waiting without bound.
+    chat_queue_limit: int = 10_000
+    #: Business events that may wait for the writer; past it event senders get 503 ``store_busy``.
+    events_queue_limit: int = 20_000
+    #: Seconds a refused sender is told to wait before retrying (``Retry-After``, the frame's ``retry_after``).
+    busy_retry_after: float = 1.0
 
 
 @dataclass(frozen=True)

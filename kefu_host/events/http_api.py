@@ -1,11 +1,13 @@
 """``POST /api/events`` and ``POST /api/events/batch``: signed business events over HTTP.
 
 Checks run in this order, each with its own answer: size (413), signature (401), JSON (400), envelope and schema
-(422 naming the field path), store (503, retry later). 200 only once every event is stored.
+(422 naming the field path), store (503 ``store_busy`` when the writer's events lane is full, ``store_unavailable``
+when the database failed; both with ``Retry-After``). 200 only once every event is stored.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import orjson
@@ -16,7 +18,7 @@ from kefu_host.events.signing import SignatureError, verify
 from kefu_host.events.validation import InvalidEvent
 from kefu_host.http import Handler, error_response, json_response
 from kefu_host.keys import CONFIG, EVENTS, METRICS
-from kefu_host.store import StoreUnavailable
+from kefu_host.store import StoreBusy, StoreUnavailable
 
 log = structlog.get_logger("kefu_host.events")
 RETRY_AFTER = {"Retry-After": "5"}
@@ -61,6 +63,13 @@ async def _accept(
         outcomes = await ingestor.ingest(events)
     except InvalidEvent as exc:
         return error_response(422, "invalid_event", str(exc), field=exc.field)
+    except StoreBusy as exc:
+        log.warning("events not stored; sender should retry", error=str(exc), source=source)
+        return json_response(
+            {"error": {"code": "store_busy", "message": f"the host is busy; send the same events again after "
+                       f"{exc.retry_after:g} s"}},
+            status=503, headers={"Retry-After": str(max(1, math.ceil(exc.retry_after)))},
+        )
     except StoreUnavailable as exc:
         log.warning("events not stored; sender should retry", error=str(exc), source=source)
         return json_response({"error": {"code": "store_unavailable", "message": "try again later"}}, status=503,
@@ -96,9 +105,17 @@ async def post_batch(request: web.Request) -> web.Response:
     return await _accept(request, source, envelopes, batch=True, body=body)
 
 
-#: The refusal each status stands for, in the metrics (``too_many_events`` is counted as ``too_large``).
+#: The refusal each status stands for, in the metrics (``too_many_events`` is counted as ``too_large``; a 503 is
+#: ``store_busy`` or ``store_unavailable``, as its body says).
 _REFUSALS = {400: "invalid_json", 401: "bad_signature", 413: "too_large", 422: "invalid_event",
              503: "store_unavailable"}
+
+
+def _refusal(response: web.StreamResponse) -> str:
+    if response.status == 503 and isinstance(response, web.Response) and isinstance(response.body, bytes):
+        code = orjson.loads(response.body)["error"]["code"]  # the answers of _accept, nothing else
+        return "store_busy" if code == "store_busy" else "store_unavailable"
+    return _REFUSALS.get(response.status, str(response.status))
 
 
 def _counted(handler: Handler) -> Handler:
@@ -109,7 +126,7 @@ def _counted(handler: Handler) -> Handler:
             request.app[METRICS].event_refused(_REFUSALS.get(exc.status, str(exc.status)))
             raise
         if response.status >= 400:
-            request.app[METRICS].event_refused(_REFUSALS.get(response.status, str(response.status)))
+            request.app[METRICS].event_refused(_refusal(response))
         return response
 
     return counting

@@ -56,11 +56,12 @@ class Ingestor:
     async def ingest(self, pending: Sequence[Pending]) -> list[Outcome]:
         """Record and apply the events together (in a batch of the group-commit writer), then their effects.
 
-        All or nothing: raises :class:`~kefu_host.store.StoreUnavailable` if the store cannot take them, or
+        All or nothing: raises :class:`~kefu_host.store.StoreBusy` at once when the writer's events lane is full,
+        :class:`~kefu_host.store.StoreUnavailable` if the store cannot take them, or
         :class:`InvalidEvent` for an event that only the stored customer shows to be wrong (an LTV past its
         maximum); then none of them is stored.
         """
-        outcomes: list[Outcome] = await self.store.writer.submit(self.kind, tuple(pending))
+        outcomes: list[Outcome] = await self.store.writer.submit(self.kind, tuple(pending), weight=len(pending))
         for item, outcome in zip(pending, outcomes, strict=True):
             self.metrics.event(item.event.type, outcome.status)
             if outcome.status == "accepted":

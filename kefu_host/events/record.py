@@ -6,12 +6,14 @@ on any process) finds it and changes nothing. The customer is created on first s
 An item of the writer is the events of one request (a batch, or a single event), recorded together or not at all:
 an event that fails leaves none of its request behind.
 
-On SQLite the batch runs as one call on the driver's thread (as the chat messages do, see
-:mod:`kefu_host.chat.append`), with statements for the whole batch rather than for each event (one multi-row insert
-claims the ids, one query reads the customers, one update writes each changed customer), and without a savepoint
-per request: an event that fails aborts the batch, and the writer then retries every item of it in a transaction of
-its own, so the failure stays that request's. Elsewhere each request runs through portable SQLAlchemy Core, in a
-savepoint of its own.
+The whole batch is recorded with statements for all of it rather than for each event: on SQLite one multi-row
+insert claims the ids, one query reads the customers, one update writes each changed customer, all as one call on
+the driver's thread (as the chat messages do, see :mod:`kefu_host.chat.append`); on PostgreSQL one statement claims
+the ids and locks the customers, one more writes the changed ones (:mod:`kefu_host.events.record_pg`). There is no
+savepoint per request: an event that fails aborts the batch, and the writer then retries every item of it in a
+transaction of its own, so the failure stays that request's.
+
+The kind writes in the writer's ``events`` lane, apart from chat messages (:mod:`kefu_host.store.writer`).
 """
 
 from __future__ import annotations
@@ -23,14 +25,15 @@ from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
 
 import orjson
-from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kefu_host.chat.values import CustomerView
+from kefu_host.events import record_pg
 from kefu_host.events.changes import CustomerChange, customer_view, merge
 from kefu_host.events.types import Event
-from kefu_host.store.dialect import insert_ignore
-from kefu_host.store.models import Customer, ProcessedEvent, utcnow
+from kefu_host.store.models import utcnow
+from kefu_host.store.pg import ViaSqlAlchemy
+from kefu_host.store.writer import EVENTS
 
 _COLUMNS = ("id", "uid", "name", "email", "phone", "avatar_url", "vip_level", "ltv_cents", "tags", "attributes",
             "owner", "last_ip", "last_user_agent", "last_login_at", "field_times")
@@ -62,23 +65,24 @@ class RecordEvents:
     outcomes, in order."""
 
     name = "record_events"
+    lane = EVENTS
 
     def apply_sqlite(self, db: sqlite3.Connection, items: Sequence[Sequence[Pending]]) -> list[Any]:
         return _regroup(items, _record_sqlite(db, [p for group in items for p in group]))
 
     async def apply(self, conn: AsyncConnection, items: Sequence[Sequence[Pending]]) -> list[Any]:
+        flat = [p for group in items for p in group]
         if conn.dialect.name == "sqlite":
             driver = (await conn.get_raw_connection()).driver_connection  # aiosqlite.Connection
-            flat = [p for group in items for p in group]
             return _regroup(items, await driver._execute(_record_sqlite, driver._conn, flat))
-        results: list[Any] = []
-        for group in items:
-            try:
-                async with conn.begin_nested():
-                    results.append([await _record_core(conn, pending) for pending in group])
-            except Exception as exc:  # this request's own failure: none of its events stays; other requests go on
-                results.append(exc)
-        return results
+        return _regroup(items, await _record_pg(ViaSqlAlchemy(conn), flat))
+
+    async def apply_pg(self, db: Any, items: Sequence[Sequence[Pending]]) -> list[Any]:
+        return _regroup(items, await _record_pg(db, [p for group in items for p in group]))
+
+    def pg_one_statement(self, items: Sequence[Sequence[Pending]]) -> bool:
+        """Events that change no customer need only the claim (:data:`record_pg.CLAIM`)."""
+        return all(p.change is None for group in items for p in group)
 
 
 def _regroup(groups: Sequence[Sequence[Pending]], outcomes: Sequence[Outcome]) -> list[list[Outcome]]:
@@ -133,8 +137,25 @@ def _record_sqlite(db: sqlite3.Connection, items: Sequence[Pending]) -> list[Any
     claimed = _claim(db, items, now)
     customers = _customers(db, {p.uid for p in items if p.uid is not None and (p.event.source, p.event.id) in claimed},
                            now)
+    outcomes, dirty = _settle(items, claimed, customers)
+    for uid, columns in dirty.items():
+        row = customers[uid]
+        names = tuple(sorted(columns))
+        values = [orjson.dumps(row[k]).decode() if k in _JSON else _stamp(row[k]) if isinstance(row[k], datetime)
+                  else row[k] for k in names]
+        db.execute(_update_sql(names), (*values, now, row["id"]))
+    return outcomes
+
+
+def _settle(
+    items: Sequence[Pending], claimed: set[tuple[str, str]], customers: dict[str, dict[str, Any]]
+) -> tuple[list[Outcome], dict[str, set[str]]]:
+    """Apply the claimed events' changes to ``customers`` in memory, in order; the outcomes and, by uid, the
+    columns changed. The outcome of each event is what recording them one by one would give: a copy of an id
+    earlier in the batch is a duplicate, and each event sees its customer as the events before it left it.
+    Takes ``claimed`` apart as it goes."""
     dirty: dict[str, set[str]] = {}
-    outcomes: list[Any] = []
+    outcomes: list[Outcome] = []
     for pending in items:
         event = pending.event
         key = (event.source, event.id)
@@ -153,12 +174,16 @@ def _record_sqlite(db: sqlite3.Connection, items: Sequence[Pending]) -> list[Any
                 row.update(updates)
                 dirty.setdefault(pending.uid, set()).update(updates)
         outcomes.append(Outcome(event.id, "accepted", customer_view(row), changed))
-    for uid, columns in dirty.items():
-        row = customers[uid]
-        names = tuple(sorted(columns))
-        values = [orjson.dumps(row[k]).decode() if k in _JSON else _stamp(row[k]) if isinstance(row[k], datetime)
-                  else row[k] for k in names]
-        db.execute(_update_sql(names), (*values, now, row["id"]))
+    return outcomes, dirty
+
+
+async def _record_pg(db: Any, items: Sequence[Pending]) -> list[Outcome]:
+    """The batch on PostgreSQL (:mod:`kefu_host.events.record_pg`): claim and lock, merge here, write back."""
+    now = utcnow()
+    claimed, customers = await record_pg.claim(db, items, now)
+    outcomes, dirty = _settle(items, claimed, customers)
+    changed = set().union(*dirty.values()) if dirty else set()
+    await record_pg.write_customers(db, [customers[uid] for uid in sorted(dirty)], changed, now)
     return outcomes
 
 
@@ -201,34 +226,3 @@ def _select_customers(db: sqlite3.Connection, uids: list[str]) -> dict[str, dict
                 row["last_login_at"] = datetime.fromisoformat(row["last_login_at"]).replace(tzinfo=UTC)
             rows[row["uid"]] = row
     return rows
-
-
-async def _record_core(conn: AsyncConnection, pending: Pending) -> Outcome:
-    event = pending.event
-    fresh = await insert_ignore(
-        conn,
-        ProcessedEvent,
-        {"source": event.source, "event_id": event.id, "type": event.type, "occurred_at": event.occurred_at,
-         "received_at": utcnow(), "customer_uid": pending.uid, "payload": event.to_dict()},
-        ["source", "event_id"],
-    )
-    if not fresh:
-        return Outcome(event.id, "duplicate")
-    if pending.uid is None:
-        return Outcome(event.id, "accepted")
-    now = utcnow()
-    await insert_ignore(
-        conn,
-        Customer,
-        {"uid": pending.uid, "tags": [], "attributes": {}, "field_times": {}, "created_at": now, "updated_at": now},
-        ["uid"],
-    )
-    query = select(*(getattr(Customer, c) for c in _COLUMNS)).where(Customer.uid == pending.uid).with_for_update()
-    row: dict[str, Any] = dict((await conn.execute(query)).one()._mapping)
-    changed: frozenset[str] = frozenset()
-    if pending.change is not None:
-        updates, changed = merge(row, pending.change, event.occurred_at)
-        if updates:
-            await conn.execute(update(Customer).where(Customer.id == row["id"]).values(**updates, updated_at=now))
-            row.update(updates)
-    return Outcome(event.id, "accepted", customer_view(row), changed)

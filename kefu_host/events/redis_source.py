@@ -26,7 +26,7 @@ from redis.exceptions import ResponseError
 from kefu_host.config import RedisEventSource
 from kefu_host.events.ingest import Ingestor
 from kefu_host.events.validation import InvalidEvent
-from kefu_host.store import StoreUnavailable
+from kefu_host.store import StoreBusy, StoreUnavailable
 
 log = structlog.get_logger("kefu_host.events")
 READ_COUNT = 100
@@ -87,7 +87,7 @@ class RedisStreamSource:
             try:
                 raw, envelope = _envelope(fields)
                 events = self.ingestor.parse(self.config.source, [envelope], raw=raw)
-                await self.ingestor.ingest(events)
+                await self._ingest(events)
             except (InvalidEvent, ValueError) as exc:
                 await self._dead(client, entry_id, fields, f"invalid: {exc}")
                 continue
@@ -96,6 +96,16 @@ class RedisStreamSource:
                 await self._give_up_if_exhausted(client, entry_id, fields, str(exc))
                 continue
             await client.xack(self.config.stream, self.config.group, entry_id)
+
+    async def _ingest(self, events: list[Any]) -> None:
+        """Ingest, waiting while the writer's events lane is full: reading slower is this source's backpressure,
+        and a busy store is no failed delivery of the entry."""
+        while True:
+            try:
+                await self.ingestor.ingest(events)
+                return
+            except StoreBusy as exc:
+                await asyncio.sleep(exc.retry_after)
 
     async def _give_up_if_exhausted(
         self, client: aioredis.Redis, entry_id: bytes, fields: dict[bytes, bytes], reason: str

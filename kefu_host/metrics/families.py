@@ -185,6 +185,9 @@ class MetricsOff:
     def store_batch_failed(self) -> None:
         pass
 
+    def store_refused(self, lane: str) -> None:
+        pass
+
     def forget_conversations(self, live: Iterable[int]) -> None:
         pass
 
@@ -241,6 +244,8 @@ class Metrics(MetricsOff):
                                         buckets=WORK_BUCKETS, registry=r)
         self.batches_failed = Counter("kefu_store_failed_batches", "Group commits that failed (and were retried "
                                       "item by item).", registry=r)
+        self.writes_refused = Counter("kefu_store_refused_writes", "Writes refused because their writer lane was full "
+                                      "(store_busy), by lane (chat, events).", ["lane"], registry=r)
         self._sockets: dict[str, SocketCounters] = {}
         self._hooks: dict[tuple[str, str], tuple[Any, Any, Any, Any]] = {}
         #: conversation -> the opening (its queued_at) an agent already answered, for the first-reply histogram
@@ -308,6 +313,9 @@ class Metrics(MetricsOff):
 
     def store_batch_failed(self) -> None:
         self.batches_failed.inc()
+
+    def store_refused(self, lane: str) -> None:
+        self.writes_refused.labels(lane).inc()
 
     def forget_conversations(self, live: Iterable[int]) -> None:
         """Drop first-reply marks of conversations no longer live (called at scrape time)."""

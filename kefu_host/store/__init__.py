@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kefu_host.store.checkpoint import WalCheckpointer
 from kefu_host.store.engine import Engines, create_engines, ensure_sqlite_dir, sqlite_path
 from kefu_host.store.migrate import upgrade
-from kefu_host.store.writer import GroupWriter, StoreUnavailable
+from kefu_host.store.writer import GroupWriter, StoreBusy, StoreUnavailable
 
-__all__ = ["Store", "StoreUnavailable", "open_store"]
+__all__ = ["Store", "StoreBusy", "StoreUnavailable", "open_store"]
 
 
 @dataclass(frozen=True)
@@ -56,11 +56,15 @@ async def open_store(
     sqlite_busy_timeout: float = 10.0,
     sqlite_checkpoint_interval: float = 0.2,
     max_batch: int = 2000,
+    chat_queue_limit: int = 10_000,
+    events_queue_limit: int = 20_000,
+    retry_after: float = 1.0,
 ) -> AsyncIterator[Store]:
     """Open engines, migrate if asked, start the writer; on exit drain the writer and close everything.
 
     On a SQLite file with ``sqlite_checkpoint_interval`` > 0, WAL checkpoints run in a thread of their own instead
-    of inside commits (see :mod:`kefu_host.store.checkpoint`).
+    of inside commits (see :mod:`kefu_host.store.checkpoint`). The queue limits bound the writer's lanes
+    (:class:`~kefu_host.store.writer.GroupWriter`); ``retry_after`` is what a refused write is told.
     """
     ensure_sqlite_dir(url)
     path = sqlite_path(url)
@@ -79,7 +83,8 @@ async def open_store(
     try:
         if migrate:
             await upgrade(engines.write)
-        writer = GroupWriter(engines.write, max_batch=max_batch)
+        writer = GroupWriter(engines.write, max_batch=max_batch, chat_pending=chat_queue_limit,
+                             events_pending=events_queue_limit, retry_after=retry_after)
         writer.start()
         if checkpointer is not None:
             checkpointer.start()

@@ -14,6 +14,7 @@ from kefu_host.chat.repo import ChatRepo
 from kefu_host.customers import create_anonymous
 from kefu_host.store import Store, open_store
 from kefu_host.store.models import Conversation, Message
+from tests.store.locks import holding_writes, until
 
 
 async def test_batches_number_messages_without_gaps_and_deduplicate(db_url: str) -> None:
@@ -116,6 +117,7 @@ async def test_a_resend_racing_its_original_on_another_host_gets_the_stored_mess
 
         stored, again = await original, await resend
         assert not stored.duplicate and again == Appended(stored.message, duplicate=True)
+        assert two.writer.stats.conflicts == 1  # its statement met the unique key; run again, it found the message
         async with one.read() as conn:
             rows = (await conn.execute(select(Message.seq).where(Message.conversation_id == conv.id))).all()
         assert rows == [(1,)]
@@ -136,3 +138,56 @@ async def test_a_resend_from_a_second_writer_on_the_same_sqlite_file_gets_the_st
     for x, y in zip(a, b, strict=True):
         assert x.message == y.message and sorted([x.duplicate, y.duplicate]) == [False, True]
     assert sorted(x.message.seq for x in a) == list(range(1, 51))
+
+
+async def test_two_writers_on_postgresql_number_several_conversations_without_gaps(pg_url: str) -> None:
+    """Two hosts on one database send to the same five conversations at once, each batch spanning them in another
+    order, and resend each other's ``client_msg_id``s: every id is stored once, both answers name the stored
+    message, and each conversation's seqs are 1..n with ``last_seq`` = n (locks in id order: no deadlock)."""
+    async with contextlib.AsyncExitStack() as stack:
+        one = await stack.enter_async_context(open_store(pg_url))
+        two = await stack.enter_async_context(open_store(pg_url, migrate=False))
+        first, second = ChatRepo(one, on_stored=lambda m, o: None), ChatRepo(two, on_stored=lambda m, o: None)
+        convs = [await first.create_conversation(await create_anonymous(one), f"v{n}", "support", 50) for n in range(5)]
+        sends = [NewMessage(convs[n % 5].id, "visitor", "v", f"k{n}", f"body {n}") for n in range(300)]
+        a, b = await asyncio.gather(
+            asyncio.gather(*(first.append(s) for s in sends)),
+            asyncio.gather(*(second.append(s) for s in reversed(sends))),
+        )
+        async with one.read() as conn:
+            rows = (await conn.execute(select(Message.conversation_id, Message.seq, Message.client_msg_id, Message.id))
+                    ).all()
+            last = dict((await conn.execute(select(Conversation.id, Conversation.last_seq))).all())
+    for x, y in zip(a, reversed(b), strict=True):
+        assert x.message == y.message and sorted([x.duplicate, y.duplicate]) == [False, True]
+    assert sorted(r.client_msg_id for r in rows) == sorted(s.client_msg_id for s in sends)
+    stored = {r.client_msg_id: (r.id, r.seq) for r in rows}
+    assert all(stored[x.message.client_msg_id] == (x.message.id, x.message.seq) for x in a)
+    for conv in convs:
+        seqs = sorted(r.seq for r in rows if r.conversation_id == conv.id)
+        assert seqs == list(range(1, 61)) and last[conv.id] == 60
+
+
+async def test_messages_in_one_batch_with_other_writes_are_stored_alike(db_url: str) -> None:
+    """A batch that also holds other writes runs in SQLAlchemy's transaction (on PostgreSQL the same statement
+    through it): messages are numbered, duplicates answered and the other writes committed with them."""
+    async with open_store(db_url, sqlite_busy_timeout=120) as store:
+        repo = ChatRepo(store, on_stored=lambda m, o: None)
+        conv = await repo.create_conversation(await create_anonymous(store), "v", "support", 50)
+        first = await repo.append(NewMessage(conv.id, "visitor", "v", "k0", "first"))
+        async with holding_writes(db_url, "messages", "customers"):
+            blocker = asyncio.create_task(repo.append(NewMessage(conv.id, "visitor", "v", "k1", "blocked")))
+            await until(lambda: store.writer.in_flight() == 1)
+            sends = [asyncio.create_task(repo.append(NewMessage(conv.id, "visitor", "v", f"k{n % 4}", f"m{n}")))
+                     for n in range(2, 8)]
+            other = asyncio.create_task(create_anonymous(store))
+            await until(lambda: store.writer.pending() == 7)
+            batches = store.writer.stats.batches
+        results = [await t for t in (blocker, *sends)]
+        customer_id = await other
+        assert store.writer.stats.batches == batches + 2  # the blocked one, then the seven together
+    assert [(r.message.client_msg_id, r.message.seq, r.duplicate) for r in results] == [
+        ("k1", 2, False), ("k2", 3, False), ("k3", 4, False), ("k0", 1, True), ("k1", 2, True), ("k2", 3, True),
+        ("k3", 4, True),
+    ]
+    assert results[3].message == first.message and customer_id > 0

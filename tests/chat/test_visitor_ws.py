@@ -7,8 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
-from kefu_host.keys import CHAT
+from kefu_host.keys import CHAT, STORE
+from kefu_host.store.models import Message, RoutingDecision
+from tests.store.locks import holding_writes, until
 
 
 async def test_five_tabs_share_one_rate(start_host: Callable[..., Any]) -> None:
@@ -78,3 +81,45 @@ async def test_the_welcome_names_the_agent_helping_the_visitor(start_host: Calla
     await alice.send({"type": "close", "conversation_id": cid})
     await visitor.expect("closed")
     assert (await host.visitor(visitor.token)).frames[0]["agent"] is None  # type: ignore[attr-defined]
+
+
+async def test_a_full_writer_answers_store_busy_and_the_resend_is_stored_once(
+    start_host: Callable[..., Any], db_url: str
+) -> None:
+    """The writer's chat lane holds two writes: with one batch stuck on a lock and two queued, the next send is
+    refused with ``store_busy`` and ``retry_after`` (not acked, not stored); the queued ones are acked once the lock
+    goes, and the refused one, resent with its ``client_msg_id``, is stored once, in its place in the seqs."""
+    host = await start_host(db_url=db_url, environ={
+        "KEFU_DATABASE__CHAT_QUEUE_LIMIT": "2", "KEFU_DATABASE__BUSY_RETRY_AFTER": "2.5",
+        "KEFU_DATABASE__SQLITE_BUSY_TIMEOUT": "120",
+    })
+    writer = host.app[STORE].writer
+    visitors = [await host.visitor() for _ in range(4)]
+    for n, visitor in enumerate(visitors):
+        await visitor.say(f"hello {n}")  # each has its conversation now
+    async with asyncio.timeout(20):  # and was routed (queued: no agent), which writes after the ack
+        while await decisions(host) < 4 or writer.in_flight() or writer.pending():
+            await asyncio.sleep(0.01)
+    async with holding_writes(db_url, "messages"):
+        await visitors[0].send({"type": "send", "client_msg_id": "m0", "body": "stuck"})
+        await until(lambda: writer.in_flight() == 1 and writer.pending() == 0)
+        for n in (1, 2):
+            await visitors[n].send({"type": "send", "client_msg_id": f"m{n}", "body": "queued"})
+        await until(lambda: writer.pending() == 2)
+        await visitors[3].send({"type": "send", "client_msg_id": "m3", "body": "refused"})
+        refused = await visitors[3].expect("error", ref="m3")
+        assert refused["code"] == "store_busy" and refused["retry_after"] == 2.5
+    acks = [await visitors[n].expect("ack", client_msg_id=f"m{n}") for n in range(3)]
+    resent = await visitors[3].say("refused", "m3")
+    assert not resent["duplicate"] and resent["seq"] == 2
+    assert [a["seq"] for a in acks] == [2, 2, 2] and not any(a["duplicate"] for a in acks)
+    async with host.app[STORE].read() as conn:
+        rows = (await conn.execute(select(Message.conversation_id, Message.seq, Message.client_msg_id))).all()
+    assert sorted(r.client_msg_id for r in rows if r.seq == 2) == ["m0", "m1", "m2", "m3"]
+    for cid in {r.conversation_id for r in rows}:
+        assert sorted(r.seq for r in rows if r.conversation_id == cid) == [1, 2]
+
+
+async def decisions(host: Any) -> int:
+    async with host.app[STORE].read() as conn:
+        return int((await conn.execute(select(func.count()).select_from(RoutingDecision))).scalar_one())

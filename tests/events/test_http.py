@@ -16,9 +16,11 @@ from sqlalchemy import func, select
 from kefu_host.events.changes import MAX_LTV_CENTS
 from kefu_host.events.signing import sign
 from kefu_host.keys import STORE
-from kefu_host.store.models import Customer, ProcessedEvent
+from kefu_host.store.models import Customer, ProcessedEvent, RoutingDecision
 from kefu_host.testing.events import envelope, signed
 from tests.events.conftest import OLD_SECRET, SECRET
+from tests.metrics.conftest import scrape
+from tests.store.locks import holding_writes, until
 
 
 async def stored_events(host: Any) -> int:
@@ -324,3 +326,51 @@ async def test_data_nested_past_the_limit_is_a_422(start_host: Callable[..., Any
     error = (await response.json())["error"]
     assert error["field"].startswith("data.attributes.tree.next") and "nests deeper" in error["message"]
     assert await processed(host) == 0
+
+
+async def test_a_full_events_lane_answers_503_store_busy_and_chat_keeps_going(
+    start_host: Callable[..., Any], db_url: str
+) -> None:
+    """Two events may wait for the writer: with one stuck on a lock and two queued, a flood of twenty more is
+    refused at once with 503 ``store_busy`` and ``Retry-After`` (nothing of them stored), while on PostgreSQL a
+    visitor's messages are still acked (chat writes on a connection of their own). Once the lock goes the queued
+    events are stored, and the refused ones, sent again, are accepted: nothing is lost."""
+    host = await start_host(db_url=db_url, environ={
+        "KEFU_DATABASE__EVENTS_QUEUE_LIMIT": "2", "KEFU_DATABASE__SQLITE_BUSY_TIMEOUT": "120",
+    })
+    writer = host.app[STORE].writer
+    events = [envelope("user.login", {"uid": f"u{n}"}) for n in range(23)]
+    visitor = await host.visitor()
+    await visitor.say("before")
+    async with asyncio.timeout(20):  # and its routing was written (after the ack)
+        while writer.pending() or writer.in_flight() or not await routed(host):
+            await asyncio.sleep(0.01)
+    async with holding_writes(db_url, "processed_events"):
+        stuck = asyncio.create_task(host.post(events[0]))
+        await until(lambda: writer.in_flight("events") == 1 and writer.pending("events") == 0)
+        queued = [asyncio.create_task(host.post(e)) for e in events[1:3]]
+        await until(lambda: writer.pending("events") == 2)
+        flood = await asyncio.gather(*(host.post(e) for e in events[3:]))
+        assert [r.status for r in flood] == [503] * 20
+        assert {r.headers["Retry-After"] for r in flood} == {"1"}
+        assert {(await r.json())["error"]["code"] for r in flood} == {"store_busy"}
+        counted = await scrape(host.client)
+        assert counted.value("kefu_events_refused_total", reason="store_busy") == 20
+        assert counted.value("kefu_events_refused_total", reason="store_unavailable") == 0
+        assert counted.value("kefu_store_refused_writes_total", lane="events") == 20
+        assert counted.value("kefu_store_refused_writes_total", lane="chat") == 0
+        if host.app[STORE].dialect == "postgresql":
+            for n in range(3):
+                ack = await visitor.say(f"while events wait {n}")
+                assert ack["seq"] == 2 + n and not ack["duplicate"]
+        assert not stuck.done() and not any(t.done() for t in queued)
+    answers = [await t for t in (stuck, *queued)]
+    assert [a.status for a in answers] == [200] * 3
+    again = [await host.post(e) for e in events[3:]]  # one at a time: the lane still holds two
+    assert [(await r.json())["status"] for r in again] == ["accepted"] * 20
+    assert await stored_events(host) == 23
+
+
+async def routed(host: Any) -> bool:
+    async with host.app[STORE].read() as conn:
+        return bool((await conn.execute(select(func.count()).select_from(RoutingDecision))).scalar_one())

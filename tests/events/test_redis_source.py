@@ -21,6 +21,7 @@ from sqlalchemy import select
 from kefu_host.keys import STORE
 from kefu_host.store.models import Customer
 from kefu_host.testing.events import envelope
+from tests.store.locks import holding_writes, until
 
 STREAM = "kefu:test-events"
 
@@ -138,3 +139,36 @@ def _ltv_in_file(path: Path, uid: str) -> int:
         return int(conn.execute("SELECT ltv_cents FROM customers WHERE uid = ?", (uid,)).fetchone()[0])
     finally:
         conn.close()
+
+
+async def test_a_busy_store_slows_the_stream_down_without_dead_letters(
+    start_host: Callable[..., Any], redis_url: str, tmp_path: Path
+) -> None:
+    """With the writer's events lane full, the consumer waits and tries the entry again: a full store is no failed
+    delivery (``max_deliveries = 1`` would dead-letter it at the first), and the entry is applied once it drains."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/busy.db"
+    host = await start_host(source_toml(redis_url) + "max_deliveries = 1\n", db_url=url, environ={
+        "KEFU_DATABASE__EVENTS_QUEUE_LIMIT": "1", "KEFU_DATABASE__BUSY_RETRY_AFTER": "0.2",
+        "KEFU_DATABASE__SQLITE_BUSY_TIMEOUT": "120",
+    })
+    writer = host.app[STORE].writer
+    client = aioredis.from_url(redis_url)
+    try:
+        async with holding_writes(url):
+            stuck = asyncio.create_task(host.post(envelope("user.login", {"uid": "h0"})))
+            await until(lambda: writer.in_flight("events") == 1)
+            queued = asyncio.create_task(host.post(envelope("user.login", {"uid": "h1"})))
+            await until(lambda: writer.pending("events") == 1)
+            paid = envelope("order.paid", {"uid": "r1", "order_id": "o1", "amount": 30, "currency": "CNY"})
+            await client.xadd(STREAM, {"event": orjson.dumps(paid)})
+            await until(lambda: writer.stats.refused >= 2)  # refused, waited, refused again
+            assert await client.xlen(f"{STREAM}:dead") == 0
+
+        async def settled() -> bool:
+            return (await client.xpending(STREAM, "kefu-host"))["pending"] == 0 and await ltv(host, "r1") == 3000
+
+        await wait_for(settled)
+        assert [(await t).status for t in (stuck, queued)] == [200, 200]
+        assert await client.xlen(f"{STREAM}:dead") == 0
+    finally:
+        await client.aclose()

@@ -11,8 +11,13 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kefu_host.store import Store, StoreUnavailable, open_store
+from kefu_host.events.record import Pending, RecordEvents
+from kefu_host.events.types import Event
+from kefu_host.metrics import Metrics
+from kefu_host.store import Store, StoreBusy, StoreUnavailable, open_store
 from kefu_host.store.models import Customer, ProcessedEvent
+from kefu_host.tracing import TRACING_OFF
+from tests.store.locks import holding_writes, until
 
 
 class InsertEvents:
@@ -180,3 +185,96 @@ async def test_a_raw_sqlite_batch_is_one_transaction_and_a_bad_item_still_fails_
         ]
         assert await count(store) == 5
         assert store.writer.stats.failed_batches >= 1  # the first, shared attempt was rolled back whole
+
+
+async def add_customer(store: Store, uid: str) -> int:
+    async def write(conn: AsyncConnection) -> int:
+        return (await conn.execute(insert(Customer).values(uid=uid))).inserted_primary_key[0]
+
+    return await store.writer.transaction(write)
+
+
+async def uids(store: Store) -> list[str]:
+    async with store.read() as conn:
+        return sorted((await conn.execute(select(Customer.uid))).scalars().all())
+
+
+async def test_a_full_lane_refuses_at_once_and_takes_writes_again_once_it_drains(db_url: str) -> None:
+    async with open_store(db_url, chat_queue_limit=3, retry_after=2.5, sqlite_busy_timeout=120) as store:
+        writer = store.writer
+        metrics = Metrics()
+        writer.observe(metrics, TRACING_OFF)
+        async with holding_writes(db_url, "customers"):
+            first = asyncio.create_task(add_customer(store, "c0"))
+            await until(lambda: writer.in_flight() == 1 and writer.pending() == 0)  # blocked on the lock
+            queued = [asyncio.create_task(add_customer(store, f"c{n}")) for n in (1, 2, 3)]
+            await until(lambda: writer.pending() == 3)
+            with pytest.raises(StoreBusy) as refused:
+                await add_customer(store, "c4")
+            assert refused.value.retry_after == 2.5 and refused.value.lane == "chat"
+            assert isinstance(refused.value, StoreUnavailable)  # callers that only know the outage still cope
+            assert not first.done() and not any(t.done() for t in queued)  # waiting, not failed
+        await asyncio.gather(first, *queued)
+        await add_customer(store, "c4")  # the same write, retried once the lane drained
+        assert await uids(store) == ["c0", "c1", "c2", "c3", "c4"]
+        assert writer.stats.refused == 1
+        assert metrics.writes_refused.labels("chat").value == 1
+        assert metrics.writes_refused.labels("events").value == 0
+
+
+def pending_event(n: int) -> Pending:
+    return Pending(Event(f"flood-{n}", "user.login", datetime.now(UTC), {}, "shop"), None, None)
+
+
+async def test_chat_writes_do_not_wait_behind_an_event_backlog(db_url: str) -> None:
+    """PostgreSQL: the events lane has its own connection, so chat commits while events are stuck. SQLite: one
+    writer, but every batch takes chat writes beside at most ``max_batch`` events."""
+    kind = RecordEvents()
+    async with open_store(db_url, max_batch=10, sqlite_busy_timeout=120) as store:
+        writer = store.writer
+        done: list[str] = []
+        async with holding_writes(db_url, "processed_events"):
+            stuck = asyncio.create_task(writer.submit(kind, (pending_event(0),)))
+            await until(lambda: writer.in_flight("events") == 1)
+            flood = [asyncio.create_task(writer.submit(kind, (pending_event(n),))) for n in range(1, 101)]
+            for n, task in enumerate(flood):
+                task.add_done_callback(lambda _, n=n: done.append(f"event {n}"))
+            await until(lambda: writer.pending("events") == 100)
+            chat = asyncio.create_task(add_customer(store, "chat"))
+            chat.add_done_callback(lambda _: done.append("chat"))
+            if store.dialect == "postgresql":
+                await asyncio.wait_for(chat, 20)  # committed while every event still waits for the lock
+                assert done == ["chat"] and not stuck.done()
+        await asyncio.gather(stuck, chat, *flood)
+        # SQLite: the chat write went into the first batch after the blocked one, beside 10 of the 100 events
+        assert done.index("chat") <= 10
+        async with store.read() as conn:
+            events = (await conn.execute(select(func.count()).select_from(ProcessedEvent))).scalar_one()
+        assert events == 101 and await uids(store) == ["chat"]
+
+
+async def test_each_commit_is_counted_with_its_writes_and_its_time(db_url: str) -> None:
+    """One commit of a three-event request and a chat write is one batch of four writes on SQLite (one writer for
+    both lanes); on PostgreSQL each lane commits its own batch (three writes, one)."""
+    async with open_store(db_url, sqlite_busy_timeout=120) as store:
+        writer = store.writer
+        metrics = Metrics()
+        writer.observe(metrics, TRACING_OFF)
+        async with holding_writes(db_url, "processed_events", "customers"):
+            blocked = asyncio.create_task(add_customer(store, "first"))
+            await until(lambda: writer.in_flight() == 1)
+            events = asyncio.create_task(writer.submit(RecordEvents(), tuple(pending_event(n) for n in range(3)),
+                                                       weight=3))
+            chat = asyncio.create_task(add_customer(store, "second"))
+            if store.dialect == "postgresql":  # the events lane's own connection waits on the lock too
+                await until(lambda: writer.in_flight("events") == 1 and writer.pending() == 1)
+            else:
+                await until(lambda: writer.pending("events") == 3 and writer.pending() == 1)
+        await asyncio.gather(blocked, events, chat)
+        sizes = metrics.batch_size.series[()]
+        seconds = metrics.commit_seconds.series[()]
+        expected = [1, 3, 1] if store.dialect == "postgresql" else [1, 4]
+        assert sum(sizes.counts) == sum(seconds.counts) == len(expected)
+        assert sizes.sum == sum(expected)
+        assert seconds.sum > 0
+        assert metrics.batches_failed.cells[()].value == 0
