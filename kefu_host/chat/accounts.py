@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kefu_host.chat.sessions import revoke_agent_sessions
@@ -56,7 +57,10 @@ async def ensure_teams(store: Store, names: Sequence[str]) -> None:
         known = set((await conn.execute(select(Team.name))).scalars())
         missing = [{"name": n, "created_at": utcnow()} for n in names if n not in known]
         if missing:
-            await conn.execute(insert(Team), missing)
+            statement = insert(Team)
+            if store.dialect == "postgresql":  # several nodes starting at once may add the same team
+                statement = pg_insert(Team).on_conflict_do_nothing(index_elements=["name"])
+            await conn.execute(statement, missing)
 
     await store.writer.transaction(write)
 
