@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from playwright.async_api import expect
 from aiohttp.test_utils import TestClient, TestServer, unused_port
 
 from kefu_host.chat.accounts import add_agent
@@ -37,6 +38,9 @@ EVENT_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 IDENTITY_SECRET = "test-identity-secret"
 #: Generous: CI runs the suite with one core kept busy.
 TIMEOUT_MS = 15_000
+# expect() has a default of its own (5 s), apart from the context's: both are hang guards for the same waits, and
+# a page that is still loading on a CI core kept busy by another process is not a failure
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
