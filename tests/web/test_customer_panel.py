@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -89,3 +90,34 @@ async def test_business_events_show_in_the_panel_live_and_after_a_reload(
     await console.conversation().first.click()
     await expect(console.customer.locator('[data-field="name"]')).to_have_text("Wang Fang")  # read over HTTP
     await expect(events.locator(".event-type")).to_have_text(["Order refunded", "Order paid", "Signed in"])
+
+
+async def test_a_record_read_before_a_profile_event_does_not_undo_it(
+    start_web: Callable[..., Any], context: Any, page: Any
+) -> None:
+    """The console reads the customer over HTTP when a chat arrives; if a profile event lands while that read is in
+    flight, the frame is newer than the response and the panel keeps what the frame said."""
+    host = await start_web()
+    console = await Console.open(page, host, await host.add_agent("alice"))
+    await host.send_event("user.login", {"uid": "u-9", "ip": "10.1.2.3"})  # only the HTTP read shows this one
+    read, release = asyncio.Event(), asyncio.Event()
+
+    async def hold(route: Any) -> None:
+        response = await route.fetch()  # read now, before the profile event: the record it holds is the old one
+        read.set()
+        await release.wait()
+        await route.fulfill(response=response)
+
+    await page.route("**/api/customers/*", hold)
+    widget = await Widget.open_demo(await context.new_page(), host,
+                                    user={"id": "u-9", "hash": user_hash("u-9"), "name": "Wang Fang"})
+    await widget.send("hello")
+    await read.wait()
+    await host.send_event("user.profile_updated", {"uid": "u-9", "attributes": {"tier": "gold"}})
+    events = console.customer.locator("ol.events li")
+    await expect(console.customer.locator(".attributes")).to_contain_text("gold")
+    await expect(events.locator(".event-type")).to_have_text(["Profile changed"])
+
+    release.set()
+    await expect(events.locator(".event-type")).to_have_text(["Profile changed", "Signed in"])  # the read is in
+    await expect(console.customer.locator(".attributes")).to_contain_text("gold")

@@ -6,7 +6,7 @@ import { createStore } from '../shared/store.js';
 import { firstSeq, pendingItems, pendingSends } from '../shared/transcript.js';
 import { alertNewChat } from './alerts.js';
 import { fetchMessages, fetchOlder } from './history.js';
-import { MINE, initialState, reducer } from './state.js';
+import { MINE, initialState, profileFramesOf, reducer } from './state.js';
 
 const HISTORY_WITH_WELCOME = 100; // messages fetched for a conversation this page had no transcript of
 const OLDER_PAGE = 50; // messages fetched each time the agent scrolls back to the top
@@ -169,8 +169,9 @@ export class AgentLink {
     if (customerId == null || this.customersLoading.has(customerId)) return;
     this.customersLoading.add(customerId);
     try {
+      const profileFrames = profileFramesOf(this.state, customerId);
       const { customer, events } = await this.api.get(`/api/customers/${customerId}`);
-      this.store.dispatch({ type: 'customer', customer, events });
+      this.store.dispatch({ type: 'customer', customer, events, profileFrames });
     } catch (error) {
       console.warn(error);
     } finally {

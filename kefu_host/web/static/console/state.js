@@ -27,7 +27,22 @@ export const initialState = {
   queues: {}, // team -> {team, count, waiting: [...]}: the chats waiting in this agent's teams (`queues` frames)
   teams: [], // the agent's teams, in the order the host lists them
   canned: [], // canned replies this agent may insert (GET /api/canned)
+  // customer id -> how many `profile_update` frames came for that customer: a record read before the last of them
+  // (GET /api/customers/{id} in flight while the frame arrived) is older than the frame's and must not replace it
+  profileFrames: {},
 };
+
+// How many `profile_update` frames have come for this customer; loadCustomer passes it back with what it read.
+export function profileFramesOf(state, customerId) {
+  return state.profileFrames[customerId] || 0;
+}
+
+// The events read from the store, with those that came on frames since (newest first, once each).
+function mergedEvents(conv, read) {
+  const readIds = new Set(read.map((e) => e.id));
+  const live = (conv.events || []).filter((e) => conv.freshEvents.includes(e.id) && !readIds.has(e.id));
+  return [...live, ...read].slice(0, MAX_EVENTS);
+}
 
 function blank(id) {
   return {
@@ -91,11 +106,16 @@ export function reducer(state, action) {
     case 'select':
       return { ...update(state, action.id, () => ({ unread: 0 })), selected: action.id };
     case 'customer': {
-      // the customer's record and recent events, for every conversation of that customer
+      // the customer's record and recent events, for every conversation of that customer; frames that arrived
+      // while the record was being read are newer than it and win
+      const stale = profileFramesOf(state, action.customer.id) !== (action.profileFrames ?? 0);
       let next = state;
       for (const id of state.order) {
         if (state.conversations[id].customer_id === action.customer.id) {
-          next = update(next, id, () => ({ customer: action.customer, events: action.events }));
+          next = update(next, id, (conv) => ({
+            customer: stale && conv.customer ? conv.customer : action.customer,
+            events: mergedEvents(conv, action.events),
+          }));
         }
       }
       return next;
@@ -229,6 +249,10 @@ function onFrame(state, f, now) {
     }
     case 'profile_update': {
       let next = state;
+      if (f.customer) {
+        const n = profileFramesOf(state, f.customer.id) + 1;
+        next = { ...next, profileFrames: { ...next.profileFrames, [f.customer.id]: n } };
+      }
       for (const id of state.order) {
         const c = state.conversations[id];
         if (c.id === f.conversation_id || (f.customer && c.customer_id === f.customer.id)) {
