@@ -1,4 +1,8 @@
-"""The cluster broker: Redis pub/sub between the nodes, one channel per topic (``kefu:<topic>``).
+"""The cluster broker: Redis pub/sub between the nodes, one channel per topic (``kefu:<db>:<topic>``).
+
+Pub/sub channels are global to a Redis server, whatever database a client selected, so the channel names carry the
+database number of ``cluster.redis_url``: two deployments on one Redis, each with its own database, never hear
+each other (as their keys do not mix).
 
 A publication is delivered to this node's sessions at once and queued for Redis; one task sends the queue in
 order over one connection (so every node sees one node's publications in the order they were made). Another task
@@ -29,12 +33,17 @@ from kefu_host.chat.hub import Hub
 from kefu_host.chat.protocol import Frame
 
 log = structlog.get_logger("kefu_host.cluster")
-PREFIX = "kefu:"
 #: Publications kept while Redis is slow or away; older ones are dropped (sessions repair from the database).
 MAX_OUTBOX = 10_000
 #: How long the subscriber waits for a message before it looks at subscription changes again.
 POLL_SECONDS = 0.05
 RETRY_SECONDS = 0.5
+
+
+def channel_prefix(url: str) -> str:
+    """``kefu:<db>:``, the database number read from the Redis URL as redis-py reads it (path or ``?db=``)."""
+    db = aioredis.ConnectionPool.from_url(url).connection_kwargs.get("db", 0)
+    return f"kefu:{int(db or 0)}:"
 
 
 def encode(node_id: str, item: Item) -> bytes:
@@ -59,6 +68,7 @@ class RedisBroker:
     def __init__(self, url: str, node_id: str) -> None:
         self.url = url
         self.node_id = node_id
+        self.prefix = channel_prefix(url)
         self._hub: Hub | None = None
         self._outbox: deque[tuple[str, bytes]] = deque(maxlen=MAX_OUTBOX)
         self._wake = asyncio.Event()
@@ -78,7 +88,7 @@ class RedisBroker:
         self._hub.deliver(topic, item)
         if len(self._outbox) == self._outbox.maxlen:
             self.dropped += 1
-        self._outbox.append((PREFIX + topic, encode(self.node_id, item)))
+        self._outbox.append((self.prefix + topic, encode(self.node_id, item)))
         self._wake.set()
 
     def subscribe(self, topic: str) -> None:
@@ -152,9 +162,9 @@ class RedisBroker:
                         self._changed = False
                         wanted = set(self._wanted)
                         if wanted - subscribed:
-                            await pubsub.subscribe(*(PREFIX + t for t in wanted - subscribed))
+                            await pubsub.subscribe(*(self.prefix + t for t in wanted - subscribed))
                         if subscribed - wanted:
-                            await pubsub.unsubscribe(*(PREFIX + t for t in subscribed - wanted))
+                            await pubsub.unsubscribe(*(self.prefix + t for t in subscribed - wanted))
                         subscribed = wanted
                     message = await pubsub.get_message(timeout=POLL_SECONDS)
                     while message is not None:
@@ -177,9 +187,9 @@ class RedisBroker:
         channel = message.get("channel")
         if isinstance(channel, bytes):
             channel = channel.decode()
-        if not isinstance(channel, str) or not channel.startswith(PREFIX):
+        if not isinstance(channel, str) or not channel.startswith(self.prefix):
             return
-        topic = channel[len(PREFIX):]
+        topic = channel[len(self.prefix):]
         if kind == "subscribe":
             self._hub.subscribed(topic)
         elif kind == "message":

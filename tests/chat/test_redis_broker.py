@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from redis import asyncio as aioredis
 
 from kefu_host.chat.broker import Follow, Item, Unfollow
 from kefu_host.chat.hub import Hub
 from kefu_host.chat.protocol import frame
-from kefu_host.chat.redis_broker import RedisBroker, decode, encode
+from kefu_host.chat.redis_broker import RedisBroker, channel_prefix, decode, encode
 
 
 class Listener:
@@ -61,3 +62,51 @@ async def test_a_publication_on_one_node_reaches_the_other_once(redis_url: str) 
     finally:
         await a.stop()
         await b.stop()
+
+
+def test_the_channels_carry_the_database_number() -> None:
+    assert channel_prefix("redis://127.0.0.1:6379") == "kefu:0:"
+    assert channel_prefix("redis://127.0.0.1:6379/12") == "kefu:12:"
+    assert channel_prefix("rediss://user:secret@redis.internal:6380/3") == "kefu:3:"
+    assert channel_prefix("unix:///run/redis.sock?db=4") == "kefu:4:"
+
+
+@pytest.mark.redis
+async def test_deployments_on_other_databases_of_one_redis_do_not_hear_each_other(redis_url: str) -> None:
+    """Pub/sub ignores the database a client selected: without the number in the channel, a staging cluster on
+    another database would deliver its frames to production's sessions."""
+    base, _, db = redis_url.rpartition("/")
+    other_url = f"{base}/{(int(db or 0) + 1) % 16}"
+    mine, neighbour, other = (RedisBroker(redis_url, "a"), RedisBroker(redis_url, "b"),
+                              RedisBroker(other_url, "c"))
+    hubs = Hub(mine), Hub(neighbour), Hub(other)
+    heard_by_neighbour, heard_by_other = Listener(), Listener()
+    hubs[1].subscribe("c:1", heard_by_neighbour)
+    hubs[2].subscribe("c:1", heard_by_other)
+    wire = aioredis.from_url(redis_url)
+    watch = wire.pubsub()
+    await watch.psubscribe("kefu:*")
+    for broker in (mine, neighbour, other):
+        await broker.start()
+    try:
+        await heard_by_neighbour.until(lambda: "c:1" in heard_by_neighbour.caught_up)
+        await heard_by_other.until(lambda: "c:1" in heard_by_other.caught_up)
+        hubs[2].publish("c:1", frame({"n": "other"}, conversation_id=1, seq=1))
+        channels = []
+        async with asyncio.timeout(10):
+            while not channels:
+                message = await watch.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is not None:
+                    channels.append(message["channel"].decode())
+        # Redis has handed the other deployment's frame to every subscriber of its channel; what this deployment
+        # publishes now reaches the neighbour after it, had it crossed over
+        hubs[0].publish("c:1", frame({"n": "mine"}, conversation_id=1, seq=1))
+        await heard_by_neighbour.until(lambda: len(heard_by_neighbour.items) >= 1)
+        assert heard_by_neighbour.items == [frame({"n": "mine"}, conversation_id=1, seq=1)]
+        assert heard_by_other.items == [frame({"n": "other"}, conversation_id=1, seq=1)]
+        assert channels == [f"kefu:{(int(db or 0) + 1) % 16}:c:1"]
+    finally:
+        for broker in (mine, neighbour, other):
+            await broker.stop()
+        await watch.aclose()
+        await wire.aclose()
