@@ -88,28 +88,29 @@ def machine_busy_seconds() -> float:
 
 
 class CpuWindow:
-    """CPU used by the server, by this load generator and by the whole machine over a window of wall time."""
+    """CPU used by the server (or servers: the nodes of a cluster, summed), by this load generator and by the
+    whole machine over a window of wall time."""
 
-    def __init__(self, server_pid: int) -> None:
-        self.server_pid = server_pid
+    def __init__(self, server_pid: int | list[int]) -> None:
+        self.pids = server_pid if isinstance(server_pid, list) else [server_pid]
         self.t0 = time.monotonic()
-        self.server0 = proc_cpu_seconds(server_pid)
+        self.server0 = sum(proc_cpu_seconds(pid) for pid in self.pids)
         self.load0 = time.process_time()
         self.machine0 = machine_busy_seconds()
-        self.threads0 = thread_cpu_seconds(server_pid)
+        self.threads0 = {pid: thread_cpu_seconds(pid) for pid in self.pids}
 
     def result(self) -> dict[str, Any]:
         wall = max(time.monotonic() - self.t0, 1e-9)
-        server = proc_cpu_seconds(self.server_pid) - self.server0
+        server = sum(proc_cpu_seconds(pid) for pid in self.pids) - self.server0
         load = time.process_time() - self.load0
         machine = machine_busy_seconds() - self.machine0
-        threads = thread_cpu_seconds(self.server_pid)
-        per_thread = {
-            tid: round(100 * (cpu - self.threads0.get(tid, 0.0)) / wall, 1) for tid, cpu in threads.items()
-        }
-        busy_threads = {
-            str(tid): pct for tid, pct in sorted(per_thread.items(), key=lambda kv: -kv[1]) if pct >= 0.5
-        }
+        per_thread = {}
+        for pid in self.pids:
+            before = self.threads0[pid]
+            for tid, cpu in thread_cpu_seconds(pid).items():
+                name = str(tid) if len(self.pids) == 1 else f"{pid}/{tid}"
+                per_thread[name] = round(100 * (cpu - before.get(tid, 0.0)) / wall, 1)
+        busy_threads = {tid: pct for tid, pct in sorted(per_thread.items(), key=lambda kv: -kv[1]) if pct >= 0.5}
         return {
             "server_threads_cpu_pct": busy_threads,
             "server_cpu_pct": round(100 * server / wall, 1),
@@ -206,6 +207,9 @@ class ChatLoad:
         self.job = job
         self.mode = job["mode"]
         self.url = job["url"]
+        # the nodes of a cluster: agent k connects to agent_urls[k % n], visitor k to visitor_urls[k % n]
+        self.agent_urls: list[str] = job.get("agent_urls") or [self.url]
+        self.visitor_urls: list[str] = job.get("visitor_urls") or [self.url]
         self.c = Counters()
         self.visitors: list[Visitor] = []
         self.agents: list[aiohttp.ClientWebSocketResponse] = []
@@ -220,9 +224,11 @@ class ChatLoad:
             self.agents = await asyncio.gather(
                 *(
                     session.ws_connect(
-                        f"{self.url}/ws/agent", headers={"Authorization": f"Bearer {t}"}, autoping=True
+                        f"{self.agent_urls[k % len(self.agent_urls)]}/ws/agent",
+                        headers={"Authorization": f"Bearer {t}"},
+                        autoping=True,
                     )
-                    for t in tokens
+                    for k, t in enumerate(tokens)
                 )
             )
         else:
@@ -233,8 +239,9 @@ class ChatLoad:
         for ws in self.agents:
             self.tasks.append(asyncio.create_task(self.agent_reader(ws)))
         if self.mode == "host":
-            vtokens = await gather_limited([visitor_token(session, self.url) for _ in range(n_visitors)], 20)
-            urls = [f"{self.url}/ws/visitor?token={t}" for t in vtokens]
+            bases = [self.visitor_urls[n % len(self.visitor_urls)] for n in range(n_visitors)]
+            vtokens = await gather_limited([visitor_token(session, base) for base in bases], 20)
+            urls = [f"{base}/ws/visitor?token={t}" for base, t in zip(bases, vtokens, strict=True)]
         else:
             urls = [f"{self.url}/visitor?i={n}" for n in range(n_visitors)]
         sockets = await gather_limited([session.ws_connect(u) for u in urls], 50)

@@ -54,6 +54,10 @@ class UnknownConversation(Exception):
     """A message for a conversation that does not exist."""
 
 
+class ConversationClosed(Exception):
+    """A message sent ``if_open`` to a conversation that is closed: nothing was stored."""
+
+
 @dataclass(frozen=True, slots=True)
 class NewMessage:
     conversation_id: int
@@ -66,6 +70,9 @@ class NewMessage:
     kind: str = TEXT
     #: an attachment's metadata (:mod:`kefu_host.attachments`), stored in the message's JSON column
     attachment: Mapping[str, Any] | None = None
+    #: store it only while the conversation is not closed (else :class:`ConversationClosed`): with several nodes
+    #: the append checks, under the row lock it takes anyway, what would otherwise take a read before it
+    if_open: bool = False
 
     def reported(self) -> bool:
         """Whether ``message.created`` reports this message: visitors' and agents' own, never their notes."""
@@ -76,6 +83,8 @@ class NewMessage:
 class Appended:
     message: MessageView
     duplicate: bool
+    #: for a new ``if_open`` message on PostgreSQL: the conversation row as the message left it (under its lock)
+    conversation: ConversationView | None = None
 
 
 class AppendMessages:
@@ -171,12 +180,16 @@ class _Plan:
         """Conversations that get new messages in this batch."""
         return list(Counter(self.items[i].conversation_id for i in self._fresh()))
 
-    def number(self, last: dict[int, int]) -> None:
-        """Give each new message the next seq of its conversation, from the conversations' stored ``last_seq``."""
+    def number(self, last: dict[int, int], closed: frozenset[int] = frozenset()) -> None:
+        """Give each new message the next seq of its conversation, from the conversations' stored ``last_seq``
+        (``closed``: the conversations among them that are closed)."""
         for i in self._fresh():
             item = self.items[i]
             if item.conversation_id not in last:
                 self.results[i] = UnknownConversation(f"conversation {item.conversation_id} does not exist")
+                continue
+            if item.if_open and item.conversation_id in closed:
+                self.results[i] = ConversationClosed(f"conversation {item.conversation_id} is closed")
                 continue
             seq = last[item.conversation_id] = self.last_seqs[item.conversation_id] = last[item.conversation_id] + 1
             self.rows.append((item.conversation_id, seq, item.sender, item.sender_id, item.client_msg_id, item.body,
@@ -185,11 +198,13 @@ class _Plan:
 
     def number_rows(self, rows: Iterable[Sequence[Any]]) -> None:
         """:meth:`number` from conversation rows ``(id, last_seq, *_REPORT_COLUMNS)``, kept for :meth:`reports`."""
-        last = {}
+        last, closed = {}, set()
         for row in rows:
             last[row[0]] = row[1]
             self.reported_rows[row[0]] = row
-        self.number(last)
+            if row[3] == "closed":
+                closed.add(row[0])
+        self.number(last, frozenset(closed))
 
     def stored_with_ids(self, ids: Sequence[int]) -> None:
         for i, row, new_id in zip(self.placed, self.rows, ids, strict=True):
@@ -199,13 +214,18 @@ class _Plan:
 
     def take_pg(self, rows: Iterable[Sequence[Any]]) -> None:
         """The rows of :data:`append_pg.APPEND`: ``(ord, id, seq, duplicate, sender_id, body, created_at, kind,
-        attachment)``, the last five only for a duplicate. An item with no row names an unknown conversation."""
+        attachment, *conversation)``; the five after ``duplicate`` only for a duplicate, the conversation's columns
+        (``_REPORT_COLUMNS``) only for a new message; ``duplicate`` NULL for an ``if_open`` message refused by a
+        closed conversation. An item with no row names an unknown conversation."""
         items, results, now = self.items, self.results, self.now
         placed = []
-        for ord_, new_id, seq, duplicate, sender_id, body, created, kind, attachment in rows:
+        for row in rows:
+            ord_, new_id, seq, duplicate, sender_id, body, created, kind, attachment = row[:9]
             item = items[ord_]
             cid = item.conversation_id
-            if duplicate:
+            if duplicate is None:
+                results[ord_] = ConversationClosed(f"conversation {cid} is closed")
+            elif duplicate:
                 if isinstance(attachment, str):
                     attachment = orjson.loads(attachment)
                 view = MessageView(new_id, cid, seq, item.sender, sender_id, item.client_msg_id, body,
@@ -214,7 +234,7 @@ class _Plan:
             else:
                 view = MessageView(new_id, cid, seq, item.sender, item.sender_id, item.client_msg_id, item.body,
                                    now, item.kind, item.attachment)
-                results[ord_] = Appended(view, duplicate=False)
+                results[ord_] = Appended(view, False, _conversation(cid, seq, row[9:]) if item.if_open else None)
                 placed.append(ord_)
                 if seq > self.last_seqs.get(cid, 0):
                     self.last_seqs[cid] = seq
@@ -261,6 +281,15 @@ class _Plan:
         return [i for i, r in enumerate(self.results) if r is None and i not in self.same_as]
 
 
+def _conversation(cid: int, seq: int, columns: Sequence[Any]) -> ConversationView:
+    """The conversation as a message with ``seq`` left it, from its ``_REPORT_COLUMNS``."""
+    customer_id, status, team, agent_id, priority, channel, transfers, tags, created, queued = columns
+    if isinstance(tags, str):
+        tags = orjson.loads(tags)
+    return ConversationView(cid, customer_id, status, team, agent_id, priority, channel, seq, transfers,
+                            tuple(tags or ()), _aware(created), _aware(queued) if queued is not None else None)
+
+
 def _aware(value: datetime | str) -> datetime:
     """A stored time as an aware UTC datetime (raw SQLite gives text without an offset)."""
     if isinstance(value, str):
@@ -297,8 +326,9 @@ def _apply_sqlite(db: sqlite3.Connection, plan: _Plan) -> None:
             db.execute(f"SELECT {_SQLITE_REPORT_SELECT} FROM conversations WHERE id IN ({placeholders})", conversations)
         )
     else:
-        rows = db.execute(f"SELECT id, last_seq FROM conversations WHERE id IN ({placeholders})", conversations)
-        plan.number({row[0]: row[1] for row in rows})
+        rows = db.execute(f"SELECT id, last_seq, status FROM conversations WHERE id IN ({placeholders})",
+                          conversations).fetchall()
+        plan.number({row[0]: row[1] for row in rows}, frozenset(row[0] for row in rows if row[2] == "closed"))
     if not plan.rows:
         return
     stamp = plan.now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # what SQLAlchemy's DateTime stores

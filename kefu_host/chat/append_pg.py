@@ -4,7 +4,8 @@
 order (``FOR UPDATE``: two hosts writing to the same conversations queue behind each other and never deadlock),
 finds the ``client_msg_id``s already stored, numbers the new messages from the locked ``last_seq`` (gap-free: the
 lock holds until the commit), inserts them, bumps each conversation's ``last_seq``, and returns one row per
-message: the new id and seq, or the stored message a repeated send names.
+message: the new id and seq with the conversation row as the message left it, or the stored message a repeated
+send names, or (for a message sent ``if_open``) that the conversation is closed and nothing was stored.
 
 The statement reads the messages as of its start. When another host commits the same ``client_msg_id`` while this
 statement waits for the conversation lock, the insert meets the unique key instead: that is raised as
@@ -33,19 +34,26 @@ SEND_KEY = "uq_messages_conversation_id_sender_client_msg_id"
 APPEND = """
 WITH input AS (
     SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                         $8::text[]) AS t(ord, cid, sender, sender_id, cmid, body, kind, attachment)
+                         $8::text[], $10::bool[])
+                  AS t(ord, cid, sender, sender_id, cmid, body, kind, attachment, if_open)
 ), locked AS MATERIALIZED (
-    SELECT c.id, c.last_seq FROM conversations AS c
+    SELECT c.id, c.last_seq, c.customer_id, c.status, c.team, c.agent_id, c.priority, c.channel, c.transfers,
+           c.tags::text AS tags, c.created_at, c.queued_at
+    FROM conversations AS c
     WHERE c.id IN (SELECT cid FROM input) ORDER BY c.id FOR UPDATE
 ), stored AS MATERIALIZED (
     SELECT i.ord, m.id, m.seq, m.sender_id, m.body, m.created_at, m.kind, m.attachment::text AS attachment
     FROM input AS i
     JOIN messages AS m ON m.conversation_id = i.cid AND m.sender = i.sender AND m.client_msg_id = i.cmid
+), refused AS MATERIALIZED (  -- sent if_open to a closed conversation
+    SELECT i.ord FROM input AS i JOIN locked AS l ON l.id = i.cid
+    WHERE i.if_open AND l.status = 'closed' AND NOT EXISTS (SELECT FROM stored AS s WHERE s.ord = i.ord)
 ), fresh AS MATERIALIZED (
     SELECT i.ord, i.cid, i.sender, i.sender_id, i.cmid, i.body, i.kind, i.attachment,
            l.last_seq + row_number() OVER (PARTITION BY i.cid ORDER BY i.ord) AS seq
     FROM input AS i JOIN locked AS l ON l.id = i.cid
     WHERE NOT EXISTS (SELECT FROM stored AS s WHERE s.ord = i.ord)
+      AND NOT EXISTS (SELECT FROM refused AS r WHERE r.ord = i.ord)
 ), inserted AS (
     INSERT INTO messages (conversation_id, seq, sender, sender_id, client_msg_id, body, kind, attachment,
                           created_at)
@@ -57,10 +65,17 @@ WITH input AS (
     WHERE c.id = f.cid
 )
 SELECT f.ord, n.id, n.seq, false AS duplicate, NULL::text AS sender_id, NULL::text AS body,
-       NULL::timestamptz AS created_at, NULL::text AS kind, NULL::text AS attachment
-FROM inserted AS n JOIN fresh AS f ON f.cid = n.conversation_id AND f.seq = n.seq
+       NULL::timestamptz AS created_at, NULL::text AS kind, NULL::text AS attachment,
+       l.customer_id, l.status, l.team, l.agent_id, l.priority, l.channel, l.transfers, l.tags, l.created_at,
+       l.queued_at
+FROM inserted AS n JOIN fresh AS f ON f.cid = n.conversation_id AND f.seq = n.seq JOIN locked AS l ON l.id = f.cid
 UNION ALL
-SELECT ord, id, seq, true, sender_id, body, created_at, kind, attachment FROM stored
+SELECT ord, id, seq, true, sender_id, body, created_at, kind, attachment,
+       NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM stored
+UNION ALL
+SELECT ord, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM refused
 """
 
 #: The conversation columns ``message.created`` reports (see ``_REPORT_COLUMNS`` in :mod:`kefu_host.chat.append`).
@@ -81,6 +96,7 @@ async def append(db: Any, plan: _Plan) -> None:
     """Store ``plan``'s messages on ``db`` (see :mod:`kefu_host.store.pg`) and record the outcomes in it."""
     items, same_as = plan.items, plan.same_as
     ords, cids, senders, sender_ids, cmids, bodies, kinds, attachments = [], [], [], [], [], [], [], []
+    if_open: list[bool] = []
     for i, item in enumerate(items):
         if i in same_as:
             continue
@@ -92,8 +108,10 @@ async def append(db: Any, plan: _Plan) -> None:
         bodies.append(item.body)
         kinds.append(item.kind)
         attachments.append(orjson.dumps(item.attachment).decode() if item.attachment is not None else None)
+        if_open.append(item.if_open)
     try:
-        rows = await db.fetch(APPEND, ords, cids, senders, sender_ids, cmids, bodies, kinds, attachments, plan.now)
+        rows = await db.fetch(APPEND, ords, cids, senders, sender_ids, cmids, bodies, kinds, attachments, plan.now,
+                              if_open)
     except Exception as exc:
         if unique_violation(exc) == SEND_KEY:
             raise Conflict(f"a message of this batch was stored meanwhile by another writer: {exc}") from exc

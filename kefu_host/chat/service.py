@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from kefu_host.chat.append import Appended, NewMessage
+from kefu_host.chat.append import Appended, ConversationClosed, NewMessage
 from kefu_host.chat.assignment import Assignment
 from kefu_host.chat.broker import Follow, agent_topic, conversation_topic, customer_topic
 from kefu_host.chat.hub import Hub
@@ -114,6 +114,24 @@ class ChatService(LiveState):
 
         ``sender`` is the sending session, which gets an ack instead of the message itself.
         """
+        known = self.open_conversation_id(visitor.customer_id) if self.shared else None
+        if known is not None:
+            # several nodes: the append checks the conversation is still open and returns its row, under the lock
+            # it takes anyway, instead of a read before it and another before routing
+            try:
+                appended = await self.repo.append(NewMessage(
+                    known, "visitor", visitor.visitor_id, client_msg_id, body, None, kind, attachment, if_open=True
+                ))
+            except ConversationClosed:
+                pass  # closed on another node: reopened below, as on first contact
+            else:
+                state = self._refresh(appended.conversation) if appended.conversation else None
+                if state is None:  # a resend: the conversation was open when it was first stored
+                    state, _ = await self._conversation_for(visitor)
+                elif visitor.customer_id not in self.customers:
+                    await self.load_customer(visitor.customer_id)
+                self._stored(appended, sender)
+                return appended, state, False
         state, opened = await self._conversation_for(visitor)
         appended = await self.repo.append(
             NewMessage(state.id, "visitor", visitor.visitor_id, client_msg_id, body, None, kind, attachment)
@@ -126,7 +144,7 @@ class ChatService(LiveState):
         if opened:
             await self.hooks.call("kefu_conversation_opened", conversation=state.view(), reopened=message.seq > 1)
         await self.hooks.call("kefu_message_received", conversation=state.view(), message=message)
-        await self.route(state.id, "open" if opened else "message", message)
+        await self.route(state.id, "open" if opened else "message", message, current=state)
 
     async def _conversation_for(self, visitor: Visitor) -> tuple[ConvState, bool]:
         async with self.locks(("customer", visitor.customer_id)):
@@ -190,10 +208,15 @@ class ChatService(LiveState):
 
     # --- routing -----------------------------------------------------------------------------------------------
 
-    async def route(self, conversation_id: int, trigger: Trigger, message: MessageView | None = None) -> None:
-        """Ask the router where the conversation belongs and make it so."""
+    async def route(self, conversation_id: int, trigger: Trigger, message: MessageView | None = None, *,
+                    current: ConvState | None = None) -> None:
+        """Ask the router where the conversation belongs and make it so. ``current``: this node's copy as the
+        store gave it just now (with the message being routed); with several nodes it is not read again."""
         async with self.locks(conversation_id):
-            state = await self.conversation(conversation_id)
+            if current is not None and current.status != "closed" and self.known_conversation(current.id) is current:
+                state: ConvState | None = current
+            else:
+                state = await self.conversation(conversation_id)
             if state is None:
                 return
             customer = self.customers.get(state.customer_id)

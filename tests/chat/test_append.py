@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from kefu_host.chat.append import Appended, NewMessage, UnknownConversation
+from kefu_host.chat.append import Appended, ConversationClosed, NewMessage, UnknownConversation
 from kefu_host.chat.repo import ChatRepo
 from kefu_host.customers import create_anonymous
 from kefu_host.store import Store, open_store
@@ -191,3 +191,40 @@ async def test_messages_in_one_batch_with_other_writes_are_stored_alike(db_url: 
         ("k3", 4, True),
     ]
     assert results[3].message == first.message and customer_id > 0
+
+
+async def test_a_message_sent_if_open_is_refused_by_a_closed_conversation_and_stores_nothing(db_url: str) -> None:
+    """Several nodes send a visitor's message ``if_open`` to the conversation they last knew: the append checks the
+    status under the row lock, and on PostgreSQL hands back the row as the message left it."""
+    async with open_store(db_url) as store:
+        repo = ChatRepo(store)
+        customer = await create_anonymous(store)
+        open_one = await repo.create_conversation(customer, "v1", "support", 50)
+        closed = await repo.create_conversation(await create_anonymous(store), "v2", "vip", 50)
+        await repo.append(NewMessage(closed.id, "visitor", "v2", "c0", "before the close"))
+        assert await repo.update_conversation(closed.id, status="closed")
+        await repo.update_conversation(open_one.id, status="assigned", tags=["vip"])
+
+        outcomes = await asyncio.gather(
+            repo.append(NewMessage(open_one.id, "visitor", "v1", "o1", "hello", if_open=True)),
+            repo.append(NewMessage(closed.id, "visitor", "v2", "c1", "anyone?", if_open=True)),
+            repo.append(NewMessage(closed.id, "visitor", "v2", "c0", "before the close", if_open=True)),
+            repo.append(NewMessage(closed.id, "system", None, None, "closed, but written", if_open=False)),
+            return_exceptions=True,
+        )
+        stored, refused, resent, system = outcomes
+        assert isinstance(stored, Appended) and not stored.duplicate and stored.message.seq == 1
+        assert isinstance(refused, ConversationClosed)
+        assert isinstance(resent, Appended) and resent.duplicate  # stored before the close: still answered
+        assert isinstance(system, Appended) and system.message.seq == 2
+        if store.dialect == "postgresql":
+            row = stored.conversation
+            assert row is not None and (row.id, row.customer_id, row.status, row.team, row.last_seq, row.tags) == (
+                open_one.id, customer, "assigned", "support", 1, ("vip",))
+        else:
+            assert stored.conversation is None
+        async with store.read() as conn:
+            bodies = (await conn.execute(select(Message.body).where(Message.conversation_id == closed.id)
+                                         .order_by(Message.seq))).scalars().all()
+            last = (await conn.execute(select(Conversation.last_seq).where(Conversation.id == closed.id))).scalar()
+        assert bodies == ["before the close", "closed, but written"] and last == 2

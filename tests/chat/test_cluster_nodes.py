@@ -80,3 +80,37 @@ async def test_an_agent_gone_past_grace_is_requeued_once_by_one_node(
             {"c": cid})).scalar()
     assert requeues == 1
     assert [f["type"] for f in visitor.frames + await visitor.drain(0.5)].count("requeued") == 1
+
+
+@pytest.mark.redis
+async def test_a_visitor_writing_after_a_close_on_another_node_reopens_the_conversation(
+    start_host: Callable[..., Any], pg_url: str, redis_url: str
+) -> None:
+    """The visitor's node sends each message to the conversation it knows, checked under the row lock by the
+    append itself: closed on the agent's node, it is reopened and routed, and no message lands in a closed one."""
+    a, b = await two_nodes(start_host, pg_url, redis_url)
+    agent = await a.agent(await a.add_agent("ann", capacity=1))
+    visitor = await b.visitor(token=await b.visitor_token())
+    await visitor.say("hello")
+    cid = (await agent.expect("assigned"))["conversation"]["id"]
+    await visitor.expect("agent_joined", agent="ann")
+    for n in range(3):  # routed on b from what each append returned: still ann's, nothing moves
+        ack = await visitor.say(f"question {n}")
+        await agent.expect("message", seq=ack["seq"])
+    await agent.send({"type": "close", "conversation_id": cid})
+    await visitor.expect("closed", closed_by="agent")
+
+    ack = await visitor.say("one more thing")
+    assert ack["conversation_id"] == cid and ack["seq"] == 5
+    again = await agent.expect("assigned")
+    assert again["conversation"]["id"] == cid and again["conversation"]["status"] == "assigned"
+    assert "one more thing" in [m["body"] for m in again["messages"]]
+    async with a.app[STORE].read() as conn:
+        rows = (await conn.execute(text(
+            "SELECT status, last_seq, (SELECT count(*) FROM messages WHERE conversation_id = :c) "
+            "FROM conversations WHERE id = :c"), {"c": cid})).one()
+        decisions = (await conn.execute(text(
+            "SELECT trigger FROM routing_decisions WHERE conversation_id = :c ORDER BY id"), {"c": cid})).scalars()
+        triggers = list(decisions)
+    assert tuple(rows) == ("assigned", 5, 5)
+    assert triggers.count("open") == 2  # first contact and the reopening: the messages between were only kept
