@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -130,24 +131,26 @@ async def test_unread_counts_survive_a_reconnect_and_reset_on_read_or_reply(star
     assert again.frames[0]["conversations"][0]["unread"] == 0
 
 
-@pytest.fixture(params=["one process", "cluster"])
-def nodes(request: pytest.FixtureRequest, db_url: str) -> dict[str, str]:
-    """The environment of a host on ``db_url``: alone, or as a node of a cluster (PostgreSQL and Redis)."""
-    if request.param == "one process":
-        return {}
-    if not db_url.startswith("postgresql"):
-        pytest.skip("a cluster runs on PostgreSQL")
-    return {"KEFU_CLUSTER__REDIS_URL": request.getfixturevalue("redis_url"), "KEFU_CLUSTER__NODE_ID": "a"}
+@pytest.fixture(params=["sqlite", "postgresql", "postgresql cluster"])
+def store_setup(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, dict[str, str]]:
+    """A host's database URL and environment: on a SQLite file, on PostgreSQL, or as a node of a cluster."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/store.db", {}
+    url = request.getfixturevalue("pg_url")
+    if request.param == "postgresql":
+        return url, {}
+    return url, {"KEFU_CLUSTER__REDIS_URL": request.getfixturevalue("redis_url"), "KEFU_CLUSTER__NODE_ID": "a"}
 
 
 async def test_a_take_while_the_writer_is_full_answers_store_busy_and_the_take_sent_again_works(
-    start_host: Callable[..., Any], db_url: str, nodes: dict[str, str]
+    start_host: Callable[..., Any], store_setup: tuple[str, dict[str, str]]
 ) -> None:
     """With the writer's chat lane full (one batch stuck on a lock, two writes queued) a ``take`` is refused like a
     send: ``store_busy`` with ``retry_after``, the chat still waiting; sent again once the lane drains, it is taken."""
+    db_url, environ = store_setup
     host = await start_host(db_url=db_url, environ={
         "KEFU_DATABASE__CHAT_QUEUE_LIMIT": "2", "KEFU_DATABASE__BUSY_RETRY_AFTER": "2.5",
-        "KEFU_DATABASE__SQLITE_BUSY_TIMEOUT": "120", **nodes,
+        "KEFU_DATABASE__SQLITE_BUSY_TIMEOUT": "120", **environ,
     })
     writer = host.app[STORE].writer
     alice = await host.agent(await host.add_agent("alice", teams=("support",), capacity=1), presence="away")
