@@ -3,8 +3,9 @@
 Sources, in load order: the host's own built-in plugins, ``[plugins] load`` in kefu.toml, ``--plugin PATH`` on the
 command line, then every installed ``kefu_host`` entry point. A path is a package directory (with
 ``__init__.py``) or a single ``.py`` file; the plugin's name is the directory name, the file stem or the entry-point
-name. A plugin module may define ``kefu_plugin(settings) -> object``; the host then registers the returned object
-(configured from ``[plugins.NAME]`` and command-line JSON) instead of the module.
+name (a ``[plugins] load`` name that is an entry point's, or its module's, takes the entry point's name). A plugin
+module may define ``kefu_plugin(settings) -> object``; the host then registers the returned object (configured from
+``[plugins.NAME]`` and command-line JSON) instead of the module.
 
 A plugin that fails to import, to configure or to validate is recorded as ``failed`` with the reason and the host
 goes on, unless ``[plugins.NAME] required = true``: then :class:`PluginLoadError` stops startup.
@@ -81,12 +82,13 @@ def discover(
 ) -> list[PluginSource]:
     """Every plugin source in load order, without importing anything but entry-point metadata."""
     sources = [PluginSource(_builtin_name(m), "builtin", m) for m in builtins]
+    installed = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)) if config.plugins.load else []
     for entry in config.plugins.load:
         if looks_like_path(entry):
             path = resolve_path(config, Path(entry))
             sources.append(PluginSource(_name_from_path(path), "config", str(path)))
         else:
-            sources.append(PluginSource(entry, "config", entry))
+            sources.append(_named_source(entry, installed))
     for raw, settings in cli_paths:
         path = Path(raw).expanduser().resolve()
         sources.append(PluginSource(_name_from_path(path), "command line", str(path), dict(settings)))
@@ -94,6 +96,26 @@ def discover(
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             sources.append(PluginSource(ep.name, "entry point", ep.value))
     return _dedupe(sources)
+
+
+def _named_source(entry: str, installed: Sequence[importlib.metadata.EntryPoint]) -> PluginSource:
+    """A ``[plugins] load`` name: an installed entry point's name, else the module one loads, else a module name.
+
+    Entry points are looked up even when the host does not scan them (``entry_points=False``): the name was asked
+    for explicitly. Naming the module an entry point loads resolves to that entry point's name, so the same plugin
+    is not registered twice (once per name) with every hook running twice.
+    """
+    by_name = next((ep for ep in installed if ep.name == entry), None)
+    if by_name is not None:
+        return PluginSource(entry, "config", by_name.value)
+    by_module = next((ep for ep in installed if _module_of(ep.value) == entry), None)
+    if by_module is not None:
+        return PluginSource(by_module.name, "config", by_module.value)
+    return PluginSource(entry, "config", entry)
+
+
+def _module_of(reference: str) -> str:
+    return reference.partition(":")[0].strip()
 
 
 def _dedupe(sources: Iterable[PluginSource]) -> list[PluginSource]:
@@ -168,16 +190,29 @@ class PluginConfigError(Exception):
 
 
 def _import(source: PluginSource) -> ModuleType:
-    if source.origin == "entry point":
-        module_name, _, attr = source.location.partition(":")
-        module = importlib.import_module(module_name.strip())
-        if attr:
-            target = getattr(module, attr.strip())
-            return target if isinstance(target, ModuleType) else _FactoryModule(target)
-        return module
-    if source.origin == "builtin" or not looks_like_path(source.location):
+    if source.origin == "builtin":
         return importlib.import_module(source.location)
+    if source.origin == "entry point" or not looks_like_path(source.location):
+        return _import_reference(source)
     return _import_path(Path(source.location), source.name)
+
+
+def _import_reference(source: PluginSource) -> ModuleType:
+    """An entry point's value (``module`` or ``module:attr``), also when ``[plugins] load`` named it."""
+    module_name, _, attr = source.location.partition(":")
+    try:
+        module = importlib.import_module(module_name.strip())
+    except ModuleNotFoundError as exc:
+        if source.origin == "config" and source.location == source.name and exc.name == source.name:
+            raise ModuleNotFoundError(
+                f"no installed entry point or module named {source.name!r} (group {ENTRY_POINT_GROUP!r})",
+                name=exc.name,
+            ) from exc
+        raise
+    if attr:
+        target = getattr(module, attr.strip())
+        return target if isinstance(target, ModuleType) else _FactoryModule(target)
+    return module
 
 
 class _FactoryModule(ModuleType):

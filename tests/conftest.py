@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,13 @@ POSTGRES_URL = os.environ.get("KEFU_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("KEFU_TEST_REDIS_URL")
 #: In CI the services are up, so a test that needs one must run, never skip.
 IN_CI = bool(os.environ.get("CI"))
+
+
+def free_port() -> int:
+    """A port nothing listens on now, chosen by the OS: tests that run at the same time never pick the same one."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @pytest.fixture(autouse=True, scope="session")

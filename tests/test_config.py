@@ -46,6 +46,7 @@ def test_values_are_typed(make_config: Callable[..., Config]) -> None:
          "kefu.toml: attachments.allowed_types[1]: 'image/svg+xml' is not a type the host recognises in a file's "
          "bytes; choose from image/png, image/jpeg"),
         ("[attachments]\nmax_bytes = 0\n", "kefu.toml: attachments.max_bytes: must be at least 1"),
+        ("[rules]\nkeep_revisions = 0\n", "kefu.toml: rules.keep_revisions: must be at least 1"),
         ("[server]\nmax_frame_bytes = 65536\n", ("kefu.toml: server.max_frame_bytes: must be at least 98224, the size "
                                                  "of a send frame at the protocol's character limits")),
     ],

@@ -84,6 +84,86 @@ def test_an_entry_point_plugin_loads(tmp_path: Path, make_config: Callable[..., 
     assert registry.records["ep"].hooks == ["kefu_startup"]
 
 
+def install_entry_point(site: Path, dist_name: str, line: str) -> None:
+    """An installed distribution declaring ``line`` in the ``kefu_host`` group: a dist-info directory in ``site``."""
+    dist = site / f"{dist_name}-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[kefu_host]\n{line}\n")
+
+
+FACTORY = """
+from kefu_host import hookimpl
+
+class Plugin:
+    def __init__(self, settings):
+        self.settings = settings
+
+    @hookimpl
+    async def kefu_startup(self, app):
+        pass
+
+def make(settings):
+    return Plugin(settings)
+"""
+
+
+@pytest.mark.parametrize("entry_points", [True, False])
+def test_plugins_load_names_an_entry_point_whose_module_has_another_name(
+    tmp_path: Path, write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, entry_points: bool
+) -> None:
+    """``load = ["loyalty"]`` finds the entry point ``loyalty = "kefu_loyalty_impl:make"``, installed or not scanned."""
+    site = tmp_path / "site"
+    site.mkdir()
+    write_plugin(site, "kefu_loyalty_impl", FACTORY)
+    install_entry_point(site, "kefu_loyalty", "loyalty = kefu_loyalty_impl:make")
+    monkeypatch.syspath_prepend(str(site))
+    from kefu_host.config import load_config
+
+    config = load_config(
+        write_config('[plugins]\nload = ["loyalty"]\n\n[plugins.loyalty]\nrequired = true\ngreeting = "hi"\n'),
+        environ={},
+    )
+    pm = new_plugin_manager()
+    registry = load_plugins(pm, config, discover(config, [], entry_points=entry_points))
+    assert list(registry.records) == ["loyalty"]  # once, though both [plugins] load and the entry point name it
+    record = registry.records["loyalty"]
+    assert (record.status, record.origin, record.location) == ("loaded", "config", "kefu_loyalty_impl:make")
+    assert record.hooks == ["kefu_startup"]
+    assert pm.get_plugin("loyalty").settings == {"greeting": "hi"}
+
+
+def test_plugins_load_naming_an_entry_points_module_uses_the_entry_point_name(
+    tmp_path: Path, write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The module an entry point loads, given in ``load``, is that one plugin under the entry point's name."""
+    site = tmp_path / "site"
+    site.mkdir()
+    write_plugin(site, "kefu_points_impl", FACTORY)
+    install_entry_point(site, "kefu_points", "points = kefu_points_impl:make")
+    monkeypatch.syspath_prepend(str(site))
+    from kefu_host.config import load_config
+
+    config = load_config(write_config('[plugins]\nload = ["kefu_points_impl"]\n'), environ={})
+    pm = new_plugin_manager()
+    registry = load_plugins(pm, config, discover(config, []))
+    assert list(registry.records) == ["points"]  # not also "kefu_points_impl": its hooks would run twice
+    assert registry.records["points"].status == "loaded"
+    assert registry.records["points"].origin == "config"
+
+
+def test_plugins_load_naming_nothing_installed_fails_with_the_name(
+    write_config: Callable[..., Path]
+) -> None:
+    from kefu_host.config import load_config
+
+    config = load_config(write_config('[plugins]\nload = ["no_such_plugin_installed"]\n'), environ={})
+    _, registry = load(config, [])
+    record = registry.records["no_such_plugin_installed"]
+    assert record.status == "failed"
+    assert "no installed entry point or module named 'no_such_plugin_installed'" in (record.reason or "")
+
+
 def test_settings_reach_the_plugin_factory(tmp_path: Path, make_config: Callable[..., Config]) -> None:
     path = write_plugin(
         tmp_path,

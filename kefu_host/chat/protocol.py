@@ -51,8 +51,9 @@ def not_stored(exc: Exception, what: str = "the message", ref: str | None = None
     with ``retry_after`` when the writer's queue was full, ``store_unavailable`` otherwise. Neither stored it."""
     retry_after = getattr(exc, "retry_after", None)
     if retry_after is not None:
-        return FrameError("store_busy", f"the host is busy: {what} was not stored; send it again (with the same "
-                          f"client_msg_id) after retry_after seconds", ref, retry_after=retry_after)
+        same = " (with the same client_msg_id)" if ref is not None else ""
+        return FrameError("store_busy", f"the host is busy: {what} was not stored; send it again{same} after "
+                          "retry_after seconds", ref, retry_after=retry_after)
     return FrameError("store_unavailable", f"{what} was not stored; send it again", ref)
 
 

@@ -213,12 +213,13 @@ class ChatRepo:
 
     async def update_conversation(
         self, conversation_id: int, *, change: Change | Sequence[Change] | None = None,
-        expect: Mapping[str, Any] | None = None, **values: Any
+        expect: Mapping[str, Any] | None = None, bounded: bool = True, **values: Any
     ) -> bool:
         """Write ``values`` to the conversation; ``change`` is what the write means to webhooks, if anything (one
         change, or several reported by the same write). With ``expect`` (column -> value; ``status`` may be a tuple
         of statuses) the write is a compare-and-set: only a row that still has those values changes. Returns
-        whether the row changed (its deliveries are written only then)."""
+        whether the row changed (its deliveries are written only then). ``bounded``: see
+        :meth:`~kefu_host.store.writer.GroupWriter.submit`."""
         values.setdefault("updated_at", utcnow())
         changes = change if isinstance(change, Sequence) else (change,)
         deliveries = [row for c in changes for row in self.outbox.rows(c, values["updated_at"])]
@@ -237,7 +238,7 @@ class ChatRepo:
             await conn.execute(insert(WebhookDelivery), deliveries)
             return True, True
 
-        changed, recorded = await self.store.writer.transaction(write)
+        changed, recorded = await self.store.writer.transaction(write, bounded=bounded)
         if recorded:
             self.outbox.recorded()
         return changed  # type: ignore[no-any-return]

@@ -279,8 +279,9 @@ class ChatService(LiveState):
 
     # --- assignment, transfer, close -------------------------------------------------------------------------
 
-    async def assigned(self, assignments: list[Assignment]) -> None:
-        """Record assignments the seats made and tell the agent and the visitor."""
+    async def assigned(self, assignments: list[Assignment], *, bounded: bool = True) -> None:
+        """Record assignments the seats made and tell the agent and the visitor (``bounded``: see
+        :meth:`~kefu_host.store.writer.GroupWriter.submit`)."""
         for a in assignments:
             state = self.live.get(a.conversation_id)
             if state is None:
@@ -297,7 +298,7 @@ class ChatService(LiveState):
             await self.repo.update_conversation(
                 state.id, status="assigned", agent_id=a.agent_id, team=a.team, assigned_at=utcnow(),
                 change=webhook.assigned(state.view(), agent),
-                expect={"status": "assigned", "agent_id": a.agent_id} if self.shared else None,
+                expect={"status": "assigned", "agent_id": a.agent_id} if self.shared else None, bounded=bounded,
             )
             self.metrics.assigned(a.team, state.queued_at)
             assigned, upto = await self.assigned_frame(state)
@@ -312,7 +313,11 @@ class ChatService(LiveState):
 
     async def take(self, agent_id: int, conversation_id: int) -> None:
         """An agent takes a waiting chat of one of its teams from the queue (its capacity allowing, even while
-        away: taking is the agent's own choice). Raises :class:`TakeRefused` saying why not."""
+        away: taking is the agent's own choice). Raises :class:`TakeRefused` saying why not, and
+        :class:`~kefu_host.store.StoreBusy` when the writer's chat lane is full, before anything is decided: the
+        seats' choice is made before it is written, so a write refused after it would leave the chat taken (in the
+        dispatcher, or in PostgreSQL on several nodes) without anyone told, and the agent's ``take`` sent again
+        would find it gone. Once admitted, the write that records the take is not refused."""
         async with self.locks(conversation_id):
             state = await self.conversation(conversation_id)
             placed = await self.seats.position(conversation_id)
@@ -322,13 +327,14 @@ class ChatService(LiveState):
                 agent = self.agents.get(agent_id)
             if state is None or placed is None or agent is None or placed[0] not in agent.teams:
                 raise TakeRefused("not_queued", f"conversation {conversation_id} is not waiting in your teams' queues")
+            self.repo.store.writer.admit()
             assignment = await self.seats.take(conversation_id, agent_id, placed[0])
             if assignment is None:
                 if await self.seats.position(conversation_id) is None:  # another agent (node) took it first
                     raise TakeRefused("not_queued",
                                       f"conversation {conversation_id} is not waiting in your teams' queues")
                 raise TakeRefused("at_capacity", f"you already hold {agent.capacity} conversations (your capacity)")
-            await self.assigned([assignment])
+            await self.assigned([assignment], bounded=False)
 
     async def transfer(self, conversation_id: int, *, team: str | None, agent: str | None, reason: str) -> None:
         async with self.locks(conversation_id):

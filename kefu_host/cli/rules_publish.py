@@ -62,7 +62,8 @@ def run_publish(args: argparse.Namespace) -> int:
 
     async def go() -> int:
         async with open_store(database_url(config), migrate=config.database.migrate_on_start) as store:
-            publisher = Publisher(store, builder, origin=f"cli@{socket.gethostname()}")
+            publisher = Publisher(store, builder, origin=f"cli@{socket.gethostname()}",
+                                  keep=config.rules.keep_revisions)
             try:
                 parent = await _parent(store, args.parent)
                 published = await publisher.publish(

@@ -257,6 +257,8 @@ def _check_semantics(config: Config, origin: str, origins: Mapping[str, str]) ->
         fail("rules.timezone", f"unknown time zone {config.rules.timezone!r}")
     if config.rules.check_interval <= 0:
         fail("rules.check_interval", "must be greater than 0")
+    if config.rules.keep_revisions < 1:
+        fail("rules.keep_revisions", "must be at least 1")
     node_id = config.cluster.node_id
     if len(node_id) > 191 or node_id != node_id.strip() or any(not c.isprintable() for c in node_id):
         fail("cluster.node_id", "must be at most 191 printable characters without leading or trailing spaces")

@@ -93,6 +93,8 @@ class RulesConfig:
     #: Publish this node's rules directory when it changes (and at startup when it holds content never published);
     #: false: the node only runs the active revision of the database.
     publish_files: bool = True
+    #: Published revisions kept in the database besides the active one; each publish deletes older ones.
+    keep_revisions: int = 50
 
 
 #: The signing secrets the host makes up (and keeps in the secrets file) when they are not configured.

@@ -58,6 +58,7 @@ class ClusterReloader(RulesReloader):
         node_id: str,
         check_interval: float = 5.0,
         publish_files: bool = True,
+        keep_revisions: int = revisions.KEEP_REVISIONS,
         listen_dsn: str | None = None,
         **options: object,
     ) -> None:
@@ -69,7 +70,7 @@ class ClusterReloader(RulesReloader):
         self.check_interval = check_interval
         self.publish_files = publish_files
         self.listen_dsn = listen_dsn
-        self.publisher = Publisher(store, self.builder, origin=node_id)
+        self.publisher = Publisher(store, self.builder, origin=node_id, keep=keep_revisions)
         #: The revision of the node's own directory when last read.
         self.files_revision: str | None = None
         #: Set once LISTEN is active (tests wait for it); on SQLite it stays unset.

@@ -45,12 +45,15 @@ class Published:
 
 
 class Publisher:
-    """Publishes snapshots into one store, building them with one builder, on behalf of ``origin``."""
+    """Publishes snapshots into one store, building them with one builder, on behalf of ``origin``; each publish
+    keeps the active revision and the last ``keep`` (``rules.keep_revisions``)."""
 
-    def __init__(self, store: Store, builder: RuleBuilder, origin: str) -> None:
+    def __init__(self, store: Store, builder: RuleBuilder, origin: str,
+                 keep: int = revisions.KEEP_REVISIONS) -> None:
         self.store = store
         self.builder = builder
         self.origin = origin
+        self.keep = keep
 
     async def publish(
         self,
@@ -86,7 +89,7 @@ class Publisher:
             built = await self.builder.build(snapshot.files, display_root=display_root, revision=revision)
         except RuleSetError as exc:
             verdict = Verdict(False, exc.summary(), errors=tuple(error_list(exc.errors[:STORED_ERRORS])))
-            row = await revisions.record(self.store, candidate, verdict, based_on)
+            row = await revisions.record(self.store, candidate, verdict, based_on, self.keep)
             log.error("rules_publish_refused", trigger=trigger, revision=revision, revision_id=row.id,
                       errors=[error.headline() for error in exc.errors])
             return Published(outcome("failed", exc.summary(), errors=exc.errors, revision_id=row.id), record=row)
@@ -98,12 +101,12 @@ class Publisher:
         reason = guard(active, ruleset) if active is not None and not force else None
         if reason:
             refused = Verdict(False, f"refused: {reason}", shape.rules, shape.rule_ids, shape.default_rules)
-            row = await revisions.record(self.store, candidate, refused, based_on)
+            row = await revisions.record(self.store, candidate, refused, based_on, self.keep)
             log.error("rules_publish_refused", trigger=trigger, revision=revision, revision_id=row.id, reason=reason)
             return Published(outcome("refused", f"{reason}; publish with force to accept it", revision_id=row.id),
                              record=row)
         try:
-            row = await revisions.record(self.store, candidate, shape, based_on)
+            row = await revisions.record(self.store, candidate, shape, based_on, self.keep)
         except Conflict as exc:
             now = exc.active.revision if exc.active else None
             if now == revision:  # the same content won from elsewhere (every node saw the same files change)

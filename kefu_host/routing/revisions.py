@@ -4,10 +4,15 @@ The active pointer moves only by compare-and-set: ``UPDATE rule_active ... WHERE
 that does nothing on conflict for the very first one). Two publishes based on the same parent both run it; the
 database lets exactly one change the row, the other changes nothing and is told who won (:class:`Conflict`). On
 PostgreSQL the same transaction sends ``NOTIFY kefu_rules``, delivered to every listening node when it commits.
+
+Every publish also prunes, in the same transaction: the active revision and the last ``keep`` revisions stay (with
+their files), older rows and the files no remaining row names go (``rules.keep_revisions``), so the table stays
+small however often a directory changes.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,6 +31,11 @@ from kefu_host.store.models import RuleActive, RuleFile, RuleNode, RuleRevision,
 #: The PostgreSQL channel a publish notifies; the payload is the new active revision's hash.
 CHANNEL = "kefu_rules"
 _ACTIVE_ROW = 1
+#: Revisions a publish keeps by default besides the active one (``rules.keep_revisions``).
+KEEP_REVISIONS = 50
+#: The advisory lock publishes take on PostgreSQL: a prune never deletes files another node's publish, not yet
+#: committed, is reusing (its files were already stored under the same content hash, so it inserted none).
+_PUBLISH_LOCK = zlib.crc32(b"kefu-rule-publish") & 0x7FFFFFFF
 
 
 def error_list(errors: Sequence[RuleError]) -> list[dict[str, Any]]:
@@ -197,12 +207,16 @@ async def recent(store: Store, limit: int = 10) -> list[Revision]:
         return [_revision(row) for row in rows]
 
 
-async def record(store: Store, candidate: Candidate, verdict: Verdict, parent: str | None) -> Revision:
-    """Store the candidate and its verdict; an accepted one also becomes active if ``parent`` still is.
+async def record(store: Store, candidate: Candidate, verdict: Verdict, parent: str | None,
+                 keep: int = KEEP_REVISIONS) -> Revision:
+    """Store the candidate and its verdict; an accepted one also becomes active if ``parent`` still is; then
+    :func:`prune` to the active revision and the last ``keep``.
 
     Raises :class:`Conflict` (and stores nothing) when the active revision is no longer ``parent``.
     """
     async def write(conn: AsyncConnection) -> Revision:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PUBLISH_LOCK})
         for path, data in candidate.files.items():
             await insert_ignore(conn, RuleFile, {"revision": candidate.revision, "path": path, "data": data},
                                 ["revision", "path"])
@@ -216,10 +230,24 @@ async def record(store: Store, candidate: Candidate, verdict: Verdict, parent: s
         row_id = (await conn.execute(insert(RuleRevision).values(**values).returning(RuleRevision.id))).scalar_one()
         if verdict.accepted:
             await _move_active(conn, row_id, candidate.revision, parent)
+        await prune(conn, keep)
         return _revision(SimpleNamespace(id=row_id, **values))
 
     result: Revision = await store.writer.transaction(write)
     return result
+
+
+async def prune(conn: AsyncConnection, keep: int) -> None:
+    """Delete the revisions older than the last ``keep`` (by id), except the active one, and the files that no
+    remaining revision names. Content pruned away counts as never published: a host starting with such a
+    directory publishes it again (through the guard and the compare-and-set, like any publish)."""
+    oldest_kept = (select(RuleRevision.id).order_by(RuleRevision.id.desc()).offset(keep - 1).limit(1)
+                   .scalar_subquery())
+    active_id = select(RuleActive.revision_id).where(RuleActive.id == _ACTIVE_ROW)
+    gone = await conn.execute(delete(RuleRevision).where(RuleRevision.id < oldest_kept,
+                                                         RuleRevision.id.not_in(active_id)))
+    if gone.rowcount:
+        await conn.execute(delete(RuleFile).where(RuleFile.revision.not_in(select(RuleRevision.revision))))
 
 
 async def _move_active(conn: AsyncConnection, row_id: int, revision: str, parent: str | None) -> None:

@@ -47,6 +47,7 @@ async def rules_ctx(app: web.Application) -> AsyncIterator[None]:
         node_id=config.cluster.node_id or default_node_id(),
         check_interval=config.rules.check_interval,
         publish_files=config.rules.publish_files,
+        keep_revisions=config.rules.keep_revisions,
         listen_dsn=asyncpg_dsn(database_url(config)) if store.dialect == "postgresql" else None,
         debounce=config.rules.debounce,
         rescan_interval=config.rules.rescan_interval,

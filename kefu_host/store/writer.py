@@ -161,20 +161,30 @@ class GroupWriter:
         """How many writes of ``lane`` the batch now being committed holds."""
         return self.lanes[lane].in_flight
 
-    async def submit(self, kind: BatchKind[T], item: T, weight: int = 1) -> Any:
+    def admit(self, lane_name: str = CHAT, weight: int = 1) -> None:
+        """Raise :class:`StoreBusy` (counted as a refusal) now if a write of ``weight`` would be refused in
+        ``lane_name``: for a caller that must know before it changes anything else (an agent's ``take`` decides the
+        assignment, then writes it)."""
+        lane = self.lanes[lane_name]
+        if lane.waiting and lane.waiting + weight > lane.max_pending:
+            self.stats.refused += 1
+            self.metrics.store_refused(lane.name)
+            raise StoreBusy(lane.name, lane.max_pending, self.retry_after)
+
+    async def submit(self, kind: BatchKind[T], item: T, weight: int = 1, *, bounded: bool = True) -> Any:
         """Queue ``item`` and wait until it is committed; returns the kind's result for it.
 
         Raises :class:`StoreBusy` at once when its lane already holds ``weight`` too many (an empty lane takes any
-        item), :class:`StoreUnavailable` when the writer is closed.
+        item), :class:`StoreUnavailable` when the writer is closed. ``bounded=False`` skips the lane's bound: for
+        the write that completes a decision already made after :meth:`admit` (refusing it then would leave the
+        decision half done), never for a write a client can repeat at will.
         """
         lane = self.lanes[getattr(kind, "lane", CHAT)]
         worker = lane.worker
         if self._closing or worker.task is None or worker.task.done():
             raise StoreUnavailable("the store is not accepting writes")
-        if lane.waiting and lane.waiting + weight > lane.max_pending:
-            self.stats.refused += 1
-            self.metrics.store_refused(lane.name)
-            raise StoreBusy(lane.name, lane.max_pending, self.retry_after)
+        if bounded:
+            self.admit(lane.name, weight)
         future: asyncio.Future[Any] = worker.loop.create_future()
         span = self.tracing.start_child(f"store {kind.name}") if self.tracing.tracer is not None else None
         lane.jobs.append(_Job(kind, item, future, weight, span))
@@ -192,9 +202,9 @@ class GroupWriter:
         finally:
             span.end()
 
-    async def transaction(self, fn: Callable[[AsyncConnection], Awaitable[R]]) -> R:
+    async def transaction(self, fn: Callable[[AsyncConnection], Awaitable[R]], *, bounded: bool = True) -> R:
         """Run ``fn(conn)`` inside the next batch, in a savepoint of its own; return its result or raise its error."""
-        return await self.submit(TRANSACTION, fn)  # type: ignore[no-any-return]
+        return await self.submit(TRANSACTION, fn, bounded=bounded)  # type: ignore[no-any-return]
 
 
 class _Worker:

@@ -4,10 +4,17 @@ conversation, reset by the agent's ``read`` or a reply."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from kefu_host.chat.tokens import identity_hash
+from kefu_host.keys import STORE
+from tests.chat.test_visitor_ws import decisions
+from tests.store.locks import holding_writes, until
 
 
 def waiting(frame: dict[str, Any], team: str) -> list[dict[str, Any]]:
@@ -122,3 +129,47 @@ async def test_unread_counts_survive_a_reconnect_and_reset_on_read_or_reply(star
     await again.close()
     again = await host.agent(token)
     assert again.frames[0]["conversations"][0]["unread"] == 0
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "postgresql cluster"])
+def store_setup(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, dict[str, str]]:
+    """A host's database URL and environment: on a SQLite file, on PostgreSQL, or as a node of a cluster."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path}/store.db", {}
+    url = request.getfixturevalue("pg_url")
+    if request.param == "postgresql":
+        return url, {}
+    return url, {"KEFU_CLUSTER__REDIS_URL": request.getfixturevalue("redis_url"), "KEFU_CLUSTER__NODE_ID": "a"}
+
+
+async def test_a_take_while_the_writer_is_full_answers_store_busy_and_the_take_sent_again_works(
+    start_host: Callable[..., Any], store_setup: tuple[str, dict[str, str]]
+) -> None:
+    """With the writer's chat lane full (one batch stuck on a lock, two writes queued) a ``take`` is refused like a
+    send: ``store_busy`` with ``retry_after``, the chat still waiting; sent again once the lane drains, it is taken."""
+    db_url, environ = store_setup
+    host = await start_host(db_url=db_url, environ={
+        "KEFU_DATABASE__CHAT_QUEUE_LIMIT": "2", "KEFU_DATABASE__BUSY_RETRY_AFTER": "2.5",
+        "KEFU_DATABASE__SQLITE_BUSY_TIMEOUT": "120", **environ,
+    })
+    writer = host.app[STORE].writer
+    alice = await host.agent(await host.add_agent("alice", teams=("support",), capacity=1), presence="away")
+    visitors = [await host.visitor() for _ in range(4)]
+    cids = [(await visitor.say(f"hello {n}"))["conversation_id"] for n, visitor in enumerate(visitors)]
+    async with asyncio.timeout(20):  # each was routed (queued: nobody online), which writes after the ack
+        while await decisions(host) < 4 or writer.in_flight() or writer.pending():
+            await asyncio.sleep(0.01)
+    async with holding_writes(db_url, "messages"):
+        await visitors[1].send({"type": "send", "client_msg_id": "m1", "body": "stuck"})
+        await until(lambda: writer.in_flight() == 1 and writer.pending() == 0)
+        for n in (2, 3):
+            await visitors[n].send({"type": "send", "client_msg_id": f"m{n}", "body": "queued"})
+        await until(lambda: writer.pending() == 2)
+        await alice.send({"type": "take", "conversation_id": cids[0]})
+        refused = await alice.expect("error")
+        assert (refused["code"], refused["retry_after"]) == ("store_busy", 2.5)
+    for n in (1, 2, 3):
+        await visitors[n].expect("ack", client_msg_id=f"m{n}")
+    await alice.send({"type": "take", "conversation_id": cids[0]})
+    assert (await alice.expect("assigned"))["conversation"]["id"] == cids[0]
+    assert (await visitors[0].expect("agent_joined"))["agent"] == "alice"

@@ -11,7 +11,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import textwrap
 from collections import Counter
@@ -30,17 +29,11 @@ from kefu_host.store import open_store
 from kefu_host.testing.clients import AgentClient, VisitorClient
 from kefu_host.testing.events import envelope, signed
 from kefu_host.testing.process import HostProcess
-from tests.conftest import IN_CI
+from tests.conftest import IN_CI, free_port
 
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 EVENT_SECRET = "cluster-shop-secret"
 IDENTITY = "test-identity-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def wait_port(port: int, timeout: float = 20.0) -> None:

@@ -15,12 +15,10 @@ import aiohttp
 from kefu_host.config import Config
 from kefu_host.keys import CONFIG, METRICS
 from kefu_host.metrics.exposition import node_name
-from tests.conftest import admin_headers
+from tests.conftest import admin_headers, free_port
 from tests.metrics.conftest import Scrape, scrape
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
-#: A port of this test's own for the separate metrics listener.
-METRICS_PORT = 20741
 
 
 async def test_metrics_want_the_admin_token(start_host: Callable[..., Any]) -> None:
@@ -56,10 +54,11 @@ async def test_an_admin_agent_signed_in_to_the_console_may_scrape(start_host: Ca
 
 
 async def test_metrics_on_a_port_of_their_own_need_no_token(start_host: Callable[..., Any]) -> None:
-    host = await start_host(f"[metrics]\nport = {METRICS_PORT}\n")
+    port = free_port()  # metrics.port = 0 means the main listener, so the OS is asked for a free one
+    host = await start_host(f"[metrics]\nport = {port}\n")
     assert (await host.client.get("/metrics", headers=admin_headers())).status == 404
     async with aiohttp.ClientSession() as session:
-        async with session.get(f"http://127.0.0.1:{METRICS_PORT}/metrics") as answer:
+        async with session.get(f"http://127.0.0.1:{port}/metrics") as answer:
             assert answer.status == 200
             s = Scrape(await answer.text())
     assert s.value("kefu_websocket_connections", kind="visitor") == 0

@@ -250,7 +250,8 @@ async def test_after_its_listening_connection_is_killed_a_node_listens_again_and
         admin = await asyncpg.connect(dsn(db_url))
         try:
             killed = await admin.fetchval(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'")
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND query LIKE 'LISTEN%'")  # not other tests' databases
         finally:
             await admin.close()
         assert killed == 1

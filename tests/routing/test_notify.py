@@ -26,7 +26,8 @@ async def test_notifications_arrive_and_a_killed_connection_reconnects(pg_url: s
         await admin.execute("SELECT pg_notify('kefu_test', 'one')")
         assert await asyncio.wait_for(payloads.get(), 30) == "one"
         killed = await admin.fetchval(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'")
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND query LIKE 'LISTEN%'")  # not other tests' databases
         assert killed == 1
         await asyncio.wait_for(connects.get(), 30)
         await admin.execute("SELECT pg_notify('kefu_test', 'two')")

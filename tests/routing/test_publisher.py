@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from kefu_host.routing import revisions
 from kefu_host.routing.publisher import Published, Publisher
@@ -15,6 +16,7 @@ from kefu_host.rules import Catalogue
 from kefu_host.rules.loader import Snapshot, revision_of
 from kefu_host.rules.offload import RuleBuilder
 from kefu_host.store import open_store
+from kefu_host.store.models import RuleFile, RuleRevision
 from tests.rules.conftest import TEAMS
 
 ROUTING = (
@@ -91,3 +93,29 @@ async def test_of_two_publishers_racing_on_one_parent_one_wins(db_url: str) -> N
         assert statuses == ["conflict", "loaded"]
         won = next(r for r in results if r.outcome.status == "loaded")
         assert await revisions.active_hash(one) == won.outcome.revision
+
+
+async def test_a_publish_keeps_the_active_revision_and_the_last_few_with_their_files(db_url: str) -> None:
+    """``keep = 3``: once an accepted set is followed by four refused ones, the rows left are the active one and
+    the last three; the files of the revisions pruned away are gone, the kept ones' are all there."""
+    async with open_store(db_url) as store:
+        publisher = Publisher(store, RuleBuilder(Catalogue.core(), TEAMS), origin="test", keep=3)
+        active = (await publish(publisher, {"a.rule": ROUTING.format(team="vip")})).outcome.revision
+        refused = [(await publish(publisher, {"a.rule": ROUTING.format(team=f"vipp{n}")})).outcome.revision
+                   for n in range(4)]
+        assert await stored(store) == ([1, 3, 4, 5], {active, *refused[1:]})
+
+        accepted = (await publish(publisher, {"a.rule": ROUTING.format(team="backup")})).outcome.revision
+        assert await revisions.active_hash(store) == accepted
+        assert await stored(store) == ([4, 5, 6], {*refused[2:], accepted})
+        assert await revisions.files_of(store, accepted) == {"a.rule": ROUTING.format(team="backup").encode()}
+        assert await revisions.files_of(store, active) == {}
+        assert not await revisions.known(store, active)  # pruned: published again, it counts as new
+
+
+async def stored(store: Any) -> tuple[list[int], set[str]]:
+    """The ids of the revision rows left, and the revisions the stored files belong to."""
+    async with store.read() as conn:
+        ids = sorted((await conn.execute(select(RuleRevision.id))).scalars())
+        files = set((await conn.execute(select(RuleFile.revision))).scalars())
+    return ids, files

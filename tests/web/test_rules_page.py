@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from playwright.async_api import expect
+from sqlalchemy import update
 
 from kefu_host.config import resolve_path
-from kefu_host.keys import RULES
+from kefu_host.keys import RULES, STORE
+from kefu_host.routing import revisions
+from kefu_host.routing.revisions import NodeReport
+from kefu_host.store.models import RuleNode, utcnow
 from tests.web.conftest import Watch, WebHost, screenshot_path
 from tests.web.pages import Console, Widget
 
@@ -93,3 +98,38 @@ async def test_an_agent_who_is_not_an_admin_has_no_rules_page(start_web: Callabl
     await expect(page.locator(".topbar .agent-name")).to_have_text("alice")
     await console.expect_connected()
     await expect(page.get_by_role("button", name="Rules")).to_have_count(0)
+
+
+async def test_the_rules_page_lists_what_each_host_runs_as_text(
+    start_web: Callable[..., Any], page: Any, watch: Watch
+) -> None:
+    """Every host's heartbeat (``nodes`` of GET /api/rules) is a row: name, revision, loaded at; a late one is marked,
+    and a host name that looks like markup stays text."""
+    host: WebHost = await start_web(environ={"KEFU_CLUSTER__NODE_ID": "node-a"})
+    store = host.app[STORE]
+    revision = host.app[RULES].holder.current.revision
+    loaded = datetime(2026, 12, 1, 8, 30, tzinfo=UTC)
+    late = utcnow() - timedelta(hours=1)  # late, but not yet forgotten (a day)
+    odd = '<img src=x onerror="window.injected=1">'
+    await revisions.report(store, NodeReport(odd, "ab" * 32, loaded, None, None, None, late, late))
+    # a report is written as seen now: make this one an hour late
+    await store.writer.transaction(lambda conn: conn.execute(
+        update(RuleNode).where(RuleNode.node_id == odd).values(seen_at=late)))
+    await host.add_agent("root", password=PASSWORD, admin=True)
+    await Console.sign_in(page, host, "root", PASSWORD)
+
+    await page.get_by_role("button", name="Rules").click()
+    table = page.locator("section.rules-page table.nodes-table")
+    await expect(table.locator("caption")).to_have_text("What each host runs")
+    rows = table.locator("tbody tr")
+    await expect(rows).to_have_count(2)
+    first, second = rows.nth(0), rows.nth(1)  # by node name: "<" sorts before "n"
+    await expect(first.locator(".node-name")).to_have_text(f"{odd} (no heartbeat)")
+    await expect(first.locator(".node-revision")).to_have_text("ab" * 6)
+    await expect(first.locator(".node-loaded-at")).not_to_have_text("—")
+    await expect(second.locator(".node-name")).to_have_text("node-a")
+    await expect(second.locator(".node-revision")).to_have_text(revision[:12])
+    assert await second.get_attribute("data-stale") == "false"
+    assert await table.locator("img").count() == 0
+    assert await page.evaluate("window.injected") is None
+    assert watch.page_errors == []

@@ -11,6 +11,26 @@ function when(seconds) {
   return seconds ? new Date(seconds * 1000).toLocaleString() : '—';
 }
 
+function whenIso(iso) {
+  return iso ? new Date(iso).toLocaleString() : '—';
+}
+
+// What every host on the database runs (the heartbeats in GET /api/rules' `nodes`): after a publish, an admin sees
+// which hosts have the new revision. Node names come from each host's config: shown as text, like everything here.
+function NodesTable({ nodes }) {
+  if (!Array.isArray(nodes) || nodes.length === 0) return null;
+  return html`<table class="rule-table nodes-table">
+    <caption>${t('rules.nodes_title')}</caption>
+    <thead><tr><th scope="col">${t('rules.col_node')}</th><th scope="col">${t('rules.col_revision')}</th>
+      <th scope="col">${t('rules.col_loaded_at')}</th></tr></thead>
+    <tbody>${nodes.map((node) => html`<tr data-node=${node.node} data-stale=${node.stale ? 'true' : 'false'}>
+      <td class="node-name">${node.node}${node.stale ? ` (${t('rules.node_stale')})` : ''}</td>
+      <td class="node-revision" title=${node.revision ?? ''}>${node.revision ? node.revision.slice(0, 12) : '—'}</td>
+      <td class="node-loaded-at">${whenIso(node.loaded_at)}</td>
+    </tr>`)}</tbody>
+  </table>`;
+}
+
 // For admins: the active rule set (GET /api/rules), a reload (POST /api/rules/reload), and what the rules would
 // decide now for the open conversation (GET /api/conversations/{id}/explain).
 export function RulesPage({ api, conv }) {
@@ -50,6 +70,7 @@ export function RulesPage({ api, conv }) {
       <dt>${t('rules.loaded_at')}</dt><dd>${when(status.loaded_at)}</dd>
       <dt>${t('rules.last_error')}</dt><dd class="last-error">${status.last_error || t('rules.no_error')}</dd>
     </dl>`}
+    ${status && html`<${NodesTable} nodes=${status.nodes} />`}
     <p><button type="button" onClick=${runReload} disabled=${reload?.pending}>${t('rules.reload')}</button></p>
     ${reload && !reload.pending && html`<div class=${`reload-result ${reload.ok ? 'ok' : 'error'}`} role="status">
       <p>${t('rules.reload_result', { status: reload.status ?? reload.code, message: reload.message ?? '' })}</p>
