@@ -113,6 +113,12 @@ _ASSIGN = text(
     "UPDATE conversations SET status = 'assigned', agent_id = :agent, team = :team, assigned_at = :now, "
     "updated_at = :now WHERE id = :cid AND status = 'queued' RETURNING id"
 )
+#: a take is of the conversation the agent saw waiting in ``team``: moved to another queue meanwhile (a transfer on
+#: another node), it is no longer that one, and taking it must not pull it back into ``team``
+_TAKE = text(
+    "UPDATE conversations SET status = 'assigned', agent_id = :agent, assigned_at = :now, updated_at = :now "
+    "WHERE id = :cid AND status = 'queued' AND team = :team RETURNING id"
+)
 _TOUCH_AGENT = text("UPDATE agents SET last_assigned_at = :now WHERE id = :agent")
 _HEAD = text(
     f"SELECT id, team FROM conversations WHERE status = 'queued' AND team = ANY(:teams) ORDER BY {_QUEUE_ORDER} "
@@ -153,8 +159,9 @@ class SqlSeats:
             return Assignment(conversation_id, agent, team)
 
     @staticmethod
-    async def _assign(conn: AsyncConnection, cid: int, agent: int, team: str, now: datetime) -> bool:
-        won = (await conn.execute(_ASSIGN, {"agent": agent, "team": team, "now": now, "cid": cid})).scalar()
+    async def _assign(conn: AsyncConnection, cid: int, agent: int, team: str, now: datetime, *,
+                      statement: Any = _ASSIGN) -> bool:
+        won = (await conn.execute(statement, {"agent": agent, "team": team, "now": now, "cid": cid})).scalar()
         if won is None:
             return False
         await conn.execute(_TOUCH_AGENT, {"now": now, "agent": agent})
@@ -166,11 +173,12 @@ class SqlSeats:
 
     async def take(self, conversation_id: int, agent_id: int, team: str) -> Assignment | None:
         """Under the team's lock, like every assignment: the agent's row locked, its load re-checked, the
-        conversation compare-and-set from queued."""
+        conversation compare-and-set from queued in ``team``."""
         async with self.store.engines.write.begin() as conn:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": team_lock(team)})
             agent = (await conn.execute(_TAKER, {"agent": agent_id})).scalar()
-            if agent is None or not await self._assign(conn, conversation_id, agent_id, team, utcnow()):
+            if agent is None or not await self._assign(conn, conversation_id, agent_id, team, utcnow(),
+                                                       statement=_TAKE):
                 return None
             return Assignment(conversation_id, agent_id, team)
 

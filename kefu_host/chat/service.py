@@ -301,7 +301,8 @@ class ChatService(LiveState):
                 raise TakeRefused("not_queued", f"conversation {conversation_id} is not waiting in your teams' queues")
             assignment = await self.seats.take(conversation_id, agent_id, placed[0])
             if assignment is None:
-                if await self.seats.position(conversation_id) is None:  # another agent (node) took it first
+                still = await self.seats.position(conversation_id)
+                if still is None or still[0] != placed[0]:  # another agent (node) took or moved it first
                     raise TakeRefused("not_queued",
                                       f"conversation {conversation_id} is not waiting in your teams' queues")
                 raise TakeRefused("at_capacity", f"you already hold {agent.capacity} conversations (your capacity)")
