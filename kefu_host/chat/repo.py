@@ -12,14 +12,29 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kefu_host.chat.append import Appended, AppendMessages, NewMessage
 from kefu_host.chat.values import NOTE, ConversationView, CustomerView, MessageView
 from kefu_host.store import Store
-from kefu_host.store.models import Agent, Conversation, Customer, Message, RoutingDecision, WebhookDelivery, utcnow
+from kefu_host.store.models import (
+    OPEN_CONVERSATION,
+    Agent,
+    Conversation,
+    Customer,
+    Message,
+    RoutingDecision,
+    WebhookDelivery,
+    utcnow,
+)
 from kefu_host.webhooks import events
 from kefu_host.webhooks.outbox import Change, Outbox
+
+
+def _insert_for(dialect: str) -> Callable[..., Any]:
+    """The INSERT that knows ``ON CONFLICT`` on this backend (both have it, each in its own dialect module)."""
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert  # type: ignore[no-any-return]
 
 
 def message_view(row: Any) -> MessageView:
@@ -182,7 +197,10 @@ class ChatRepo:
 
     async def create_conversation(
         self, customer_id: int, visitor_id: str, team: str, priority: int, channel: str = "web"
-    ) -> ConversationView:
+    ) -> ConversationView | None:
+        """The customer's new (queued) conversation; None when the customer already has an open one (another node
+        opened it first: the database holds one open conversation per customer), which the caller reads instead."""
+
         async def create(conn: AsyncConnection) -> Any:
             now = utcnow()
             values = {
@@ -199,7 +217,13 @@ class ChatRepo:
                 "updated_at": now,
                 "queued_at": now,
             }
-            new_id = (await conn.execute(insert(Conversation).values(**values))).inserted_primary_key[0]
+            new_id = (await conn.execute(
+                _insert_for(self.store.dialect)(Conversation).values(**values)
+                .on_conflict_do_nothing(index_elements=["customer_id"], index_where=OPEN_CONVERSATION)
+                .returning(Conversation.id)
+            )).scalar()
+            if new_id is None:
+                return None, False
             view = conversation_view((await conn.execute(select(Conversation).where(Conversation.id == new_id))).one())
             deliveries = self.outbox.rows(events.opened(view, reopened=False), now)
             if deliveries:

@@ -148,6 +148,8 @@ class ChatService(LiveState):
             view = await self.repo.create_conversation(
                 visitor.customer_id, visitor.visitor_id, self.config.default_team, PRIORITY_NORMAL
             )
+            if view is None:
+                return None  # another node opened the customer's conversation first: read it again
             state = ConvState.from_view(view, visitor.visitor_id)
         else:
             if latest.status != "closed":

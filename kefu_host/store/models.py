@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -160,11 +161,18 @@ class AgentTeam(Base):
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
 
 
+#: The predicate of the open-conversation index (``ON CONFLICT`` names it to find that index).
+OPEN_CONVERSATION = text("status <> 'closed'")
+
+
 class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (
         Index("ix_conversations_status_team", "status", "team"),
         Index("ix_conversations_queue", "team", "status", "priority", "queued_at"),
+        # a customer has at most one open conversation, even when two nodes open it at once (0007)
+        Index("uq_conversations_open_customer", "customer_id", unique=True,
+              postgresql_where=OPEN_CONVERSATION, sqlite_where=OPEN_CONVERSATION),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 
 from kefu_host.keys import STORE
 from tests.chat.conftest import Host
+from tests.store.locks import lock_waiters
 
 
 async def two_nodes(start_host: Callable[..., Any], pg_url: str, redis_url: str, **env: str) -> tuple[Host, Host]:
@@ -80,3 +83,39 @@ async def test_an_agent_gone_past_grace_is_requeued_once_by_one_node(
             {"c": cid})).scalar()
     assert requeues == 1
     assert [f["type"] for f in visitor.frames + await visitor.drain(0.5)].count("requeued") == 1
+
+
+@pytest.mark.redis
+async def test_one_visitor_writing_first_on_two_nodes_at_once_opens_one_conversation(
+    start_host: Callable[..., Any], pg_url: str, redis_url: str
+) -> None:
+    """Two tabs of a new visitor, on two nodes, send their first messages at once: both nodes find no conversation
+    and insert one. Deterministic: a trigger holds each insert (on an advisory lock the test holds) until both nodes
+    have read "none" and are inserting; then both go on, and the database lets one of them open it."""
+    a, b = await two_nodes(start_host, pg_url, redis_url)
+    gate = await asyncpg.connect(pg_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await gate.execute("CREATE FUNCTION hold_insert() RETURNS trigger LANGUAGE plpgsql AS "
+                           "$$ BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NEW; END $$")
+        await gate.execute("CREATE TRIGGER hold BEFORE INSERT ON conversations FOR EACH ROW "
+                           "EXECUTE FUNCTION hold_insert()")
+        await gate.execute("SELECT pg_advisory_lock(4242)")
+        token = await a.visitor_token()
+        tab_a, tab_b = await a.visitor(token=token), await b.visitor(token=token)
+        sent = asyncio.gather(tab_a.say("hello from a"), tab_b.say("hello from b"))
+        await until_lock_waiters(pg_url, 2)  # both nodes are inserting the customer's first conversation
+        await gate.execute("SELECT pg_advisory_unlock(4242)")
+        ack_a, ack_b = await sent
+    finally:
+        await gate.close()
+    assert ack_a["conversation_id"] == ack_b["conversation_id"]
+    assert sorted([ack_a["seq"], ack_b["seq"]]) == [1, 2]  # both messages, in the one conversation
+    async with a.app[STORE].read() as conn:
+        rows = (await conn.execute(text("SELECT id, status, last_seq FROM conversations"))).all()
+    assert rows == [(ack_a["conversation_id"], "queued", 2)]
+
+
+async def until_lock_waiters(url: str, count: int) -> None:
+    async with asyncio.timeout(20):
+        while await lock_waiters(url) < count:
+            await asyncio.sleep(0.01)

@@ -19,12 +19,12 @@ async def test_the_database_refuses_an_agent_more_conversations_than_its_capacit
         await add_agent(store, "ann", ["support"], 1)
     conn = await asyncpg.connect(pg_url.replace("postgresql+asyncpg", "postgresql"))
     try:
-        await conn.execute("INSERT INTO customers (id, vip_level, ltv_cents, tags, attributes, field_times, "
-                           "created_at, updated_at) VALUES (1, 0, 0, '[]', '{}', '{}', now(), now())")
-        for cid in (1, 2):
+        for cid in (1, 2):  # two customers: each has one open conversation
+            await conn.execute("INSERT INTO customers (id, vip_level, ltv_cents, tags, attributes, field_times, "
+                               "created_at, updated_at) VALUES ($1, 0, 0, '[]', '{}', '{}', now(), now())", cid)
             await conn.execute(
                 "INSERT INTO conversations (id, customer_id, visitor_id, status, team, priority, channel, last_seq, "
-                "transfers, tags, created_at, updated_at) VALUES ($1, 1, 'v', 'queued', 'support', 50, 'web', 0, 0, "
+                "transfers, tags, created_at, updated_at) VALUES ($1, $1, 'v', 'queued', 'support', 50, 'web', 0, 0, "
                 "'[]', now(), now())", cid)
         agent = await conn.fetchval("SELECT id FROM agents")
         await conn.execute("UPDATE conversations SET status = 'assigned', agent_id = $1 WHERE id = 1", agent)
