@@ -120,8 +120,9 @@ _TAKE = text(
     "WHERE id = :cid AND status = 'queued' AND team = :team RETURNING id"
 )
 _TOUCH_AGENT = text("UPDATE agents SET last_assigned_at = :now WHERE id = :agent")
+_PREFER = text("UPDATE conversations SET preferred_agent = :prefer WHERE id = :cid AND status = 'queued'")
 _HEAD = text(
-    f"SELECT id, team FROM conversations WHERE status = 'queued' AND team = ANY(:teams) ORDER BY {_QUEUE_ORDER} "
+    f"SELECT id, team, preferred_agent FROM conversations WHERE status = 'queued' AND team = ANY(:teams) ORDER BY {_QUEUE_ORDER} "
     "LIMIT 1 FOR UPDATE SKIP LOCKED"
 )
 _TAKER = text("SELECT id FROM agents WHERE id = :agent AND NOT disabled AND load < capacity FOR UPDATE")
@@ -150,6 +151,9 @@ class SqlSeats:
             params: dict[str, Any] = {"fresh": self._fresh(), "team": team}
             if prefer:
                 params["prefer"] = prefer
+            # the preference stays with the conversation: whichever node hands it out later (a freed seat, a
+            # re-queue after its agent's grace period) offers it to that agent first, as one process's ticket does
+            await conn.execute(_PREFER, {"prefer": prefer, "cid": conversation_id})
             agent = (await conn.execute(_PICK_PREFERRED if prefer else _PICK_TEAM, params)).scalar()
             if agent is None or not await self._assign(conn, conversation_id, agent, team, now):
                 await conn.execute(
@@ -204,7 +208,8 @@ class SqlSeats:
                     out.append(Assignment(head.id, agent_id, head.team))
 
     async def drain_team(self, team: str) -> list[Assignment]:
-        """Hand the team's waiting conversations to its available agents, in serving order."""
+        """Hand the team's waiting conversations to its available agents, in serving order, each to the agent its
+        placement preferred when that one can take it."""
         out = []
         while True:
             async with self.store.engines.write.begin() as conn:
@@ -212,7 +217,10 @@ class SqlSeats:
                 head = (await conn.execute(_HEAD, {"teams": [team]})).first()
                 if head is None:
                     return out
-                agent = (await conn.execute(_PICK_TEAM, {"fresh": self._fresh(), "team": team})).scalar()
+                params: dict[str, Any] = {"fresh": self._fresh(), "team": team}
+                if head.preferred_agent:  # as on its first placement: that agent first, if online with a free seat
+                    params["prefer"] = head.preferred_agent
+                agent = (await conn.execute(_PICK_PREFERRED if head.preferred_agent else _PICK_TEAM, params)).scalar()
                 if agent is None:
                     return out
                 if await self._assign(conn, head.id, agent, team, utcnow()):

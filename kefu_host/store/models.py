@@ -182,6 +182,9 @@ class Conversation(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")
     team: Mapped[str] = mapped_column(String(100))
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    #: The agent its last placement preferred (a rule's ``prefer_agent``, a plugin's answer, a transfer's colleague):
+    #: with several nodes, whichever node hands it out of the queue later offers it to that agent first (0008).
+    preferred_agent: Mapped[str | None] = mapped_column(String(100))
     priority: Mapped[int] = mapped_column(Integer, default=50)
     channel: Mapped[str] = mapped_column(String(32), default="web")
     #: Highest message seq; messages are numbered 1, 2, 3... with no gaps.

@@ -8,9 +8,12 @@ import asyncpg
 import pytest
 
 from kefu_host.chat.accounts import AccountError, add_agent, ensure_teams, set_agent
-from kefu_host.chat.assignment import Assignment
+from kefu_host.chat.assignment import Assignment, Dispatcher
+from kefu_host.chat.claims import claim_requeue
 from kefu_host.chat.seats import SqlSeats, team_lock
 from kefu_host.store import open_store
+from kefu_host.store.models import utcnow
+from kefu_host.webhooks.outbox import Outbox
 
 
 async def test_the_database_refuses_an_agent_more_conversations_than_its_capacity(pg_url: str) -> None:
@@ -188,3 +191,83 @@ async def test_a_take_of_a_conversation_moved_to_another_queue_meanwhile_leaves_
             assert await SqlSeats(store, 5).take(cid, ann, "support") == Assignment(cid, ann, "support")
         finally:
             await conn.close()
+
+
+# --- the preferred agent, whenever a conversation leaves the queue ------------------------------------------------
+
+
+async def _online(conn: asyncpg.Connection, name: str) -> None:
+    await conn.execute("INSERT INTO agent_sessions (id, agent_id, node_id, wish, started_at, heartbeat_at) "
+                       "SELECT $1::text, id, 'a', 'online', now(), now() FROM agents WHERE name = $1", name)
+
+
+async def test_a_waiting_conversation_goes_to_its_preferred_agent_when_another_node_hands_out_the_queue(
+    pg_url: str,
+) -> None:
+    """Handed out of the team's queue later by another node (its sweep), the preference of its placement still
+    counts: bob, the preferred agent, gets it, though carl is as free and has waited longer."""
+    async with open_store(pg_url) as node_a, open_store(pg_url) as node_b:
+        await ensure_teams(node_a, ["support"])
+        for name in ("bob", "carl"):
+            await add_agent(node_a, name, ["support"], 1)
+        conn = await asyncpg.connect(_plain(pg_url))
+        try:
+            cid = await _queued(conn, "support", 1)
+            assert await SqlSeats(node_a, 5).place(cid, "support", 50, utcnow(), prefer="bob") is None  # none online
+            await conn.execute("UPDATE agents SET last_assigned_at = now() WHERE name = 'bob'")  # carl idle longest
+            await _online(conn, "bob")
+            await _online(conn, "carl")
+            [handed] = await SqlSeats(node_b, 5).drain_team("support")
+            assert handed == Assignment(cid, await _agent_id(conn, "bob"), "support")
+            # without a preference the same queue goes to the agent idle longest
+            other = await _queued(conn, "support", 2)
+            await conn.execute("UPDATE conversations SET status = 'closed' WHERE id = $1", cid)
+            assert await SqlSeats(node_a, 5).place(other, "support", 50, utcnow()) == Assignment(
+                other, await _agent_id(conn, "carl"), "support")
+        finally:
+            await conn.close()
+
+
+async def test_a_conversation_requeued_after_its_agent_is_gone_goes_to_its_preferred_agent_first(pg_url: str) -> None:
+    async with open_store(pg_url) as node_a, open_store(pg_url) as node_b:
+        await ensure_teams(node_a, ["support"])
+        for name, capacity in (("ann", 2), ("bob", 1), ("carl", 2)):
+            await add_agent(node_a, name, ["support"], capacity)
+        conn = await asyncpg.connect(_plain(pg_url))
+        try:
+            busy, cid = await _queued(conn, "support", 1), await _queued(conn, "support", 2)
+            bob = await _agent_id(conn, "bob")
+            await conn.execute("UPDATE conversations SET status = 'assigned', agent_id = $1 WHERE id = $2", bob, busy)
+            await _online(conn, "ann")
+            await _online(conn, "bob")
+            seats = SqlSeats(node_a, 5)
+            # bob is full: ann gets it on first placement
+            assert await seats.place(cid, "support", 50, utcnow(), prefer="bob") == Assignment(
+                cid, await _agent_id(conn, "ann"), "support")
+            await conn.execute("UPDATE conversations SET status = 'closed' WHERE id = $1", busy)  # bob has room
+            await conn.execute("UPDATE agents SET last_assigned_at = now() WHERE name = 'bob'")  # carl idle longest
+            await _online(conn, "carl")
+            await conn.execute("DELETE FROM agent_sessions WHERE agent_id = (SELECT id FROM agents WHERE name = 'ann')")
+            await conn.execute("UPDATE agents SET last_seen_at = now() - interval '1 minute' WHERE name = 'ann'")
+            [(requeued, _)] = await claim_requeue(node_b, Outbox(), utcnow(), grace=30)
+            assert requeued.id == cid and requeued.status == "queued"
+            assert await SqlSeats(node_b, 5).drain_team("support") == [Assignment(cid, bob, "support")]
+        finally:
+            await conn.close()
+
+
+def test_one_process_offers_a_requeued_conversation_to_its_preferred_agent_first() -> None:
+    """What the database does for several nodes, the one process's dispatcher does with the conversation's ticket."""
+    dispatcher = Dispatcher()
+    for agent_id, name, capacity in ((1, "ann", 2), (2, "bob", 1), (3, "carl", 2)):
+        dispatcher.upsert_agent(agent_id, name, ["support"], capacity)
+    dispatcher.set_presence(1, "online")
+    dispatcher.set_presence(2, "online")
+    assert dispatcher.place(10, "support", 50, utcnow()) == Assignment(10, 1, "support")
+    assert dispatcher.place(11, "support", 50, utcnow()) == Assignment(11, 2, "support")  # bob: the less loaded
+    assert dispatcher.place(12, "support", 50, utcnow(), prefer="bob") == Assignment(12, 1, "support")  # bob is full
+    dispatcher.release(11)
+    dispatcher.set_presence(3, "online")  # carl has room and has waited longest
+    dispatcher.set_presence(1, "offline")
+    assert dispatcher.requeue_agent(1) == [10, 12]
+    assert dispatcher.drain_team("support") == [Assignment(10, 3, "support"), Assignment(12, 2, "support")]
