@@ -12,12 +12,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kefu_host.chat.append import Appended, AppendMessages, NewMessage
 from kefu_host.chat.values import NOTE, ConversationView, CustomerView, MessageView
 from kefu_host.store import Store
+from kefu_host.store.dialect import insert_unless_conflict
 from kefu_host.store.models import (
     OPEN_CONVERSATION,
     Agent,
@@ -30,11 +30,6 @@ from kefu_host.store.models import (
 )
 from kefu_host.webhooks import events
 from kefu_host.webhooks.outbox import Change, Outbox
-
-
-def _insert_for(dialect: str) -> Callable[..., Any]:
-    """The INSERT that knows ``ON CONFLICT`` on this backend (both have it, each in its own dialect module)."""
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert  # type: ignore[no-any-return]
 
 
 def message_view(row: Any) -> MessageView:
@@ -217,11 +212,7 @@ class ChatRepo:
                 "updated_at": now,
                 "queued_at": now,
             }
-            new_id = (await conn.execute(
-                _insert_for(self.store.dialect)(Conversation).values(**values)
-                .on_conflict_do_nothing(index_elements=["customer_id"], index_where=OPEN_CONVERSATION)
-                .returning(Conversation.id)
-            )).scalar()
+            new_id = await insert_unless_conflict(conn, Conversation, values, ["customer_id"], OPEN_CONVERSATION)
             if new_id is None:
                 return None, False
             view = conversation_view((await conn.execute(select(Conversation).where(Conversation.id == new_id))).one())

@@ -122,8 +122,8 @@ _TAKE = text(
 _TOUCH_AGENT = text("UPDATE agents SET last_assigned_at = :now WHERE id = :agent")
 _PREFER = text("UPDATE conversations SET preferred_agent = :prefer WHERE id = :cid AND status = 'queued'")
 _HEAD = text(
-    f"SELECT id, team, preferred_agent FROM conversations WHERE status = 'queued' AND team = ANY(:teams) ORDER BY {_QUEUE_ORDER} "
-    "LIMIT 1 FOR UPDATE SKIP LOCKED"
+    "SELECT id, team, preferred_agent FROM conversations WHERE status = 'queued' AND team = ANY(:teams) "
+    f"ORDER BY {_QUEUE_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED"
 )
 _TAKER = text("SELECT id FROM agents WHERE id = :agent AND NOT disabled AND load < capacity FOR UPDATE")
 _AGENT_TEAMS = text("SELECT t.name FROM agent_teams at JOIN teams t ON t.id = at.team_id WHERE at.agent_id = :agent")

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 
-from kefu_host.keys import STORE
+from kefu_host.keys import CHAT, STORE
 from tests.chat.conftest import Host
 from tests.store.locks import lock_waiters
 
@@ -115,7 +115,45 @@ async def test_one_visitor_writing_first_on_two_nodes_at_once_opens_one_conversa
     assert rows == [(ack_a["conversation_id"], "queued", 2)]
 
 
+async def decisions(host: Host, cid: int) -> int:
+    async with host.app[STORE].read() as conn:
+        return int((await conn.execute(
+            text("SELECT count(*) FROM routing_decisions WHERE conversation_id = :c"), {"c": cid})).scalar())
+
+
 async def until_lock_waiters(url: str, count: int) -> None:
     async with asyncio.timeout(20):
         while await lock_waiters(url) < count:
             await asyncio.sleep(0.01)
+
+
+@pytest.mark.redis
+async def test_a_take_of_a_chat_another_node_moved_meanwhile_is_refused_and_the_chat_stays_moved(
+    start_host: Callable[..., Any], pg_url: str, redis_url: str
+) -> None:
+    a, b = await two_nodes(start_host, pg_url, redis_url)
+    alice = await b.agent(await b.add_agent("alice", teams=("support", "vip"), capacity=2), presence="away")
+    visitor = await a.visitor(token=await a.visitor_token())
+    cid = (await visitor.say("anyone?"))["conversation_id"]  # waits in support: alice is away
+    async with asyncio.timeout(20):  # node a placed it (the decision is recorded after the placement)
+        while not await decisions(a, cid):
+            await asyncio.sleep(0.01)
+    seats = b.app[CHAT].service.seats
+    take = seats.take
+
+    async def moved_first(conversation_id: int, agent_id: int, team: str) -> Any:
+        """Node b saw it waiting in support; before its take runs, another node's transfer to vip lands."""
+        seats.take = take
+        async with a.app[STORE].engines.write.begin() as conn:
+            await conn.execute(text("UPDATE conversations SET team = 'vip' WHERE id = :c"), {"c": cid})
+        return await take(conversation_id, agent_id, team)
+
+    seats.take = moved_first
+    await alice.send({"type": "take", "conversation_id": cid})
+    assert (await alice.expect("error"))["code"] == "not_queued"  # not "at_capacity": she has room
+    async with a.app[STORE].read() as conn:
+        assert (await conn.execute(text("SELECT status, team, agent_id FROM conversations"))).one() == (
+            "queued", "vip", None)
+    await alice.send({"type": "take", "conversation_id": cid})  # where it waits now, it is hers to take
+    assigned = await alice.expect("assigned")
+    assert (assigned["conversation"]["id"], assigned["conversation"]["team"]) == (cid, "vip")

@@ -183,7 +183,7 @@ async def test_a_take_of_a_conversation_moved_to_another_queue_meanwhile_leaves_
         conn = await asyncpg.connect(_plain(pg_url))
         try:
             cid = await _queued(conn, "sales", 1)  # ann saw it waiting in sales...
-            await conn.execute("UPDATE conversations SET team = 'support' WHERE id = $1", cid)  # ...another node moved it
+            await conn.execute("UPDATE conversations SET team = 'support' WHERE id = $1", cid)  # ...then it moved
             ann = await _agent_id(conn, "ann")
             assert await SqlSeats(store, 5).take(cid, ann, "sales") is None
             assert await conn.fetchrow("SELECT status, team, agent_id FROM conversations WHERE id = $1", cid) == (
