@@ -17,7 +17,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from kefu_host.chat.append import Appended, AppendMessages, NewMessage
 from kefu_host.chat.values import NOTE, ConversationView, CustomerView, MessageView
 from kefu_host.store import Store
-from kefu_host.store.models import Agent, Conversation, Customer, Message, RoutingDecision, WebhookDelivery, utcnow
+from kefu_host.store.dialect import insert_unless_conflict
+from kefu_host.store.models import (
+    OPEN_CONVERSATION,
+    Agent,
+    Conversation,
+    Customer,
+    Message,
+    RoutingDecision,
+    WebhookDelivery,
+    utcnow,
+)
 from kefu_host.webhooks import events
 from kefu_host.webhooks.outbox import Change, Outbox
 
@@ -182,7 +192,10 @@ class ChatRepo:
 
     async def create_conversation(
         self, customer_id: int, visitor_id: str, team: str, priority: int, channel: str = "web"
-    ) -> ConversationView:
+    ) -> ConversationView | None:
+        """The customer's new (queued) conversation; None when the customer already has an open one (another node
+        opened it first: the database holds one open conversation per customer), which the caller reads instead."""
+
         async def create(conn: AsyncConnection) -> Any:
             now = utcnow()
             values = {
@@ -199,7 +212,9 @@ class ChatRepo:
                 "updated_at": now,
                 "queued_at": now,
             }
-            new_id = (await conn.execute(insert(Conversation).values(**values))).inserted_primary_key[0]
+            new_id = await insert_unless_conflict(conn, Conversation, values, ["customer_id"], OPEN_CONVERSATION)
+            if new_id is None:
+                return None, False
             view = conversation_view((await conn.execute(select(Conversation).where(Conversation.id == new_id))).one())
             deliveries = self.outbox.rows(events.opened(view, reopened=False), now)
             if deliveries:

@@ -113,10 +113,17 @@ _ASSIGN = text(
     "UPDATE conversations SET status = 'assigned', agent_id = :agent, team = :team, assigned_at = :now, "
     "updated_at = :now WHERE id = :cid AND status = 'queued' RETURNING id"
 )
+#: a take is of the conversation the agent saw waiting in ``team``: moved to another queue meanwhile (a transfer on
+#: another node), it is no longer that one, and taking it must not pull it back into ``team``
+_TAKE = text(
+    "UPDATE conversations SET status = 'assigned', agent_id = :agent, assigned_at = :now, updated_at = :now "
+    "WHERE id = :cid AND status = 'queued' AND team = :team RETURNING id"
+)
 _TOUCH_AGENT = text("UPDATE agents SET last_assigned_at = :now WHERE id = :agent")
+_PREFER = text("UPDATE conversations SET preferred_agent = :prefer WHERE id = :cid AND status = 'queued'")
 _HEAD = text(
-    f"SELECT id, team FROM conversations WHERE status = 'queued' AND team = ANY(:teams) ORDER BY {_QUEUE_ORDER} "
-    "LIMIT 1 FOR UPDATE SKIP LOCKED"
+    "SELECT id, team, preferred_agent FROM conversations WHERE status = 'queued' AND team = ANY(:teams) "
+    f"ORDER BY {_QUEUE_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED"
 )
 _TAKER = text("SELECT id FROM agents WHERE id = :agent AND NOT disabled AND load < capacity FOR UPDATE")
 _AGENT_TEAMS = text("SELECT t.name FROM agent_teams at JOIN teams t ON t.id = at.team_id WHERE at.agent_id = :agent")
@@ -144,6 +151,9 @@ class SqlSeats:
             params: dict[str, Any] = {"fresh": self._fresh(), "team": team}
             if prefer:
                 params["prefer"] = prefer
+            # the preference stays with the conversation: whichever node hands it out later (a freed seat, a
+            # re-queue after its agent's grace period) offers it to that agent first, as one process's ticket does
+            await conn.execute(_PREFER, {"prefer": prefer, "cid": conversation_id})
             agent = (await conn.execute(_PICK_PREFERRED if prefer else _PICK_TEAM, params)).scalar()
             if agent is None or not await self._assign(conn, conversation_id, agent, team, now):
                 await conn.execute(
@@ -153,8 +163,9 @@ class SqlSeats:
             return Assignment(conversation_id, agent, team)
 
     @staticmethod
-    async def _assign(conn: AsyncConnection, cid: int, agent: int, team: str, now: datetime) -> bool:
-        won = (await conn.execute(_ASSIGN, {"agent": agent, "team": team, "now": now, "cid": cid})).scalar()
+    async def _assign(conn: AsyncConnection, cid: int, agent: int, team: str, now: datetime, *,
+                      statement: Any = _ASSIGN) -> bool:
+        won = (await conn.execute(statement, {"agent": agent, "team": team, "now": now, "cid": cid})).scalar()
         if won is None:
             return False
         await conn.execute(_TOUCH_AGENT, {"now": now, "agent": agent})
@@ -166,11 +177,12 @@ class SqlSeats:
 
     async def take(self, conversation_id: int, agent_id: int, team: str) -> Assignment | None:
         """Under the team's lock, like every assignment: the agent's row locked, its load re-checked, the
-        conversation compare-and-set from queued."""
+        conversation compare-and-set from queued in ``team``."""
         async with self.store.engines.write.begin() as conn:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": team_lock(team)})
             agent = (await conn.execute(_TAKER, {"agent": agent_id})).scalar()
-            if agent is None or not await self._assign(conn, conversation_id, agent_id, team, utcnow()):
+            if agent is None or not await self._assign(conn, conversation_id, agent_id, team, utcnow(),
+                                                       statement=_TAKE):
                 return None
             return Assignment(conversation_id, agent_id, team)
 
@@ -196,7 +208,8 @@ class SqlSeats:
                     out.append(Assignment(head.id, agent_id, head.team))
 
     async def drain_team(self, team: str) -> list[Assignment]:
-        """Hand the team's waiting conversations to its available agents, in serving order."""
+        """Hand the team's waiting conversations to its available agents, in serving order, each to the agent its
+        placement preferred when that one can take it."""
         out = []
         while True:
             async with self.store.engines.write.begin() as conn:
@@ -204,7 +217,10 @@ class SqlSeats:
                 head = (await conn.execute(_HEAD, {"teams": [team]})).first()
                 if head is None:
                     return out
-                agent = (await conn.execute(_PICK_TEAM, {"fresh": self._fresh(), "team": team})).scalar()
+                params: dict[str, Any] = {"fresh": self._fresh(), "team": team}
+                if head.preferred_agent:  # as on its first placement: that agent first, if online with a free seat
+                    params["prefer"] = head.preferred_agent
+                agent = (await conn.execute(_PICK_PREFERRED if head.preferred_agent else _PICK_TEAM, params)).scalar()
                 if agent is None:
                     return out
                 if await self._assign(conn, head.id, agent, team, utcnow()):

@@ -166,6 +166,8 @@ class ChatService(LiveState):
             view = await self.repo.create_conversation(
                 visitor.customer_id, visitor.visitor_id, self.config.default_team, PRIORITY_NORMAL
             )
+            if view is None:
+                return None  # another node opened the customer's conversation first: read it again
             state = ConvState.from_view(view, visitor.visitor_id)
         else:
             if latest.status != "closed":
@@ -330,7 +332,8 @@ class ChatService(LiveState):
             self.repo.store.writer.admit()
             assignment = await self.seats.take(conversation_id, agent_id, placed[0])
             if assignment is None:
-                if await self.seats.position(conversation_id) is None:  # another agent (node) took it first
+                still = await self.seats.position(conversation_id)
+                if still is None or still[0] != placed[0]:  # another agent (node) took or moved it first
                     raise TakeRefused("not_queued",
                                       f"conversation {conversation_id} is not waiting in your teams' queues")
                 raise TakeRefused("at_capacity", f"you already hold {agent.capacity} conversations (your capacity)")

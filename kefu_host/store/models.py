@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -160,11 +161,18 @@ class AgentTeam(Base):
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
 
 
+#: The predicate of the open-conversation index (``ON CONFLICT`` names it to find that index).
+OPEN_CONVERSATION = text("status <> 'closed'")
+
+
 class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (
         Index("ix_conversations_status_team", "status", "team"),
         Index("ix_conversations_queue", "team", "status", "priority", "queued_at"),
+        # a customer has at most one open conversation, even when two nodes open it at once (0007)
+        Index("uq_conversations_open_customer", "customer_id", unique=True,
+              postgresql_where=OPEN_CONVERSATION, sqlite_where=OPEN_CONVERSATION),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
@@ -174,6 +182,9 @@ class Conversation(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued")
     team: Mapped[str] = mapped_column(String(100))
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    #: The agent its last placement preferred (a rule's ``prefer_agent``, a plugin's answer, a transfer's colleague):
+    #: with several nodes, whichever node hands it out of the queue later offers it to that agent first (0008).
+    preferred_agent: Mapped[str | None] = mapped_column(String(100))
     priority: Mapped[int] = mapped_column(Integer, default=50)
     channel: Mapped[str] = mapped_column(String(32), default="web")
     #: Highest message seq; messages are numbered 1, 2, 3... with no gaps.

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 
-from kefu_host.keys import STORE
+from kefu_host.keys import CHAT, STORE
 from tests.chat.conftest import Host
+from tests.store.locks import lock_waiters
 
 
 async def two_nodes(start_host: Callable[..., Any], pg_url: str, redis_url: str, **env: str) -> tuple[Host, Host]:
@@ -114,3 +117,76 @@ async def test_a_visitor_writing_after_a_close_on_another_node_reopens_the_conve
         triggers = list(decisions)
     assert tuple(rows) == ("assigned", 5, 5)
     assert triggers.count("open") == 2  # first contact and the reopening: the messages between were only kept
+
+
+async def test_one_visitor_writing_first_on_two_nodes_at_once_opens_one_conversation(
+    start_host: Callable[..., Any], pg_url: str, redis_url: str
+) -> None:
+    """Two tabs of a new visitor, on two nodes, send their first messages at once: both nodes find no conversation
+    and insert one. Deterministic: a trigger holds each insert (on an advisory lock the test holds) until both nodes
+    have read "none" and are inserting; then both go on, and the database lets one of them open it."""
+    a, b = await two_nodes(start_host, pg_url, redis_url)
+    gate = await asyncpg.connect(pg_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await gate.execute("CREATE FUNCTION hold_insert() RETURNS trigger LANGUAGE plpgsql AS "
+                           "$$ BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NEW; END $$")
+        await gate.execute("CREATE TRIGGER hold BEFORE INSERT ON conversations FOR EACH ROW "
+                           "EXECUTE FUNCTION hold_insert()")
+        await gate.execute("SELECT pg_advisory_lock(4242)")
+        token = await a.visitor_token()
+        tab_a, tab_b = await a.visitor(token=token), await b.visitor(token=token)
+        sent = asyncio.gather(tab_a.say("hello from a"), tab_b.say("hello from b"))
+        await until_lock_waiters(pg_url, 2)  # both nodes are inserting the customer's first conversation
+        await gate.execute("SELECT pg_advisory_unlock(4242)")
+        ack_a, ack_b = await sent
+    finally:
+        await gate.close()
+    assert ack_a["conversation_id"] == ack_b["conversation_id"]
+    assert sorted([ack_a["seq"], ack_b["seq"]]) == [1, 2]  # both messages, in the one conversation
+    async with a.app[STORE].read() as conn:
+        rows = (await conn.execute(text("SELECT id, status, last_seq FROM conversations"))).all()
+    assert rows == [(ack_a["conversation_id"], "queued", 2)]
+
+
+async def decisions(host: Host, cid: int) -> int:
+    async with host.app[STORE].read() as conn:
+        return int((await conn.execute(
+            text("SELECT count(*) FROM routing_decisions WHERE conversation_id = :c"), {"c": cid})).scalar())
+
+
+async def until_lock_waiters(url: str, count: int) -> None:
+    async with asyncio.timeout(20):
+        while await lock_waiters(url) < count:
+            await asyncio.sleep(0.01)
+
+
+@pytest.mark.redis
+async def test_a_take_of_a_chat_another_node_moved_meanwhile_is_refused_and_the_chat_stays_moved(
+    start_host: Callable[..., Any], pg_url: str, redis_url: str
+) -> None:
+    a, b = await two_nodes(start_host, pg_url, redis_url)
+    alice = await b.agent(await b.add_agent("alice", teams=("support", "vip"), capacity=2), presence="away")
+    visitor = await a.visitor(token=await a.visitor_token())
+    cid = (await visitor.say("anyone?"))["conversation_id"]  # waits in support: alice is away
+    async with asyncio.timeout(20):  # node a placed it (the decision is recorded after the placement)
+        while not await decisions(a, cid):
+            await asyncio.sleep(0.01)
+    seats = b.app[CHAT].service.seats
+    take = seats.take
+
+    async def moved_first(conversation_id: int, agent_id: int, team: str) -> Any:
+        """Node b saw it waiting in support; before its take runs, another node's transfer to vip lands."""
+        seats.take = take
+        async with a.app[STORE].engines.write.begin() as conn:
+            await conn.execute(text("UPDATE conversations SET team = 'vip' WHERE id = :c"), {"c": cid})
+        return await take(conversation_id, agent_id, team)
+
+    seats.take = moved_first
+    await alice.send({"type": "take", "conversation_id": cid})
+    assert (await alice.expect("error"))["code"] == "not_queued"  # not "at_capacity": she has room
+    async with a.app[STORE].read() as conn:
+        assert (await conn.execute(text("SELECT status, team, agent_id FROM conversations"))).one() == (
+            "queued", "vip", None)
+    await alice.send({"type": "take", "conversation_id": cid})  # where it waits now, it is hers to take
+    assigned = await alice.expect("assigned")
+    assert (assigned["conversation"]["id"], assigned["conversation"]["team"]) == (cid, "vip")
