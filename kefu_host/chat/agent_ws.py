@@ -13,6 +13,7 @@ from aiohttp import WSMsgType, web
 
 from kefu_host.agent_actions import ActionContext, ActionError
 from kefu_host.chat.accounts import AgentRecord
+from kefu_host.chat.append import NotHeld
 from kefu_host.chat.assignment import Presence
 from kefu_host.chat.broker import agent_topic, conversation_topic
 from kefu_host.chat.connection import Connection
@@ -145,13 +146,19 @@ async def _reconcile(chat: ChatRuntime, session: Session, agent_id: int) -> None
             session.unfollow(cid)
 
 
-async def _owned(chat: ChatRuntime, session: Session, record: AgentRecord, data: dict[str, Any]) -> int:
-    """The conversation a frame names, if the agent holds it and this socket has been told so (``assigned``)."""
+async def _owned(chat: ChatRuntime, session: Session, record: AgentRecord, data: dict[str, Any], *,
+                 ask: bool = True) -> int:
+    """The conversation a frame names, if the agent holds it and this socket has been told so (``assigned``).
+    ``ask=False`` leaves out asking who holds it, for a write that checks it itself."""
     cid = int_field(data, "conversation_id", ID_RANGE)
     assert cid is not None
-    if not session.following(cid) or not await chat.service.owns(record.id, cid):
-        raise FrameError("forbidden", f"conversation {cid} is not assigned to you")
+    if not session.following(cid) or ask and not await chat.service.owns(record.id, cid):
+        raise forbidden(cid)
     return cid
+
+
+def forbidden(cid: int) -> FrameError:
+    return FrameError("forbidden", f"conversation {cid} is not assigned to you")
 
 
 async def _handle(chat: ChatRuntime, session: Session, record: AgentRecord, text: str) -> None:
@@ -171,15 +178,20 @@ async def _dispatch(chat: ChatRuntime, session: Session, record: AgentRecord, da
             raise FrameError("bad_frame", "'status' must be online or away")
         await chat.presence.set_presence(record.id, status)  # announced to every socket of the agent
     elif kind == "send":
-        cid = await _owned(chat, session, record, data)
+        # with several nodes who holds it is the store's to say: its append checks under the row lock it takes
+        # anyway, instead of a read before it
+        cid = await _owned(chat, session, record, data, ask=not service.shared)
         client_msg_id = text_field(data, "client_msg_id", max_len=MAX_CLIENT_MSG_ID)
         body = text_field(data, "body", max_len=MAX_BODY_CHARS)
         assert body is not None
         kind = NOTE if bool_field(data, "note") else TEXT
         try:
-            appended = await service.store_agent_message(record.id, cid, client_msg_id, body, session, kind=kind)
+            appended = await service.store_agent_message(record.id, cid, client_msg_id, body, session, kind=kind,
+                                                         held=service.shared)
         except StoreUnavailable as exc:
             raise not_stored(exc, ref=client_msg_id) from None
+        except NotHeld:
+            raise forbidden(cid) from None
         m = appended.message  # the service has acked it to this session
         if not appended.duplicate:
             await service.after_agent_message(cid, m)

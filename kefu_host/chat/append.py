@@ -58,6 +58,10 @@ class ConversationClosed(Exception):
     """A message sent ``if_open`` to a conversation that is closed: nothing was stored."""
 
 
+class NotHeld(Exception):
+    """A message sent ``if_held_by`` an agent who does not hold the conversation (now): nothing was stored."""
+
+
 @dataclass(frozen=True, slots=True)
 class NewMessage:
     conversation_id: int
@@ -73,6 +77,8 @@ class NewMessage:
     #: store it only while the conversation is not closed (else :class:`ConversationClosed`): with several nodes
     #: the append checks, under the row lock it takes anyway, what would otherwise take a read before it
     if_open: bool = False
+    #: store it only while this agent holds the conversation (else :class:`NotHeld`): the same, for agents
+    if_held_by: int | None = None
 
     def reported(self) -> bool:
         """Whether ``message.created`` reports this message: visitors' and agents' own, never their notes."""
@@ -83,7 +89,7 @@ class NewMessage:
 class Appended:
     message: MessageView
     duplicate: bool
-    #: for a new ``if_open`` message on PostgreSQL: the conversation row as the message left it (under its lock)
+    #: for a new guarded message on PostgreSQL: the conversation row as the message left it (under its lock)
     conversation: ConversationView | None = None
 
 
@@ -180,16 +186,16 @@ class _Plan:
         """Conversations that get new messages in this batch."""
         return list(Counter(self.items[i].conversation_id for i in self._fresh()))
 
-    def number(self, last: dict[int, int], closed: frozenset[int] = frozenset()) -> None:
+    def number(self, last: dict[int, int], holders: Mapping[int, tuple[str, int | None]] | None = None) -> None:
         """Give each new message the next seq of its conversation, from the conversations' stored ``last_seq``
-        (``closed``: the conversations among them that are closed)."""
+        (``holders``: each conversation's status and agent, for the guarded messages)."""
         for i in self._fresh():
             item = self.items[i]
             if item.conversation_id not in last:
                 self.results[i] = UnknownConversation(f"conversation {item.conversation_id} does not exist")
                 continue
-            if item.if_open and item.conversation_id in closed:
-                self.results[i] = ConversationClosed(f"conversation {item.conversation_id} is closed")
+            if holders is not None and (refused := _refusal(item, *holders[item.conversation_id])) is not None:
+                self.results[i] = refused
                 continue
             seq = last[item.conversation_id] = self.last_seqs[item.conversation_id] = last[item.conversation_id] + 1
             self.rows.append((item.conversation_id, seq, item.sender, item.sender_id, item.client_msg_id, item.body,
@@ -198,13 +204,12 @@ class _Plan:
 
     def number_rows(self, rows: Iterable[Sequence[Any]]) -> None:
         """:meth:`number` from conversation rows ``(id, last_seq, *_REPORT_COLUMNS)``, kept for :meth:`reports`."""
-        last, closed = {}, set()
+        last, holders = {}, {}
         for row in rows:
             last[row[0]] = row[1]
+            holders[row[0]] = (row[3], row[5])  # status, agent_id
             self.reported_rows[row[0]] = row
-            if row[3] == "closed":
-                closed.add(row[0])
-        self.number(last, frozenset(closed))
+        self.number(last, holders)
 
     def stored_with_ids(self, ids: Sequence[int]) -> None:
         for i, row, new_id in zip(self.placed, self.rows, ids, strict=True):
@@ -215,8 +220,8 @@ class _Plan:
     def take_pg(self, rows: Iterable[Sequence[Any]]) -> None:
         """The rows of :data:`append_pg.APPEND`: ``(ord, id, seq, duplicate, sender_id, body, created_at, kind,
         attachment, *conversation)``; the five after ``duplicate`` only for a duplicate, the conversation's columns
-        (``_REPORT_COLUMNS``) only for a new message; ``duplicate`` NULL for an ``if_open`` message refused by a
-        closed conversation. An item with no row names an unknown conversation."""
+        (``_REPORT_COLUMNS``) for a new message, and for a guarded one (``if_open``, ``if_held_by``) that its
+        conversation refused (``duplicate`` NULL). An item with no row names an unknown conversation."""
         items, results, now = self.items, self.results, self.now
         placed = []
         for row in rows:
@@ -224,7 +229,7 @@ class _Plan:
             item = items[ord_]
             cid = item.conversation_id
             if duplicate is None:
-                results[ord_] = ConversationClosed(f"conversation {cid} is closed")
+                results[ord_] = _refusal(item, row[10], row[12]) or ConversationClosed(f"conversation {cid}")
             elif duplicate:
                 if isinstance(attachment, str):
                     attachment = orjson.loads(attachment)
@@ -234,7 +239,8 @@ class _Plan:
             else:
                 view = MessageView(new_id, cid, seq, item.sender, item.sender_id, item.client_msg_id, item.body,
                                    now, item.kind, item.attachment)
-                results[ord_] = Appended(view, False, _conversation(cid, seq, row[9:]) if item.if_open else None)
+                guarded = item.if_open or item.if_held_by is not None
+                results[ord_] = Appended(view, False, _conversation(cid, seq, row[9:]) if guarded else None)
                 placed.append(ord_)
                 if seq > self.last_seqs.get(cid, 0):
                     self.last_seqs[cid] = seq
@@ -279,6 +285,15 @@ class _Plan:
 
     def _fresh(self) -> list[int]:
         return [i for i, r in enumerate(self.results) if r is None and i not in self.same_as]
+
+
+def _refusal(item: NewMessage, status: str, agent_id: int | None) -> Exception | None:
+    """Why a guarded message may not go into a conversation with this status and agent, if it may not."""
+    if item.if_open and status == "closed":
+        return ConversationClosed(f"conversation {item.conversation_id} is closed")
+    if item.if_held_by is not None and (status != "assigned" or agent_id != item.if_held_by):
+        return NotHeld(f"conversation {item.conversation_id} is not assigned to agent {item.if_held_by}")
+    return None
 
 
 def _conversation(cid: int, seq: int, columns: Sequence[Any]) -> ConversationView:
@@ -326,9 +341,9 @@ def _apply_sqlite(db: sqlite3.Connection, plan: _Plan) -> None:
             db.execute(f"SELECT {_SQLITE_REPORT_SELECT} FROM conversations WHERE id IN ({placeholders})", conversations)
         )
     else:
-        rows = db.execute(f"SELECT id, last_seq, status FROM conversations WHERE id IN ({placeholders})",
+        rows = db.execute(f"SELECT id, last_seq, status, agent_id FROM conversations WHERE id IN ({placeholders})",
                           conversations).fetchall()
-        plan.number({row[0]: row[1] for row in rows}, frozenset(row[0] for row in rows if row[2] == "closed"))
+        plan.number({row[0]: row[1] for row in rows}, {row[0]: (row[2], row[3]) for row in rows})
     if not plan.rows:
         return
     stamp = plan.now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # what SQLAlchemy's DateTime stores

@@ -5,7 +5,8 @@ order (``FOR UPDATE``: two hosts writing to the same conversations queue behind 
 finds the ``client_msg_id``s already stored, numbers the new messages from the locked ``last_seq`` (gap-free: the
 lock holds until the commit), inserts them, bumps each conversation's ``last_seq``, and returns one row per
 message: the new id and seq with the conversation row as the message left it, or the stored message a repeated
-send names, or (for a message sent ``if_open``) that the conversation is closed and nothing was stored.
+send names, or (for a guarded message: ``if_open``, ``if_held_by``) that the conversation refused it and nothing
+was stored.
 
 The statement reads the messages as of its start. When another host commits the same ``client_msg_id`` while this
 statement waits for the conversation lock, the insert meets the unique key instead: that is raised as
@@ -34,8 +35,8 @@ SEND_KEY = "uq_messages_conversation_id_sender_client_msg_id"
 APPEND = """
 WITH input AS (
     SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                         $8::text[], $10::bool[])
-                  AS t(ord, cid, sender, sender_id, cmid, body, kind, attachment, if_open)
+                         $8::text[], $10::bool[], $11::bigint[])
+                  AS t(ord, cid, sender, sender_id, cmid, body, kind, attachment, if_open, if_held_by)
 ), locked AS MATERIALIZED (
     SELECT c.id, c.last_seq, c.customer_id, c.status, c.team, c.agent_id, c.priority, c.channel, c.transfers,
            c.tags::text AS tags, c.created_at, c.queued_at
@@ -45,9 +46,11 @@ WITH input AS (
     SELECT i.ord, m.id, m.seq, m.sender_id, m.body, m.created_at, m.kind, m.attachment::text AS attachment
     FROM input AS i
     JOIN messages AS m ON m.conversation_id = i.cid AND m.sender = i.sender AND m.client_msg_id = i.cmid
-), refused AS MATERIALIZED (  -- sent if_open to a closed conversation
+), refused AS MATERIALIZED (  -- sent if_open to a closed conversation, or if_held_by an agent not holding it
     SELECT i.ord FROM input AS i JOIN locked AS l ON l.id = i.cid
-    WHERE i.if_open AND l.status = 'closed' AND NOT EXISTS (SELECT FROM stored AS s WHERE s.ord = i.ord)
+    WHERE (i.if_open AND l.status = 'closed'
+           OR i.if_held_by IS NOT NULL AND (l.status <> 'assigned' OR l.agent_id IS DISTINCT FROM i.if_held_by))
+      AND NOT EXISTS (SELECT FROM stored AS s WHERE s.ord = i.ord)
 ), fresh AS MATERIALIZED (
     SELECT i.ord, i.cid, i.sender, i.sender_id, i.cmid, i.body, i.kind, i.attachment,
            l.last_seq + row_number() OVER (PARTITION BY i.cid ORDER BY i.ord) AS seq
@@ -74,8 +77,9 @@ SELECT ord, id, seq, true, sender_id, body, created_at, kind, attachment,
        NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
 FROM stored
 UNION ALL
-SELECT ord, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
-FROM refused
+SELECT r.ord, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+       l.customer_id, l.status, l.team, l.agent_id, NULL, NULL, NULL, NULL, NULL, NULL
+FROM refused AS r JOIN input AS i ON i.ord = r.ord JOIN locked AS l ON l.id = i.cid
 """
 
 #: The conversation columns ``message.created`` reports (see ``_REPORT_COLUMNS`` in :mod:`kefu_host.chat.append`).
@@ -97,6 +101,7 @@ async def append(db: Any, plan: _Plan) -> None:
     items, same_as = plan.items, plan.same_as
     ords, cids, senders, sender_ids, cmids, bodies, kinds, attachments = [], [], [], [], [], [], [], []
     if_open: list[bool] = []
+    if_held_by: list[int | None] = []
     for i, item in enumerate(items):
         if i in same_as:
             continue
@@ -109,9 +114,10 @@ async def append(db: Any, plan: _Plan) -> None:
         kinds.append(item.kind)
         attachments.append(orjson.dumps(item.attachment).decode() if item.attachment is not None else None)
         if_open.append(item.if_open)
+        if_held_by.append(item.if_held_by)
     try:
         rows = await db.fetch(APPEND, ords, cids, senders, sender_ids, cmids, bodies, kinds, attachments, plan.now,
-                              if_open)
+                              if_open, if_held_by)
     except Exception as exc:
         if unique_violation(exc) == SEND_KEY:
             raise Conflict(f"a message of this batch was stored meanwhile by another writer: {exc}") from exc

@@ -462,12 +462,14 @@ class ChatService(LiveState):
     async def store_agent_message(
         self, agent_id: int, conversation_id: int, client_msg_id: str | None, body: str,
         sender: Session | None = None, *, kind: str = TEXT, attachment: Mapping[str, Any] | None = None,
+        held: bool = False,
     ) -> Appended:
-        """Store an agent's message, note (``kind`` note: agents only) or attachment; ``sender`` gets the ack."""
+        """Store an agent's message, note (``kind`` note: agents only) or attachment; ``sender`` gets the ack.
+        ``held``: the append itself checks that the agent holds the conversation (:class:`NotHeld` if not), for
+        a caller that has not asked."""
         agent = self.agents[agent_id]
-        appended = await self.repo.append(
-            NewMessage(conversation_id, "agent", agent.name, client_msg_id, body, None, kind, attachment)
-        )
+        appended = await self.repo.append(NewMessage(conversation_id, "agent", agent.name, client_msg_id, body,
+                                                     None, kind, attachment, if_held_by=agent_id if held else None))
         self._stored(appended, sender)
         return appended
 

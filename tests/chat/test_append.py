@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from kefu_host.chat.append import Appended, ConversationClosed, NewMessage, UnknownConversation
+from kefu_host.chat.accounts import add_agent, ensure_teams
+from kefu_host.chat.append import Appended, ConversationClosed, NewMessage, NotHeld, UnknownConversation
 from kefu_host.chat.repo import ChatRepo
 from kefu_host.customers import create_anonymous
 from kefu_host.store import Store, open_store
@@ -228,3 +229,33 @@ async def test_a_message_sent_if_open_is_refused_by_a_closed_conversation_and_st
                                          .order_by(Message.seq))).scalars().all()
             last = (await conn.execute(select(Conversation.last_seq).where(Conversation.id == closed.id))).scalar()
         assert bodies == ["before the close", "closed, but written"] and last == 2
+
+
+async def test_a_message_sent_if_held_by_an_agent_is_stored_only_while_that_agent_holds_the_conversation(
+    db_url: str,
+) -> None:
+    async with open_store(db_url) as store:
+        repo = ChatRepo(store)
+        await ensure_teams(store, ["support"])
+        for name in ("ann", "bob"):
+            await add_agent(store, name, ["support"], 2)
+        async with store.read() as conn:
+            ids = dict((await conn.execute(text("SELECT name, id FROM agents"))).all())
+        held = await repo.create_conversation(await create_anonymous(store), "v1", "support", 50)
+        queued = await repo.create_conversation(await create_anonymous(store), "v2", "support", 50)
+        await repo.update_conversation(held.id, status="assigned", agent_id=ids["ann"])
+
+        outcomes = await asyncio.gather(
+            repo.append(NewMessage(held.id, "agent", "ann", "a1", "hello", if_held_by=ids["ann"])),
+            repo.append(NewMessage(held.id, "agent", "bob", "b1", "not mine", if_held_by=ids["bob"])),
+            repo.append(NewMessage(queued.id, "agent", "ann", "a2", "nobody's yet", if_held_by=ids["ann"])),
+            return_exceptions=True,
+        )
+        mine, not_bobs, not_yet = outcomes
+        assert isinstance(mine, Appended) and mine.message.seq == 1
+        assert isinstance(not_bobs, NotHeld) and isinstance(not_yet, NotHeld)
+        if store.dialect == "postgresql":
+            assert mine.conversation is not None and mine.conversation.agent_id == ids["ann"]
+        async with store.read() as conn:
+            count = (await conn.execute(text("SELECT count(*) FROM messages"))).scalar()
+        assert count == 1

@@ -190,3 +190,32 @@ async def test_a_take_of_a_chat_another_node_moved_meanwhile_is_refused_and_the_
     await alice.send({"type": "take", "conversation_id": cid})  # where it waits now, it is hers to take
     assigned = await alice.expect("assigned")
     assert (assigned["conversation"]["id"], assigned["conversation"]["team"]) == (cid, "vip")
+
+
+@pytest.mark.redis
+async def test_an_agent_send_is_checked_by_the_store_when_its_node_has_not_heard_of_a_change(
+    start_host: Callable[..., Any], pg_url: str, redis_url: str
+) -> None:
+    """With several nodes an agent's node sends the message and the append checks, under the row lock, that the
+    agent still holds the conversation: a change whose publication never reached this node (here written
+    straight to the database) cannot let a message in."""
+    a, b = await two_nodes(start_host, pg_url, redis_url)
+    agent = await a.agent(await a.add_agent("ann", capacity=1))
+    visitor = await b.visitor(token=await b.visitor_token())
+    await visitor.say("hello")
+    cid = (await agent.expect("assigned"))["conversation"]["id"]
+    sent = await agent.say(cid, "hi, I am ann")
+    assert sent["seq"] == 2
+    await b.add_agent("bob", capacity=1)
+    async with a.app[STORE].read() as conn:
+        await conn.execute(text("UPDATE conversations SET agent_id = (SELECT id FROM agents WHERE name = 'bob') "
+                                "WHERE id = :c"), {"c": cid})
+        await conn.commit()
+
+    await agent.send({"type": "send", "conversation_id": cid, "client_msg_id": "late", "body": "still me?"})
+    error = await agent.expect("error", ref="late")
+    assert error["code"] == "forbidden"
+    async with a.app[STORE].read() as conn:
+        bodies = (await conn.execute(text(
+            "SELECT body FROM messages WHERE conversation_id = :c ORDER BY seq"), {"c": cid})).scalars().all()
+    assert bodies == ["hello", "hi, I am ann"]
