@@ -300,6 +300,9 @@ class ChatLoad:
                 if data.get("ref"):  # a refused send will never be acked: free its slot
                     v.outstanding -= 1
                     v.room.set()
+        # the host closed it (4008: this generator read too slowly): in the report, and nothing more is sent on it
+        c.bump(c.errors, f"visitor_socket_closed:{v.ws.close_code}")
+        v.room.set()
 
     async def wait_for(self, predicate: Any, timeout: float) -> bool:
         end = time.monotonic() + timeout
@@ -310,12 +313,17 @@ class ChatLoad:
         return predicate()
 
     async def send(self, v: Visitor, phase: str, k: int, extra: str = "") -> None:
+        if v.ws.closed:
+            return
         body = f"{FILLER} {extra}{time.monotonic():.6f}"
         v.outstanding += 1
         self.c.bump(self.c.sent, phase)
-        await v.ws.send_str(
-            orjson.dumps({"type": "send", "client_msg_id": f"{phase}{k}-{v.index}", "body": body}).decode()
-        )
+        try:
+            await v.ws.send_str(
+                orjson.dumps({"type": "send", "client_msg_id": f"{phase}{k}-{v.index}", "body": body}).decode()
+            )
+        except aiohttp.ClientConnectionResetError:
+            self.c.bump(self.c.errors, "visitor_send_on_closing_socket")
 
     def done(self, phase: str) -> bool:
         c = self.c
@@ -345,7 +353,7 @@ class ChatLoad:
                         await asyncio.wait_for(v.room.wait(), max(0.01, stop_at + 5 - time.monotonic()))
                     except TimeoutError:
                         return
-                if time.monotonic() >= stop_at:
+                if time.monotonic() >= stop_at or v.ws.closed:
                     return
                 await self.send(v, phase, k)
 
