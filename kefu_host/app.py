@@ -18,7 +18,8 @@ from kefu_host import web as web_ui
 from kefu_host.attachments import http as attachments_http
 from kefu_host.chat import http_api as chat_http
 from kefu_host.authguard import AuthGuard
-from kefu_host.config import DEV_SECRET_PREFIX, Config, SecretsReport, database_url, secure_config
+from kefu_host.config import Config, SecretsReport, database_url, secure_config
+from kefu_host.config.secrets import development_secrets
 from kefu_host.events import http_api as events_http
 from kefu_host.events.runtime import events_ctx
 from kefu_host.health import Lifecycle
@@ -194,9 +195,7 @@ def log_secrets_report(report: SecretsReport) -> None:
 
 
 async def _mark_ready(app: web.Application) -> None:
-    secrets = app[CONFIG].secrets
-    dev = [name for name in ("visitor_token", "identity", "admin_token")
-           if (getattr(secrets, name) or "").startswith(DEV_SECRET_PREFIX)]
+    dev = [key for key, _, _ in development_secrets(app[CONFIG])]
     if dev:
         log.warning("development secrets in use; set them from the environment", keys=dev)
     app[LIFECYCLE].ready()

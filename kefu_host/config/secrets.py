@@ -102,16 +102,25 @@ def refuse_dev_secrets_off_loopback(config: Config) -> None:
     if config.auth.insecure_dev or is_loopback(config.server.host):
         return
     s = config.secrets
+    for key, value, env in development_secrets(config):
+        raise ConfigError(
+            config.origin_of(key), key,
+            f"a development secret ({DEV_SECRET_PREFIX}...) while server.host is {config.server.host!r}; "
+            f"set a real one ({env}) or start with --insecure-dev",
+        )
+
+
+def development_secrets(config: Config) -> list[tuple[str, str, str]]:
+    """(key, value, environment variable) of every secret that is a shipped development one (``dev-...``)."""
+    s = config.secrets
     named = [("visitor_token", s.visitor_token), ("identity", s.identity), ("admin_token", s.admin_token),
              *((f"visitor_token_previous[{n}]", v) for n, v in enumerate(s.visitor_token_previous))]
-    for name, value in named:
-        if value is not None and value.startswith(DEV_SECRET_PREFIX):
-            key = f"secrets.{name}"
-            raise ConfigError(
-                config.origin_of(key), key,
-                f"a development secret ({DEV_SECRET_PREFIX}...) while server.host is {config.server.host!r}; "
-                f"set a real one (KEFU_SECRETS__{name.split('[')[0].upper()}) or start with --insecure-dev",
-            )
+    found = [(f"secrets.{name}", value, f"KEFU_SECRETS__{name.split('[')[0].upper()}") for name, value in named
+             if value is not None and value.startswith(DEV_SECRET_PREFIX)]
+    for source, spec in config.events.sources.items():
+        found += [(f"events.sources.{source}.secrets[{n}]", value, f"KEFU_EVENTS__SOURCES__{source.upper()}__SECRETS")
+                  for n, value in enumerate(spec.secrets) if value.startswith(DEV_SECRET_PREFIX)]
+    return found
 
 
 def _in_memory(config: Config) -> bool:

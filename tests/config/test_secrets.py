@@ -160,6 +160,23 @@ def test_the_shipped_development_secrets_stay_on_loopback(host: str) -> None:
     assert secure_config(insecure)[0].secrets.visitor_token == "dev-visitor-token-secret-change-me"
 
 
+def test_the_shipped_events_secret_stays_on_loopback_too() -> None:
+    """The bundled source (``events.sources.shop``) signs with a development secret so docs/events.md's sender runs
+    against the quickstart host; set real host secrets and it is still refused off loopback."""
+    real = {f"KEFU_SECRETS__{k}": "r" * 24 for k in ("VISITOR_TOKEN", "IDENTITY", "ADMIN_TOKEN")}
+    shipped = load_config(ROOT / "kefu.toml", environ=real, overrides={"server.host": "10.0.0.5"})
+    assert shipped.events.sources["shop"].secrets == ("dev-events-secret-change-me",)
+    with pytest.raises(ConfigError) as info:
+        secure_config(shipped)
+    assert str(info.value) == (
+        f"{ROOT / 'kefu.toml'}: events.sources.shop.secrets[0]: a development secret (dev-...) while server.host is "
+        "'10.0.0.5'; set a real one (KEFU_EVENTS__SOURCES__SHOP__SECRETS) or start with --insecure-dev"
+    )
+    ours = load_config(ROOT / "kefu.toml", environ={**real, "KEFU_EVENTS__SOURCES__SHOP__SECRETS": '["whsec_bXlzZWNyZXQ="]'},
+                       overrides={"server.host": "10.0.0.5"})
+    assert secure_config(ours)[0].events.sources["shop"].secrets == ("whsec_bXlzZWNyZXQ=",)
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1", "localhost", "127.0.0.53"])
 def test_development_secrets_on_loopback_start(host: str) -> None:
     shipped = load_config(ROOT / "kefu.toml", environ={}, overrides={"server.host": host})
