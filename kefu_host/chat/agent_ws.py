@@ -106,6 +106,7 @@ async def _welcome(
     for team in record.teams:
         session.listen(queue_topic(team))
     held = await service.held_by(record.id)
+    unread = await service.unread(held)
     session.conn.send(
         frame(
             {
@@ -113,7 +114,7 @@ async def _welcome(
                 "agent": {"id": record.id, "name": record.name, "teams": list(record.teams),
                           "capacity": record.capacity},
                 "presence": chat.presence.presence_with(record.id, wish),
-                "conversations": [{**s.view().to_dict(), "unread": s.unread} for s in held],
+                "conversations": [{**s.view().to_dict(), "unread": unread[s.id]} for s in held],
                 "queues": service.board.snapshot(record.teams),
                 "actions": chat.actions.describe(),
             }
@@ -203,9 +204,12 @@ async def _dispatch(chat: ChatRuntime, session: Session, record: AgentRecord, da
         cid = await _owned(chat, session, record, data)
         seq = int_field(data, "seq")
         assert seq is not None
-        service.mark_read(cid, seq)
         chat.hub.publish(conversation_topic(cid), frame({"type": "read", "conversation_id": cid, "seq": seq,
                                                           "by": "agent"}, origin=session.origin))
+        try:
+            await service.mark_read(cid, seq)
+        except StoreUnavailable:
+            pass  # a read frame is not acked: this one is not kept, the next one is (this node's count is 0)
     elif kind == "close":
         await service.close(await _owned(chat, session, record, data), "agent")
     elif kind == "take":

@@ -157,6 +157,8 @@ class _Plan:
     placed: list[int] = field(init=False, default_factory=list)
     rows: list[Row] = field(init=False, default_factory=list)
     last_seqs: dict[int, int] = field(init=False, default_factory=dict)  # conversation -> its new last_seq
+    #: conversation -> the seq of its agent's last reply in the batch (read up to there), SQLite's numbering only
+    replied: dict[int, int] = field(init=False, default_factory=dict)
     #: conversation -> its row (the columns of ``_REPORT_COLUMNS``), read only when reporting
     reported_rows: dict[int, Sequence[Any]] = field(init=False, default_factory=dict)
 
@@ -198,6 +200,8 @@ class _Plan:
                 self.results[i] = refused
                 continue
             seq = last[item.conversation_id] = self.last_seqs[item.conversation_id] = last[item.conversation_id] + 1
+            if item.sender == "agent" and not agents_only(item.kind):
+                self.replied[item.conversation_id] = seq
             self.rows.append((item.conversation_id, seq, item.sender, item.sender_id, item.client_msg_id, item.body,
                               item.kind, item.attachment))
             self.placed.append(i)
@@ -347,9 +351,10 @@ def _apply_sqlite(db: sqlite3.Connection, plan: _Plan) -> None:
     if not plan.rows:
         return
     stamp = plan.now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # what SQLAlchemy's DateTime stores
-    db.executemany(
-        "UPDATE conversations SET last_seq = ?, last_message_at = ?, updated_at = ? WHERE id = ?",
-        [(seq, stamp, stamp, cid) for cid, seq in plan.last_seqs.items()],
+    db.executemany(  # an agent's reply reads what came before it
+        "UPDATE conversations SET last_seq = ?, last_message_at = ?, updated_at = ?, read_seq = max(read_seq, ?) "
+        "WHERE id = ?",
+        [(seq, stamp, stamp, plan.replied.get(cid, 0), cid) for cid, seq in plan.last_seqs.items()],
     )
     # under the write lock nobody else inserts: this batch's rows take the next ids, in order
     first = db.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0] + 1

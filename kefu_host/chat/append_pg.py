@@ -62,9 +62,11 @@ WITH input AS (
                           created_at)
     SELECT cid, seq, sender, sender_id, cmid, body, kind, attachment::json, $9 FROM fresh ORDER BY ord
     RETURNING id, conversation_id, seq
-), bumped AS (  -- runs to completion although nothing reads it
-    UPDATE conversations AS c SET last_seq = f.seq, last_message_at = $9, updated_at = $9
-    FROM (SELECT cid, max(seq) AS seq FROM fresh GROUP BY cid) AS f
+), bumped AS (  -- runs to completion although nothing reads it; an agent's reply reads what came before
+    UPDATE conversations AS c SET last_seq = f.seq, last_message_at = $9, updated_at = $9,
+                                  read_seq = greatest(c.read_seq, coalesce(f.replied, 0))
+    FROM (SELECT cid, max(seq) AS seq, max(seq) FILTER (WHERE sender = 'agent' AND kind <> 'note') AS replied
+          FROM fresh GROUP BY cid) AS f
     WHERE c.id = f.cid
 )
 SELECT f.ord, n.id, n.seq, false AS duplicate, NULL::text AS sender_id, NULL::text AS body,

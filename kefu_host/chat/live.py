@@ -163,7 +163,8 @@ class LiveState:
         recent = await self.repo.messages_after(state.id, max(0, state.last_seq - TRANSCRIPT_WITH_ASSIGNMENT),
                                                 TRANSCRIPT_WITH_ASSIGNMENT)
         customer = self.customers.get(state.customer_id) or await self.load_customer(state.customer_id)
-        body = {"type": "assigned", "conversation": {**state.view().to_dict(), "unread": state.unread},
+        unread = (await self.repo.unread_counts([state.id]))[state.id] if self.shared else state.unread
+        body = {"type": "assigned", "conversation": {**state.view().to_dict(), "unread": unread},
                 "customer": customer.to_dict() if customer else None, "messages": [m.to_frame() for m in recent]}
         return frame(body), recent[-1].seq if recent else 0
 

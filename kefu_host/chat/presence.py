@@ -53,7 +53,11 @@ class PresenceKeeper:
             else:
                 state.status = "queued"
                 service.dispatcher.place(view.id, view.team, view.priority, state.queued_at)
-        for customer_id in {s.customer_id for s in service.open_copies()}:
+        copies = service.open_copies()
+        counts = await service.repo.unread_counts([s.id for s in copies])  # as the agents left them
+        for state in copies:
+            state.unread = counts[state.id]
+        for customer_id in {s.customer_id for s in copies}:
             await service.load_customer(customer_id)
         self._sweeper = asyncio.create_task(self._close_idle(), name="kefu-idle-closer")
 

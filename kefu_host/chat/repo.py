@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kefu_host.chat.append import Appended, AppendMessages, NewMessage
@@ -257,6 +257,32 @@ class ChatRepo:
         if recorded:
             self.outbox.recorded()
         return changed  # type: ignore[no-any-return]
+
+    async def unread_counts(self, conversation_ids: Sequence[int]) -> dict[int, int]:
+        """For each conversation, how many of the visitor's messages come after the seq its agent has read."""
+        if not conversation_ids:
+            return {}
+        query = (select(Message.conversation_id, func.count())
+                 .join(Conversation, Conversation.id == Message.conversation_id)
+                 .where(Message.conversation_id.in_(conversation_ids), Message.sender == "visitor",
+                        Message.seq > Conversation.read_seq)
+                 .group_by(Message.conversation_id))
+        async with self.store.read() as conn:
+            counts: dict[int, int] = {cid: n for cid, n in await conn.execute(query)}
+        return {cid: int(counts.get(cid, 0)) for cid in conversation_ids}
+
+    async def mark_read(self, conversation_id: int, seq: int) -> None:
+        """The conversation's agent has read up to ``seq``: kept once it reaches the visitor's latest message (as
+        a reply does; never back, never past the last message), so the count is what came after it."""
+        later = (select(Message.id).where(Message.conversation_id == conversation_id, Message.sender == "visitor",
+                                          Message.seq > seq).exists())
+        query = (update(Conversation).where(Conversation.id == conversation_id, Conversation.read_seq < seq, ~later)
+                 .values(read_seq=case((Conversation.last_seq < seq, Conversation.last_seq), else_=seq)))
+
+        async def write(conn: AsyncConnection) -> None:
+            await conn.execute(query)
+
+        await self.store.writer.transaction(write)
 
     async def held_by(self, agent_id: int) -> list[ConversationView]:
         """The conversations assigned to the agent, as the store has them."""

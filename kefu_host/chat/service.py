@@ -451,11 +451,20 @@ class ChatService(LiveState):
             await self.assigned(await self.seats.drain_team(team))
         await self._announce_positions(*teams)
 
-    def mark_read(self, conversation_id: int, seq: int) -> None:
-        """The agent holding the conversation has read up to ``seq`` (this node's count: the node of its socket)."""
+    async def mark_read(self, conversation_id: int, seq: int) -> None:
+        """The agent holding the conversation has read up to ``seq``: stored, so that every node and a restarted
+        host count the same (:meth:`unread`)."""
         state = self.live.get(conversation_id)
         if state is not None and (state.last_visitor is None or seq >= state.last_visitor.seq):
             state.unread = 0
+        await self.repo.mark_read(conversation_id, seq)
+
+    async def unread(self, states: list[ConvState]) -> dict[int, int]:
+        """Each conversation's unread count: this node's copy on one process (it sees every message), the store's
+        with several nodes (a visitor's messages are counted by the node that stores them)."""
+        if not self.shared:
+            return {s.id: s.unread for s in states}
+        return await self.repo.unread_counts([s.id for s in states])
 
     # --- agents' messages --------------------------------------------------------------------------------------
 

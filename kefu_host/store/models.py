@@ -189,6 +189,9 @@ class Conversation(Base):
     channel: Mapped[str] = mapped_column(String(32), default="web")
     #: Highest message seq; messages are numbered 1, 2, 3... with no gaps.
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    #: The seq its agent has read up to (a ``read`` frame, or the agent's reply): the visitor's messages after it
+    #: are the unread count, on every node and after a restart (0009).
+    read_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     transfers: Mapped[int] = mapped_column(Integer, default=0)
     tags: Mapped[list[str]] = mapped_column(default=list)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

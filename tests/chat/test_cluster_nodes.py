@@ -219,3 +219,42 @@ async def test_an_agent_send_is_checked_by_the_store_when_its_node_has_not_heard
         bodies = (await conn.execute(text(
             "SELECT body FROM messages WHERE conversation_id = :c ORDER BY seq"), {"c": cid})).scalars().all()
     assert bodies == ["hello", "hi, I am ann"]
+
+
+@pytest.mark.redis
+async def test_unread_counts_are_the_same_on_every_node(
+    start_host: Callable[..., Any], pg_url: str, redis_url: str
+) -> None:
+    """The visitor writes through one node, the agent reads through the other: the count is the store's."""
+    a, b = await two_nodes(start_host, pg_url, redis_url)
+    token = await a.add_agent("ann", capacity=1)
+    agent = await a.agent(token)
+    visitor = await b.visitor(token=await b.visitor_token())
+    cid = (await visitor.say("one"))["conversation_id"]
+    await agent.expect("assigned")
+    await visitor.say("two")
+    last = await visitor.say("three")
+    await agent.expect("message", seq=last["seq"])
+    await agent.close()
+
+    for node in (a, b):
+        again = await node.agent(token)
+        [view] = welcome(again)["conversations"]
+        assert (view["id"], view["unread"]) == (cid, 3)
+        await again.close()
+    on_b = await b.agent(token)
+    await on_b.send({"type": "read", "conversation_id": cid, "seq": last["seq"]})
+    await visitor.expect("read")
+    await visitor.say("four")
+    await on_b.expect("message", seq=last["seq"] + 1)
+    await on_b.close()
+    again = await a.agent(token)
+    assert welcome(again)["conversations"][0]["unread"] == 1
+    await again.say(cid, "answered")
+    await again.close()
+    again = await b.agent(token)
+    assert welcome(again)["conversations"][0]["unread"] == 0
+
+
+def welcome(client: Any) -> dict[str, Any]:
+    return next(f for f in client.frames if f["type"] == "welcome")

@@ -173,3 +173,29 @@ async def test_a_take_while_the_writer_is_full_answers_store_busy_and_the_take_s
     await alice.send({"type": "take", "conversation_id": cids[0]})
     assert (await alice.expect("assigned"))["conversation"]["id"] == cids[0]
     assert (await visitors[0].expect("agent_joined"))["agent"] == "alice"
+
+
+async def test_unread_counts_survive_a_restart(start_host: Callable[..., Any], db_url: str) -> None:
+    """Kept in the store (what the agent has read up to), so a restarted host counts as the old one did."""
+    db = db_url
+    host = await start_host(db_url=db)
+    token = await host.add_agent("alice")
+    agent = await host.agent(token)
+    visitor = await host.visitor()
+    cid = (await visitor.say("one"))["conversation_id"]
+    await agent.expect("assigned")
+    await visitor.say("two")
+    read_up_to = await visitor.say("three")
+    await agent.expect("message", seq=read_up_to["seq"])
+    await agent.send({"type": "read", "conversation_id": cid, "seq": read_up_to["seq"]})
+    await visitor.expect("read")
+    last = await visitor.say("four")
+    await agent.expect("message", seq=last["seq"])
+    await agent.close()
+    await visitor.close()
+    await host.client.close()
+
+    host = await start_host(db_url=db)
+    again = await host.agent(token)
+    [view] = again.frames[0]["conversations"]
+    assert (view["id"], view["unread"]) == (cid, 1)  # "four", as before the restart
