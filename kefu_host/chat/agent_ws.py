@@ -107,6 +107,7 @@ async def _welcome(
         session.listen(queue_topic(team))
     held = await service.held_by(record.id)
     unread = await service.unread(held)
+    queues = await service.board.snapshot(record.teams)
     session.conn.send(
         frame(
             {
@@ -115,7 +116,7 @@ async def _welcome(
                           "capacity": record.capacity},
                 "presence": chat.presence.presence_with(record.id, wish),
                 "conversations": [{**s.view().to_dict(), "unread": unread[s.id]} for s in held],
-                "queues": service.board.snapshot(record.teams),
+                "queues": queues,
                 "actions": chat.actions.describe(),
             }
         )

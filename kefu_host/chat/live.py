@@ -18,7 +18,8 @@ from kefu_host.chat.assignment import Dispatcher
 from kefu_host.chat.broker import Unfollow, agent_topic, conversation_topic
 from kefu_host.chat.hub import Hub
 from kefu_host.chat.protocol import Frame, frame
-from kefu_host.chat.queues import QueueBoard
+from kefu_host.chat.queue_view import read_team_queue
+from kefu_host.chat.queues import MAX_LISTED, PREVIEW_CHARS, QueueBoard
 from kefu_host.chat.repo import ChatRepo
 from kefu_host.chat.seats import Seats
 from kefu_host.chat.state import ConvState
@@ -39,7 +40,11 @@ class LiveState:
         self.live_by_customer: dict[int, int] = {}
         self.customers: dict[int, CustomerView] = {}
         self.agents: dict[int, AgentView] = {}
-        self.board = QueueBoard(seats.dispatcher, hub, self.live, self.customers)
+        self.board = QueueBoard(seats.dispatcher, hub, self.live, self.customers,
+                                read=self._store_queue if self.shared else None)
+
+    async def _store_queue(self, team: str) -> dict[str, Any]:
+        return await read_team_queue(self.repo.store, team, MAX_LISTED, PREVIEW_CHARS)
 
     @property
     def dispatcher(self) -> Dispatcher:

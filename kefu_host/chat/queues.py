@@ -8,8 +8,10 @@ carries the whole (bounded) queue of the team, so a client only ever replaces wh
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
+
+import structlog
 
 from kefu_host.chat.assignment import Dispatcher
 from kefu_host.chat.hub import Hub
@@ -17,6 +19,7 @@ from kefu_host.chat.protocol import frame
 from kefu_host.chat.state import ConvState
 from kefu_host.chat.values import CustomerView
 
+log = structlog.get_logger("kefu_host.chat")
 #: Waiting chats listed per team (``count`` always says how many there are).
 MAX_LISTED = 50
 #: The most characters of the latest message shown in a queue entry.
@@ -55,26 +58,36 @@ def team_queue(
     return {"team": team, "count": len(queue), "waiting": waiting}
 
 
+#: A team's queue read from the store (several nodes): ``read(team)`` -> what :func:`team_queue` gives.
+StoreQueue = Callable[[str], Awaitable[dict[str, Any]]]
+
+
 class QueueBoard:
     """Announces teams' queues to their agents (the chat service's live state, read, never changed here).
 
     Changes are gathered for :data:`COALESCE_SECONDS` and told once: a busy queue, where every waiting visitor's
-    message changes an entry, costs its agents a few frames a second, not one per message."""
+    message changes an entry, costs its agents a few frames a second, not one per message.
+
+    With several nodes (``read`` given) a node's memory holds only its own visitors' conversations: the queue is
+    read from the store and published to the team's agents on every node."""
 
     def __init__(self, dispatcher: Dispatcher, hub: Hub, live: Mapping[int, ConvState],
-                 customers: Mapping[int, CustomerView]) -> None:
+                 customers: Mapping[int, CustomerView], read: StoreQueue | None = None) -> None:
         self.dispatcher, self.hub, self.live, self.customers = dispatcher, hub, live, customers
+        self.read = read
         #: the last ``queues`` frame each team's agents were sent
         self._told: dict[str, str] = {}
         self._dirty: dict[str, None] = {}
         self._flush: asyncio.TimerHandle | None = None
+        self._telling: set[asyncio.Task[None]] = set()
 
-    def snapshot(self, teams: Iterable[str]) -> list[dict[str, Any]]:
+    async def snapshot(self, teams: Iterable[str]) -> list[dict[str, Any]]:
         """The ``teams`` of a ``queues`` frame, for an agent's welcome (which listens to them first): what it shows
         is what the team's agents were told."""
         entries = []
         for team in teams:
-            entry = team_queue(self.dispatcher, self.live, self.customers, team)
+            entry = await self.read(team) if self.read else team_queue(self.dispatcher, self.live, self.customers,
+                                                                           team)
             self._told[team] = frame({"type": "queues", "teams": [entry]}).text
             entries.append(entry)
         return entries
@@ -89,6 +102,11 @@ class QueueBoard:
     def _tell(self) -> None:
         self._flush = None
         dirty, self._dirty = self._dirty, {}
+        if self.read is not None:
+            task = asyncio.get_running_loop().create_task(self._tell_from_store(list(dirty)))
+            self._telling.add(task)
+            task.add_done_callback(self._telling.discard)
+            return
         for team in dirty:
             topic = queue_topic(team)
             if not self.hub.listeners(topic):
@@ -99,3 +117,14 @@ class QueueBoard:
                 self._told[team] = out.text
                 # this node's agents, from this node's view: with several nodes each node tells its own agents
                 self.hub.deliver(topic, out)
+
+    async def _tell_from_store(self, teams: list[str]) -> None:
+        assert self.read is not None
+        for team in teams:
+            try:
+                out = frame({"type": "queues", "teams": [await self.read(team)]})
+            except Exception:  # the store is away: the next change tells again, and agents' welcomes read it
+                log.warning("team queue not read", team=team, exc_info=True)
+                continue
+            # told every time: another node may have told something else since this one last did
+            self.hub.publish(queue_topic(team), out)  # the team's agents on every node

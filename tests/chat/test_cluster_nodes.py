@@ -258,3 +258,33 @@ async def test_unread_counts_are_the_same_on_every_node(
 
 def welcome(client: Any) -> dict[str, Any]:
     return next(f for f in client.frames if f["type"] == "welcome")
+
+
+@pytest.mark.redis
+async def test_an_agent_sees_what_waits_in_its_teams_whichever_node_the_visitors_are_on(
+    start_host: Callable[..., Any], pg_url: str, redis_url: str
+) -> None:
+    """A node's memory holds only its own visitors' conversations: with several nodes the ``queues`` frame is read
+    from the store and reaches the team's agents on every node."""
+    a, b = await two_nodes(start_host, pg_url, redis_url)
+    token = await a.add_agent("ann", capacity=1)
+    agent = await a.agent(token)
+    first = await a.visitor(token=await a.visitor_token())
+    await first.say("first")
+    await agent.expect("assigned")
+    waiting = await b.visitor(token=await b.visitor_token())
+    cid = (await waiting.say("waiting on b"))["conversation_id"]
+    await waiting.say("still here")
+
+    def listed(f: dict[str, Any]) -> list[tuple[int, int, int, str]]:
+        return [(w["conversation_id"], w["position"], w["unread"], (w["last_message"] or {}).get("body"))
+                for t in f["teams"] for w in t["waiting"]]
+
+    while True:  # frames come as the queue changes; the last one shows both messages
+        frame = await agent.expect("queues")
+        if listed(frame) == [(cid, 1, 2, "still here")]:
+            break
+    again = await a.agent(token)  # a reload: the welcome reads the same
+    assert listed({"teams": welcome(again)["queues"]}) == [(cid, 1, 2, "still here")]
+    await again.send({"type": "take", "conversation_id": cid})
+    assert (await again.expect("error"))["code"] == "at_capacity"
