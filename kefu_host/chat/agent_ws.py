@@ -195,7 +195,11 @@ async def _dispatch(chat: ChatRuntime, session: Session, record: AgentRecord, da
         chat.hub.publish(conversation_topic(cid), frame({"type": "read", "conversation_id": cid, "seq": seq,
                                                           "by": "agent"}, origin=session.origin))
     elif kind == "close":
-        await service.close(await _owned(chat, session, record, data), "agent")
+        cid = await _owned(chat, session, record, data)
+        try:
+            await service.close(cid, "agent")
+        except StoreUnavailable as exc:
+            raise not_stored(exc, "the close") from None
     elif kind == "take":
         cid = int_field(data, "conversation_id", ID_RANGE)
         assert cid is not None
@@ -217,7 +221,10 @@ async def _dispatch(chat: ChatRuntime, session: Session, record: AgentRecord, da
             raise FrameError("unknown_agent", f"unknown agent {agent!r}")
         if team is None and agent is None:
             raise FrameError("bad_frame", "transfer needs 'team' or 'agent'")
-        await service.transfer(cid, team=team, agent=agent, reason="agent")
+        try:
+            await service.transfer(cid, team=team, agent=agent, reason="agent")
+        except StoreUnavailable as exc:
+            raise not_stored(exc, "the transfer") from None
 
 
 async def _start_action(chat: ChatRuntime, session: Session, record: AgentRecord, data: dict[str, Any]) -> None:
