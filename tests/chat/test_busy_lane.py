@@ -107,3 +107,33 @@ async def test_an_agent_coming_online_while_the_writer_is_full_is_given_the_wait
     assert await service.owns(alice_id, cids[0])
     await alice.send({"type": "ping"})
     await alice.expect("pong")  # the socket lived through it
+
+
+async def test_a_close_while_the_writer_is_full_answers_store_busy_and_the_chat_stays_open_with_its_agent(
+    start_host: Callable[..., Any], store_setup: tuple[str, dict[str, str]]  # noqa: F811
+) -> None:
+    """On one process the seat is freed before the close is written: refused after that, the agent would hold an
+    open chat the dispatcher counts as free (and be handed one more). Refused before, nothing changes."""
+    db_url, environ = store_setup
+    host = await start_host(db_url=db_url, environ={**BUSY, **environ})
+    alice = await host.agent(await host.add_agent("alice", teams=("support",), capacity=1))
+    alice_id = alice.frames[0]["agent"]["id"]
+    visitors = [await host.visitor() for _ in range(4)]
+    cid = (await visitors[0].say("hello"))["conversation_id"]
+    assert (await alice.expect("assigned"))["conversation"]["id"] == cid
+    for n, visitor in enumerate(visitors[1:]):
+        await visitor.say(f"hello {n}")  # queued: alice is full
+    await settled(host, 4)
+    service = host.app[CHAT].service
+    async with full_lane(host, db_url, visitors[1:]):
+        await alice.send({"type": "close", "conversation_id": cid})
+        refused = await alice.expect("error")
+        assert (refused["code"], refused["retry_after"]) == ("store_busy", 2.5)
+    row = await service.repo.conversation(cid)
+    assert (row.status, row.agent_id) == ("assigned", alice_id)
+    assert await service.owns(alice_id, cid)
+
+    await alice.send({"type": "close", "conversation_id": cid})
+    assert (await visitors[0].expect("closed"))["closed_by"] == "agent"
+    assert (await alice.expect("assigned"))["conversation"]["id"] != cid  # the freed seat is filled
+    assert (await service.repo.conversation(cid)).status == "closed"
