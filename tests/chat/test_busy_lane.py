@@ -9,8 +9,10 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from kefu_host.keys import CHAT, STORE
-from kefu_host.testing.clients import VisitorClient
+from kefu_host.testing.clients import AgentClient, VisitorClient
 from kefu_host.testing.host import TestHost
 from tests.chat.test_queues import store_setup  # noqa: F401 (the fixture: SQLite, PostgreSQL, a cluster node)
 from tests.chat.test_visitor_ws import decisions
@@ -28,22 +30,33 @@ async def settled(host: TestHost, routed: int) -> None:
             await asyncio.sleep(0.01)
 
 
+async def _noop(conn: AsyncConnection) -> None:
+    """A write that changes nothing: it only takes its place in the lane."""
+
+
 @contextlib.asynccontextmanager
-async def full_lane(host: TestHost, db_url: str, visitors: list[VisitorClient]) -> AsyncIterator[None]:
-    """The chat lane full (limit 2) until the block ends: one visitor's message in a batch stuck on the database's
-    lock, two more waiting; their acks come once the lock is let go."""
+async def full_lane(host: TestHost, db_url: str, stuck: VisitorClient) -> AsyncIterator[None]:
+    """The chat lane full until the block ends: a batch with ``stuck``'s message in it stuck on the database's
+    lock, and writes waiting up to the lane's bound (whatever else the host writes meanwhile: a rule heartbeat may
+    take a place too); ``stuck`` gets its ack once the lock is let go."""
     writer = host.app[STORE].writer
-    stuck, *waiting = visitors
+    limit = host.config.database.chat_queue_limit
+    fillers: list[asyncio.Task[None]] = []
+    # no batch running: on SQLite the lock is taken on this thread, and a batch holding it would wait for this loop
+    await until(lambda: not writer.in_flight() and not writer.pending())
     async with holding_writes(db_url, "messages"):
         await stuck.send({"type": "send", "client_msg_id": "stuck", "body": "stuck"})
-        await until(lambda: writer.in_flight() == 1 and writer.pending() == 0)
-        for n, visitor in enumerate(waiting):
-            await visitor.send({"type": "send", "client_msg_id": f"waiting-{n}", "body": "waiting"})
-        await until(lambda: writer.pending() == 2)
+        await until(lambda: writer.in_flight() >= 1)
+        while writer.pending() < limit:
+            fillers.append(asyncio.create_task(writer.transaction(_noop)))
+            await asyncio.sleep(0)  # it takes its place (or is refused, when another write took it first)
         yield
     await stuck.expect("ack", client_msg_id="stuck")
-    for n, visitor in enumerate(waiting):
-        await visitor.expect("ack", client_msg_id=f"waiting-{n}")
+    await asyncio.gather(*fillers, return_exceptions=True)
+
+
+def agent_id(agent: AgentClient) -> int:
+    return int(next(f for f in agent.frames if f["type"] == "welcome")["agent"]["id"])
 
 
 async def test_a_transfer_while_the_writer_is_full_answers_store_busy_and_leaves_the_chat_with_its_agent(
@@ -55,7 +68,7 @@ async def test_a_transfer_while_the_writer_is_full_answers_store_busy_and_leaves
     db_url, environ = store_setup
     host = await start_host(db_url=db_url, environ={**BUSY, **environ})
     alice = await host.agent(await host.add_agent("alice", teams=("support",), capacity=1))
-    alice_id = alice.frames[0]["agent"]["id"]
+    alice_id = agent_id(alice)
     visitors = [await host.visitor() for _ in range(4)]
     cid = (await visitors[0].say("hello"))["conversation_id"]
     assert (await alice.expect("assigned"))["conversation"]["id"] == cid
@@ -63,7 +76,7 @@ async def test_a_transfer_while_the_writer_is_full_answers_store_busy_and_leaves
         await visitor.say(f"hello {n}")  # queued: alice is full
     await settled(host, 4)
     service = host.app[CHAT].service
-    async with full_lane(host, db_url, visitors[1:]):
+    async with full_lane(host, db_url, visitors[1]):
         await alice.send({"type": "transfer", "conversation_id": cid, "team": "vip"})
         refused = await alice.expect("error")
         assert (refused["code"], refused["retry_after"]) == ("store_busy", 2.5)
@@ -93,13 +106,14 @@ async def test_an_agent_coming_online_while_the_writer_is_full_is_given_the_wait
     cids = [(await visitor.say(f"hello {n}"))["conversation_id"] for n, visitor in enumerate(visitors)]
     await settled(host, 4)  # all queued: nobody is online
     service, writer = host.app[CHAT].service, host.app[STORE].writer
-    async with full_lane(host, db_url, visitors[1:]):
+    async with full_lane(host, db_url, visitors[1]):
         alice = await host.agent(token)
-        alice_id = alice.frames[0]["agent"]["id"]
+        alice_id = agent_id(alice)
         async with asyncio.timeout(20):  # the seats gave alice the chat...
             while not await service.owns(alice_id, cids[0]):
                 await asyncio.sleep(0.01)
-        await until(lambda: writer.pending() == 3)  # ...and its write waits past the lane's bound, not refused
+        limit = host.config.database.chat_queue_limit
+        await until(lambda: writer.pending() > limit)  # ...and its write waits past the lane's bound, not refused
     assert (await alice.expect("assigned"))["conversation"]["id"] == cids[0]
     assert (await visitors[0].expect("agent_joined"))["agent"] == "alice"
     row = await service.repo.conversation(cids[0])
@@ -117,7 +131,7 @@ async def test_a_close_while_the_writer_is_full_answers_store_busy_and_the_chat_
     db_url, environ = store_setup
     host = await start_host(db_url=db_url, environ={**BUSY, **environ})
     alice = await host.agent(await host.add_agent("alice", teams=("support",), capacity=1))
-    alice_id = alice.frames[0]["agent"]["id"]
+    alice_id = agent_id(alice)
     visitors = [await host.visitor() for _ in range(4)]
     cid = (await visitors[0].say("hello"))["conversation_id"]
     assert (await alice.expect("assigned"))["conversation"]["id"] == cid
@@ -125,7 +139,7 @@ async def test_a_close_while_the_writer_is_full_answers_store_busy_and_the_chat_
         await visitor.say(f"hello {n}")  # queued: alice is full
     await settled(host, 4)
     service = host.app[CHAT].service
-    async with full_lane(host, db_url, visitors[1:]):
+    async with full_lane(host, db_url, visitors[1]):
         await alice.send({"type": "close", "conversation_id": cid})
         refused = await alice.expect("error")
         assert (refused["code"], refused["retry_after"]) == ("store_busy", 2.5)
