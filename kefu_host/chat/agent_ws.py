@@ -212,7 +212,11 @@ async def _dispatch(chat: ChatRuntime, session: Session, record: AgentRecord, da
         except StoreUnavailable:
             pass  # a read frame is not acked: this one is not kept, the next one is (this node's count is 0)
     elif kind == "close":
-        await service.close(await _owned(chat, session, record, data), "agent")
+        cid = await _owned(chat, session, record, data)
+        try:
+            await service.close(cid, "agent")
+        except StoreUnavailable as exc:
+            raise not_stored(exc, "the close") from None
     elif kind == "take":
         cid = int_field(data, "conversation_id", ID_RANGE)
         assert cid is not None
@@ -234,7 +238,10 @@ async def _dispatch(chat: ChatRuntime, session: Session, record: AgentRecord, da
             raise FrameError("unknown_agent", f"unknown agent {agent!r}")
         if team is None and agent is None:
             raise FrameError("bad_frame", "transfer needs 'team' or 'agent'")
-        await service.transfer(cid, team=team, agent=agent, reason="agent")
+        try:
+            await service.transfer(cid, team=team, agent=agent, reason="agent")
+        except StoreUnavailable as exc:
+            raise not_stored(exc, "the transfer") from None
 
 
 async def _start_action(chat: ChatRuntime, session: Session, record: AgentRecord, data: dict[str, Any]) -> None:

@@ -122,7 +122,9 @@ class ClusterPresence:
             return False
         self._announce(agent_id, after, origin)
         if after == "online":
-            await self.service.assigned(await self.seats.drain_agent(agent_id))
+            # committed in PostgreSQL by the seats: a refused report would leave the agent holding chats it was
+            # never told about; at most its free capacity, so not refused
+            await self.service.assigned(await self.seats.drain_agent(agent_id), bounded=False)
         await self._refresh()
         return True
 
@@ -173,7 +175,7 @@ class ClusterPresence:
         for view in await claim_idle(self.store, outbox, now, config.idle_close_after,
                                      rate_until(now, config.rating_window)):
             await self.service.closed_elsewhere(view, "idle")
-        for team in self._teams:
-            await self.service.assigned(await self.seats.drain_team(team))
+        for team in self._teams:  # committed by the seats: the reports are not refused (see _changed)
+            await self.service.assigned(await self.seats.drain_team(team), bounded=False)
         await self._refresh()
         self.sweeps += 1

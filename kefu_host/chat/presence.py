@@ -124,7 +124,10 @@ class PresenceKeeper:
         assignments = self.service.dispatcher.set_presence(agent_id, after)
         self._announce(agent_id, origin)
         self.availability.refresh(self.service.dispatcher.agents[agent_id].teams)
-        await self.service.assigned(assignments)
+        # the dispatcher has handed them over: a write refused now would leave them the agent's in memory and queued
+        # in the store, nobody told. Presence itself is not written through the lane, and a fill is at most the
+        # agent's free capacity, so these writes are not refused
+        await self.service.assigned(assignments, bounded=False)
         return True
 
     def _announce(self, agent_id: int, origin: str | None = None) -> None:

@@ -301,6 +301,8 @@ class ChatRepo:
         actions: Sequence[Any],
         team: str | None,
         outcome: str,
+        *,
+        bounded: bool = True,
     ) -> None:
         async def write(conn: AsyncConnection) -> None:
             await conn.execute(
@@ -316,7 +318,7 @@ class ChatRepo:
                 )
             )
 
-        await self.store.writer.transaction(write)
+        await self.store.writer.transaction(write, bounded=bounded)
 
     async def decisions(self, conversation_id: int, limit: int = 50) -> list[dict[str, Any]]:
         async with self.store.read() as conn:

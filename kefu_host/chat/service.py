@@ -226,10 +226,18 @@ class ChatService(LiveState):
                 customer = await self.load_customer(state.customer_id)  # an event on another node changed it
             if customer is None:
                 return
+            if trigger == "event":
+                # an event's re-route is not owed to anyone waiting: when the chat lane is full it is skipped
+                # (StoreBusy before anything is decided), else a flood of events would write past the lane's bound
+                self.repo.store.writer.admit()
             decision = await self.router.decide(trigger, state.view(), customer, message)
             await self._apply(state, decision, trigger)
 
     async def _apply(self, state: ConvState, decision: RouteDecision, trigger: Trigger) -> None:
+        """Make the router's decision so. Its writes are not refused by a full chat lane: a route follows a message
+        already stored (a few writes per admitted message) or an event admitted by :meth:`route`, and a refusal
+        halfway would leave the conversation placed (in the dispatcher, or in PostgreSQL) but not recorded, or
+        changed in this copy but never queued, with nobody told."""
         changes: dict[str, Any] = {}
         new_tags = [t for t in decision.tags if t not in state.tags]
         if new_tags:
@@ -246,7 +254,7 @@ class ChatService(LiveState):
         if placing:
             state.team = changes["team"] = team
         if changes:
-            await self.repo.update_conversation(state.id, **changes)
+            await self.repo.update_conversation(state.id, **changes, bounded=False)
         if placing:
             assignment = await self.seats.place(
                 state.id, state.team, state.priority, state.queued_at, prefer=self._preferred(state, decision)
@@ -257,11 +265,11 @@ class ChatService(LiveState):
         if trigger != "message" or outcome != "kept" or decision.fired != state.last_fired:
             state.last_fired = decision.fired
             await self.repo.record_decision(
-                state.id, trigger, decision.revision, decision.fired, decision.actions, team, outcome
+                state.id, trigger, decision.revision, decision.fired, decision.actions, team, outcome, bounded=False
             )
         # the decision is on record; now act on it and tell people
         if assignment:
-            await self.assigned([assignment])
+            await self.assigned([assignment], bounded=False)
         if outcome in ("assigned", "queued"):
             await self._announce_positions(old_team, state.team)
         elif outcome == "transferred":
@@ -340,13 +348,19 @@ class ChatService(LiveState):
             await self.assigned([assignment], bounded=False)
 
     async def transfer(self, conversation_id: int, *, team: str | None, agent: str | None, reason: str) -> None:
+        """Move an open conversation to ``team`` (preferring ``agent``). Raises LookupError when it is not open,
+        :class:`~kefu_host.store.StoreBusy` when the writer's chat lane is full, before anything is decided: the
+        seat is released before the transfer is written, so a refusal after it would leave the conversation
+        assigned in the store but seatless in the dispatcher, nobody told. Once admitted, nothing is refused."""
         async with self.locks(conversation_id):
             state = await self.conversation(conversation_id)
             if state is None:
                 raise LookupError(f"conversation {conversation_id} is not open")
+            self.repo.store.writer.admit()
             await self._transfer(state, team or state.team, agent, reason)
 
     async def _transfer(self, state: ConvState, team: str, prefer: str | None, reason: str) -> None:
+        """Its writes are unrefusable (admitted by :meth:`transfer`, or part of a route: see :meth:`_apply`)."""
         from_team, guard = state.team, self._guard(state)
         previous = await self.seats.release(state.id)
         transfers = state.transfers + 1
@@ -354,7 +368,7 @@ class ChatService(LiveState):
             state.id, status="queued", agent_id=None, team=team, transfers=transfers,
             change=webhook.transferred(state.view()._replace(status="queued", agent_id=None, team=team,
                                                      transfers=transfers), from_team, team, reason),
-            expect=guard,
+            expect=guard, bounded=False,
         )
         if not changed:
             return  # another node changed it first (closed it, say): nothing to move
@@ -367,19 +381,22 @@ class ChatService(LiveState):
         )
         assignment = await self.seats.place(state.id, team, state.priority, state.queued_at, prefer=prefer)
         if assignment:
-            await self.assigned([assignment])
+            await self.assigned([assignment], bounded=False)
         await self._announce_positions(from_team, team)
         if previous is not None:
-            await self.assigned(await self.seats.drain_agent(previous))
+            await self.assigned(await self.seats.drain_agent(previous), bounded=False)
 
     async def close(self, conversation_id: int, closed_by: str, score: Score | None = None) -> bool:
         """Close a live conversation (rated with ``score`` when the visitor closes with one); returns False when it
         was not open (or another node closed it first). The ``closed`` frame asks the visitor for a rating while
-        ``chat.rating_window`` allows."""
+        ``chat.rating_window`` allows. Raises :class:`~kefu_host.store.StoreBusy` when the writer's chat lane is
+        full, before anything is decided (on one process the seat is released before the close is written); once
+        admitted, the close and the refill of the agent it frees are not refused."""
         async with self.locks(conversation_id):
             state = await self.conversation(conversation_id)
             if state is None:
                 return False
+            self.repo.store.writer.admit()
             guard = {"status": ("queued", "assigned")} if self.shared else None
             agent_id = state.agent_id if self.shared else await self.seats.release(conversation_id)
             now = utcnow()
@@ -391,7 +408,8 @@ class ChatService(LiveState):
             if rating is not None:
                 values.update(rating=rating.score, rating_comment=rating.comment, rated_at=now)
                 changes.append(webhook.rated(closed_view, rating, None, closed_by))
-            if not await self.repo.update_conversation(conversation_id, change=changes, expect=guard, **values):
+            if not await self.repo.update_conversation(conversation_id, change=changes, expect=guard, bounded=False,
+                                                       **values):
                 self._forget(conversation_id)
                 return False  # another node closed it: it told everyone
             self._forget(conversation_id)
@@ -400,12 +418,12 @@ class ChatService(LiveState):
             await self.hooks.call("kefu_conversation_closed", conversation=state.view(), closed_by=closed_by)
         await self._announce_positions(state.team)
         if agent_id is not None:
-            await self.assigned(await self.seats.drain_agent(agent_id))
+            await self.assigned(await self.seats.drain_agent(agent_id), bounded=False)
         return True
 
     async def closed_elsewhere(self, view: ConversationView, closed_by: str) -> None:
         """A close this node won by a claim (idle closing with several nodes): tell everyone, fire the hook, refill
-        the agent. The claim's transaction already recorded the webhook."""
+        the agent (unrefusable writes: the close is already committed, the refill already decided)."""
         state = self.live.get(view.id) or ConvState.from_view(view)
         self._forget(view.id)
         state.status = "closed"
@@ -414,12 +432,14 @@ class ChatService(LiveState):
         await self.hooks.call("kefu_conversation_closed", conversation=state.view(), closed_by=closed_by)
         await self._announce_positions(state.team)
         if view.agent_id is not None:
-            await self.assigned(await self.seats.drain_agent(view.agent_id))
+            await self.assigned(await self.seats.drain_agent(view.agent_id), bounded=False)
 
     async def requeue(self, conversation_ids: list[int], *, claimed: dict[int, ConversationView] | None = None) -> None:
         """Conversations whose agent went away wait in their team's queue again, keeping their place.
 
         ``claimed``: with several nodes, the rows this node's claim re-queued (store and webhooks already written).
+        The dispatcher (or the claim) has already moved them, and no one waits for an answer: the writes that record
+        it are not refused by a full chat lane (one per conversation the agent held, and the refills).
         """
         teams = set()
         for cid in conversation_ids:
@@ -437,7 +457,7 @@ class ChatService(LiveState):
                 if claimed is None:
                     await self.repo.update_conversation(
                         cid, status="queued", agent_id=None,
-                        change=webhook.transferred(state.view(), state.team, state.team, "requeue"),
+                        change=webhook.transferred(state.view(), state.team, state.team, "requeue"), bounded=False,
                     )
                 elif previous is not None:
                     self._tell_agent_gone(previous, cid, "requeue")
@@ -446,9 +466,9 @@ class ChatService(LiveState):
                     "kefu_conversation_transferred", conversation=state.view(), from_team=state.team,
                     to_team=state.team, reason="requeue",
                 )
-                await self.repo.record_decision(cid, "requeue", "none", (), (), state.team, "queued")
+                await self.repo.record_decision(cid, "requeue", "none", (), (), state.team, "queued", bounded=False)
         for team in teams:
-            await self.assigned(await self.seats.drain_team(team))
+            await self.assigned(await self.seats.drain_team(team), bounded=False)
         await self._announce_positions(*teams)
 
     async def mark_read(self, conversation_id: int, seq: int) -> None:

@@ -10,6 +10,7 @@ from kefu_host.chat.service import ChatService
 from kefu_host.chat.values import CustomerView
 from kefu_host.events.types import Event
 from kefu_host.hookcall import Hooks
+from kefu_host.store import StoreBusy
 
 log = structlog.get_logger("kefu_host.events")
 
@@ -49,4 +50,8 @@ class Effects:
                        "event": event.to_dict()}),
             )
         if state.status == "queued":
-            await self.chat.route(state.id, "event")
+            try:
+                await self.chat.route(state.id, "event")
+            except StoreBusy:  # refused before anything was decided: the chat keeps its place, the event is stored
+                log.warning("chat lane full; queued conversation not re-routed for the event",
+                            conversation_id=state.id, event_id=event.id)

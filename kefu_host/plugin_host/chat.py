@@ -64,7 +64,8 @@ class Conversations:
     ) -> None:
         """Move an open conversation to ``team`` (preferring ``agent`` when given), as an agent's transfer does;
         hooks see the reason ``plugin:<name>`` (``plugin:<name>:<reason>`` when one is given). LookupError when it
-        is not open, ValueError for an unknown team or agent."""
+        is not open, ValueError for an unknown team or agent, :class:`~kefu_host.store.StoreBusy` when the host's
+        chat lane is full (nothing was moved: try again after its ``retry_after``)."""
         chat = self._host.chat()
         if team is None and agent is None:
             raise ValueError("transfer needs a team or an agent")

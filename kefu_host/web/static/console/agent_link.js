@@ -1,3 +1,4 @@
+import { BusyRetries } from '../shared/busy_retry.js';
 import { newClientMsgId } from '../shared/ids.js';
 import { t } from '../shared/i18n.js';
 import { attachmentsPath, fileCache, uploadForm } from '../shared/files.js';
@@ -31,6 +32,8 @@ export class AgentLink {
     this.uploads = new Map(); // client_msg_id -> File, until the host has stored it (kept for Retry)
     this.readSent = new Map(); // conversation id -> the highest seq this page told the host it has read
     this.customersLoading = new Set();
+    // a send refused store_busy goes out again by itself, a few times, before it shows failed
+    this.busy = new BusyRetries((clientMsgId) => this.resendOne(clientMsgId));
     this.socket = new ReconnectingSocket({
       url: () => this.url(),
       onFrame: (frame) => this.onFrame(frame),
@@ -54,6 +57,7 @@ export class AgentLink {
 
   stop() {
     this.socket.stop();
+    this.busy.stop();
     this.files.forget();
   }
 
@@ -72,6 +76,8 @@ export class AgentLink {
 
   onFrame(frame) {
     const before = this.state;
+    if (frame.type === 'error' && this.pendingSend(frame.ref) && this.busy.refused(frame)) return; // still pending
+    if (frame.type === 'ack') this.busy.forget(frame.client_msg_id);
     this.store.dispatch({ type: 'frame', frame, now: Date.now() });
     if (frame.type === 'welcome') this.afterWelcome(before);
     else if (frame.type === 'assigned') this.afterAssigned(before, frame);
@@ -131,6 +137,22 @@ export class AgentLink {
   resend(id) {
     const conv = this.state.conversations[id];
     for (const item of pendingSends(conv.transcript)) this.socket.send(sendFrame(id, item));
+  }
+
+  // The conversation id and item of a message of this page still waiting to be stored, sent over the socket.
+  pendingSend(clientMsgId) {
+    if (!clientMsgId) return null;
+    for (const id of this.state.order) {
+      const item = pendingSends(this.state.conversations[id].transcript).find((i) => i.client_msg_id === clientMsgId);
+      if (item) return { id, item };
+    }
+    return null;
+  }
+
+  // Not connected: it stays pending and goes out with the others after the next welcome.
+  resendOne(clientMsgId) {
+    const pending = this.pendingSend(clientMsgId);
+    if (pending) this.socket.send(sendFrame(pending.id, pending.item));
   }
 
   async loadOlder(id) {
@@ -240,6 +262,7 @@ export class AgentLink {
   }
 
   retry(id, clientMsgId) {
+    this.busy.forget(clientMsgId);
     this.store.dispatch({ type: 'retry', id, clientMsgId });
     const item = this.state.conversations[id].transcript.items.find((i) => i.client_msg_id === clientMsgId);
     if (!item) return;

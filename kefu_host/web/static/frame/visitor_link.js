@@ -1,4 +1,5 @@
 import { backoffDelay } from '../shared/backoff.js';
+import { BusyRetries } from '../shared/busy_retry.js';
 import { fileCache, uploadFile } from '../shared/files.js';
 import { t } from '../shared/i18n.js';
 import { newClientMsgId } from '../shared/ids.js';
@@ -27,6 +28,8 @@ export class VisitorLink {
     this.postedUnread = 0;
     this.offlineContact = null;
     this.parent = parentLink(parentOrigin, (message) => this.onParent(message));
+    // a send refused store_busy goes out again by itself, a few times, before it shows failed
+    this.busy = new BusyRetries((clientMsgId) => this.resendOne(clientMsgId));
     this.socket = new ReconnectingSocket({
       url: () => `/ws/visitor?${new URLSearchParams({ token: this.token, last_seq: this.state.transcript.lastSeq })}`,
       onFrame: (frame) => this.onFrame(frame),
@@ -104,11 +107,14 @@ export class VisitorLink {
     const current = identified(this.user) ? this.user.id : null;
     if (this.started && uid === current) return;
     this.socket.stop();
+    this.busy.stop();
     this.store.dispatch({ type: 'identity_changed' });
     this.startSession(user);
   }
 
   onFrame(frame) {
+    if (frame.type === 'error' && this.pendingSend(frame.ref) && this.busy.refused(frame)) return; // still pending
+    if (frame.type === 'ack') this.busy.forget(frame.client_msg_id);
     this.store.dispatch({ type: 'frame', frame, now: Date.now() });
     if (frame.type === 'welcome') {
       for (const item of pendingSends(this.state.transcript)) {
@@ -142,7 +148,20 @@ export class VisitorLink {
     this.socket.send({ type: 'send', client_msg_id: clientMsgId, body });
   }
 
+  // A message (or the offline form's) of this page still waiting to be stored, sent over the socket.
+  pendingSend(clientMsgId) {
+    if (!clientMsgId) return null;
+    return pendingSends(this.state.transcript).find((i) => i.client_msg_id === clientMsgId) ?? null;
+  }
+
+  // Not connected: it stays pending and goes out with the others after the next welcome.
+  resendOne(clientMsgId) {
+    const item = this.pendingSend(clientMsgId);
+    if (item) this.socket.send(this.sendFrame(clientMsgId, item.body));
+  }
+
   retry(clientMsgId) {
+    this.busy.forget(clientMsgId);
     this.store.dispatch({ type: 'retry', clientMsgId });
     const item = this.state.transcript.items.find((i) => i.sender === MINE && i.client_msg_id === clientMsgId);
     if (!item) return;
