@@ -14,8 +14,9 @@ from typing import Any
 import structlog
 
 from kefu_host.chat.assignment import Dispatcher
+from kefu_host.chat.broker import Item
 from kefu_host.chat.hub import Hub
-from kefu_host.chat.protocol import frame
+from kefu_host.chat.protocol import Frame, frame
 from kefu_host.chat.state import ConvState
 from kefu_host.chat.values import CustomerView
 
@@ -80,14 +81,19 @@ class QueueBoard:
         self._dirty: dict[str, None] = {}
         self._flush: asyncio.TimerHandle | None = None
         self._telling: set[asyncio.Task[None]] = set()
+        #: several nodes: the teams whose queue topic this board follows (see :meth:`_hear`)
+        self._heard: dict[str, _Heard] = {}
 
     async def snapshot(self, teams: Iterable[str]) -> list[dict[str, Any]]:
         """The ``teams`` of a ``queues`` frame, for an agent's welcome (which listens to them first): what it shows
         is what the team's agents were told."""
         entries = []
         for team in teams:
-            entry = await self.read(team) if self.read else team_queue(self.dispatcher, self.live, self.customers,
-                                                                           team)
+            if self.read is None:
+                entry = team_queue(self.dispatcher, self.live, self.customers, team)
+            else:
+                self._hear(team)
+                entry = await self.read(team)
             self._told[team] = frame({"type": "queues", "teams": [entry]}).text
             entries.append(entry)
         return entries
@@ -126,5 +132,28 @@ class QueueBoard:
             except Exception:  # the store is away: the next change tells again, and agents' welcomes read it
                 log.warning("team queue not read", team=team, exc_info=True)
                 continue
-            # told every time: another node may have told something else since this one last did
+            self._hear(team)
+            if self._told.get(team) == out.text:
+                continue  # what the team's agents were last told, by whichever node
             self.hub.publish(queue_topic(team), out)  # the team's agents on every node
+
+    def _hear(self, team: str) -> None:
+        """Follow what every node tells this team's agents (a node only says what changed from the last frame)."""
+        if team not in self._heard:
+            self._heard[team] = _Heard(self, team)
+            self.hub.subscribe(queue_topic(team), self._heard[team])
+
+
+class _Heard:
+    """The board's ear on a team's queue topic: the last frame told there, and a new one after a Redis outage."""
+
+    def __init__(self, board: QueueBoard, team: str) -> None:
+        self.board, self.team = board, team
+
+    def take(self, item: Item) -> None:
+        if isinstance(item, Frame):
+            self.board._told[self.team] = item.text
+
+    def catch_up(self, topic: str) -> None:
+        self.board._told.pop(self.team, None)  # frames may have been missed: tell again
+        self.board.announce(self.team)
