@@ -102,25 +102,29 @@ async def _welcome(
     ``presence`` in the welcome is the agent's presence once this socket counts; later changes come as ``presence``
     frames."""
     service = chat.service
+    session.hold()  # what is published while the welcome is read (several nodes: from the store) comes after it
     session.listen(agent_topic(record.id))
     for team in record.teams:
         session.listen(queue_topic(team))
-    held = await service.held_by(record.id)
-    unread = await service.unread(held)
-    queues = await service.board.snapshot(record.teams)
-    session.conn.send(
-        frame(
-            {
-                "type": "welcome",
-                "agent": {"id": record.id, "name": record.name, "teams": list(record.teams),
-                          "capacity": record.capacity},
-                "presence": chat.presence.presence_with(record.id, wish),
-                "conversations": [{**s.view().to_dict(), "unread": unread[s.id]} for s in held],
-                "queues": queues,
-                "actions": chat.actions.describe(),
-            }
+    try:
+        held = await service.held_by(record.id)
+        unread = await service.unread(held)
+        queues = await service.board.snapshot(record.teams)
+        session.conn.send(
+            frame(
+                {
+                    "type": "welcome",
+                    "agent": {"id": record.id, "name": record.name, "teams": list(record.teams),
+                              "capacity": record.capacity},
+                    "presence": chat.presence.presence_with(record.id, wish),
+                    "conversations": [{**s.view().to_dict(), "unread": unread[s.id]} for s in held],
+                    "queues": queues,
+                    "actions": chat.actions.describe(),
+                }
+            )
         )
-    )
+    finally:
+        session.release()
     for state in held:
         if state.id in resume:
             await session.resume(state.id, resume[state.id])

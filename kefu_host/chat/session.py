@@ -18,7 +18,7 @@ class Session:
     carry it, and it skips them.
     """
 
-    __slots__ = ("conn", "hub", "topics", "tasks", "origin", "on_catch_up", "__weakref__")
+    __slots__ = ("conn", "hub", "topics", "tasks", "origin", "on_catch_up", "held", "__weakref__")
 
     def __init__(self, conn: Connection, hub: Hub) -> None:
         self.conn = conn
@@ -29,16 +29,30 @@ class Session:
         self.origin = f"{hub.node_id}/{id(self):x}"
         #: what to re-read when a topic other than a conversation's may have missed publications (assignments)
         self.on_catch_up: Callable[[], Awaitable[None]] | None = None
+        #: frames published while the first frame (``welcome``) is being read: sent after it (:meth:`release`)
+        self.held: list[Frame] | None = None
 
     def listen(self, topic: str) -> None:
         if topic not in self.topics:
             self.topics.add(topic)
             self.hub.subscribe(topic, self)
 
+    def hold(self) -> None:
+        """Keep frames back until :meth:`release`: the socket's first frame is still being read from the store."""
+        self.held = []
+
+    def release(self) -> None:
+        held, self.held = self.held or [], None
+        for item in held:
+            self.conn.offer(item)
+
     def take(self, item: Item) -> None:
         if isinstance(item, Frame):
             if item.origin is not None and item.origin == self.origin:
                 return  # the socket's own typing or read, told to everyone else
+            if self.held is not None:
+                self.held.append(item)
+                return
             self.conn.offer(item)
         elif isinstance(item, Follow):
             self.follow(item.conversation_id, item.after_seq)
