@@ -113,8 +113,8 @@ async def test_deployments_on_other_databases_of_one_redis_do_not_hear_each_othe
 
 
 def test_redis_replies_are_parsed_by_hiredis() -> None:
-    """A node reads back every publication of the topics its sockets follow; redis-py's pure-Python parser cost a
-    sixth of a node's CPU on the chat path, hiredis (a dependency) a small part of that."""
+    """A node reads back every publication of the topics its sockets follow: redis-py parses them with hiredis (a
+    dependency) when it is importable, and with its pure-Python parser otherwise."""
     from redis.utils import HIREDIS_AVAILABLE
 
     assert HIREDIS_AVAILABLE
