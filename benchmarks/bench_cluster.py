@@ -28,14 +28,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import orjson
 from _chat_load import proc_cpu_seconds
 from bench_chat import (
     N_AGENTS,
@@ -50,7 +48,7 @@ from bench_chat import (
     wait_quiet,
     write_host_config,
 )
-from bench_store import BackendCpu, reset_pg
+from bench_store import BackendCpu, host_and_load_cores, report_runs, reset_pg
 
 LAYOUTS = {"one": 1, "two_round_robin": 2, "two_crossed": 2}
 
@@ -190,8 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := [name for name in layouts if name not in LAYOUTS]:
         p.error(f"--layouts: unknown {', '.join(unknown)}; choose from {', '.join(LAYOUTS)}")
     budget = Budget(args.max_seconds)
-    cores = sorted(os.sched_getaffinity(0))
-    cpus = ({cores[0]}, set(cores[1:])) if len(cores) > 1 and not args.no_pin else (None, None)
+    cpus = host_and_load_cores(args.no_pin)
     procs = Procs()
     runs = []
     try:
@@ -208,12 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         procs.stop_all()
-    report: dict[str, Any] = {"runs": runs}
-    if len(runs) > 1:
-        report["median"] = {k: statistics.median(r["ratios"][k] for r in runs) for k in runs[0]["ratios"]}
-        print("== median of", len(runs), "runs:", ", ".join(f"{k} {v}" for k, v in report["median"].items()))
-    if args.json:
-        args.json.write_text(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    report_runs(runs, args.json)
     return 0
 
 

@@ -206,8 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.pg_url:
         p.error("--pg-url (or KEFU_BENCH_POSTGRES_URL) is required")
     budget = Budget(args.max_seconds)
-    cores = sorted(os.sched_getaffinity(0))
-    cpus = ({cores[0]}, set(cores[1:])) if len(cores) > 1 and not args.no_pin else (None, None)
+    cpus = host_and_load_cores(args.no_pin)
     procs = Procs()
     runs = []
     try:
@@ -223,13 +222,24 @@ def main(argv: list[str] | None = None) -> int:
                 print_run(run + 1, result)
     finally:
         procs.stop_all()
+    report_runs(runs, args.json)
+    return 0
+
+
+def host_and_load_cores(no_pin: bool) -> tuple[set[int] | None, set[int] | None]:
+    """The first core for the host(s), the others for the load generator (None, None: not pinned)."""
+    cores = sorted(os.sched_getaffinity(0))
+    return ({cores[0]}, set(cores[1:])) if len(cores) > 1 and not no_pin else (None, None)
+
+
+def report_runs(runs: list[dict[str, Any]], json_path: Path | None) -> None:
+    """The median of each ratio over several runs, printed; every run (and the medians) to ``json_path``."""
     report: dict[str, Any] = {"runs": runs}
     if len(runs) > 1:
         report["median"] = {k: statistics.median(r["ratios"][k] for r in runs) for k in runs[0]["ratios"]}
         print("== median of", len(runs), "runs:", ", ".join(f"{k} {v}" for k, v in report["median"].items()))
-    if args.json:
-        args.json.write_text(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
-    return 0
+    if json_path:
+        json_path.write_text(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
 
 
 def ratios(result: dict[str, Any]) -> dict[str, float]:

@@ -59,6 +59,20 @@ def agent_id(agent: AgentClient) -> int:
     return int(next(f for f in agent.frames if f["type"] == "welcome")["agent"]["id"])
 
 
+async def alice_full(start_host: Callable[..., Any], db_url: str, environ: dict[str, str]
+                     ) -> tuple[TestHost, AgentClient, int, list[VisitorClient], int]:
+    """A host where alice (capacity 1) holds the first of four visitors' chats and the other three wait."""
+    host = await start_host(db_url=db_url, environ={**BUSY, **environ})
+    alice = await host.agent(await host.add_agent("alice", teams=("support",), capacity=1))
+    visitors = [await host.visitor() for _ in range(4)]
+    cid = (await visitors[0].say("hello"))["conversation_id"]
+    assert (await alice.expect("assigned"))["conversation"]["id"] == cid
+    for n, visitor in enumerate(visitors[1:]):
+        await visitor.say(f"hello {n}")  # queued: alice is full
+    await settled(host, 4)
+    return host, alice, agent_id(alice), visitors, cid
+
+
 async def test_a_transfer_while_the_writer_is_full_answers_store_busy_and_leaves_the_chat_with_its_agent(
     start_host: Callable[..., Any], store_setup: tuple[str, dict[str, str]]  # noqa: F811
 ) -> None:
@@ -66,15 +80,7 @@ async def test_a_transfer_while_the_writer_is_full_answers_store_busy_and_leaves
     the store and nobody's in the dispatcher. Refused before, the agent keeps it, and the transfer sent again
     works."""
     db_url, environ = store_setup
-    host = await start_host(db_url=db_url, environ={**BUSY, **environ})
-    alice = await host.agent(await host.add_agent("alice", teams=("support",), capacity=1))
-    alice_id = agent_id(alice)
-    visitors = [await host.visitor() for _ in range(4)]
-    cid = (await visitors[0].say("hello"))["conversation_id"]
-    assert (await alice.expect("assigned"))["conversation"]["id"] == cid
-    for n, visitor in enumerate(visitors[1:]):
-        await visitor.say(f"hello {n}")  # queued: alice is full
-    await settled(host, 4)
+    host, alice, alice_id, visitors, cid = await alice_full(start_host, db_url, environ)
     service = host.app[CHAT].service
     async with full_lane(host, db_url, visitors[1]):
         await alice.send({"type": "transfer", "conversation_id": cid, "team": "vip"})
@@ -129,15 +135,7 @@ async def test_a_close_while_the_writer_is_full_answers_store_busy_and_the_chat_
     """On one process the seat is freed before the close is written: refused after that, the agent would hold an
     open chat the dispatcher counts as free (and be handed one more). Refused before, nothing changes."""
     db_url, environ = store_setup
-    host = await start_host(db_url=db_url, environ={**BUSY, **environ})
-    alice = await host.agent(await host.add_agent("alice", teams=("support",), capacity=1))
-    alice_id = agent_id(alice)
-    visitors = [await host.visitor() for _ in range(4)]
-    cid = (await visitors[0].say("hello"))["conversation_id"]
-    assert (await alice.expect("assigned"))["conversation"]["id"] == cid
-    for n, visitor in enumerate(visitors[1:]):
-        await visitor.say(f"hello {n}")  # queued: alice is full
-    await settled(host, 4)
+    host, alice, alice_id, visitors, cid = await alice_full(start_host, db_url, environ)
     service = host.app[CHAT].service
     async with full_lane(host, db_url, visitors[1]):
         await alice.send({"type": "close", "conversation_id": cid})
