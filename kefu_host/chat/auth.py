@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -45,6 +44,7 @@ from kefu_host.config import Config, WebConfig
 from kefu_host.http import error_response
 from kefu_host.keys import AUTH_GUARD
 from kefu_host.store import Store, StoreUnavailable
+from kefu_host.tasks import stop_tasks, wait_event
 
 log = structlog.get_logger("kefu_host.chat")
 
@@ -140,15 +140,11 @@ class AgentWatch:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="kefu-agent-watch")
 
     async def stop(self) -> None:
-        for task in [*([self._task] if self._task else []), *self._closing]:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(self._task, *self._closing)
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poke.wait(), self.interval)
+            await wait_event(self._poke, self.interval)
             self._poke.clear()
             try:
                 await self.check()

@@ -30,6 +30,7 @@ from kefu_host.chat.service import ChatService
 from kefu_host.chat.values import AgentView
 from kefu_host.config import ClusterConfig
 from kefu_host.store.models import Agent, AgentSession, utcnow
+from kefu_host.tasks import stop_tasks
 
 log = structlog.get_logger("kefu_host.cluster")
 
@@ -62,11 +63,7 @@ class ClusterPresence:
         self._beater = asyncio.create_task(self._beat_forever(), name="kefu-cluster-heartbeat")
 
     async def stop(self) -> None:
-        for task in (self._sweeper, self._beater):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await stop_tasks(self._sweeper, self._beater)
         with contextlib.suppress(Exception):  # a clean stop: this node's agents are gone now, not after the ttl
             async with self.store.engines.write.begin() as conn:
                 await conn.execute(delete(AgentSession).where(AgentSession.node_id == self.node_id))

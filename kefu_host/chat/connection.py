@@ -23,6 +23,7 @@ from aiohttp import web
 
 from kefu_host.chat.protocol import CLOSE_TOO_SLOW, Frame, resync_frame
 from kefu_host.metrics import NO_SOCKET_COUNTERS, SocketCounters
+from kefu_host.tasks import stop_tasks
 
 log = structlog.get_logger("kefu_host.chat")
 
@@ -265,10 +266,7 @@ class Connection:
 
     async def aclose(self) -> None:
         self.closed = True
-        if self._sender is not None:
-            self._sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sender
+        await stop_tasks(self._sender)
 
 
 def _log_failure(task: asyncio.Task[None]) -> None:

@@ -9,7 +9,6 @@ open socket. Every change of the agent's presence is announced to all of its soc
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 
@@ -23,6 +22,7 @@ from kefu_host.chat.protocol import frame
 from kefu_host.chat.service import ChatService
 from kefu_host.chat.values import AgentView
 from kefu_host.store.models import utcnow
+from kefu_host.tasks import stop_tasks
 
 log = structlog.get_logger("kefu_host.chat")
 
@@ -64,10 +64,7 @@ class PresenceKeeper:
     async def stop(self) -> None:
         for handle in self._grace.values():
             handle.cancel()
-        for task in [*self._tasks, *([self._sweeper] if self._sweeper else [])]:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(*self._tasks, self._sweeper)
 
     def know(self, record: AgentRecord) -> None:
         """Add or refresh an agent (new agents can be created while the host runs)."""

@@ -19,6 +19,7 @@ from kefu_host.chat.hub import Hub
 from kefu_host.chat.protocol import Frame, frame
 from kefu_host.chat.state import ConvState
 from kefu_host.chat.values import CustomerView
+from kefu_host.tasks import stop_tasks
 
 log = structlog.get_logger("kefu_host.chat")
 #: Waiting chats listed per team (``count`` always says how many there are).
@@ -81,6 +82,7 @@ class QueueBoard:
         self._dirty: dict[str, None] = {}
         self._flush: asyncio.TimerHandle | None = None
         self._telling: set[asyncio.Task[None]] = set()
+        self._stopped = False
         #: several nodes: the teams whose queue topic this board follows (see :meth:`_hear`)
         self._heard: dict[str, _Heard] = {}
 
@@ -102,8 +104,17 @@ class QueueBoard:
         """These teams' queues changed: their agents hear of it shortly (if what they were told changed)."""
         for team in teams:
             self._dirty[team] = None
-        if self._dirty and self._flush is None:
+        if self._dirty and self._flush is None and not self._stopped:
             self._flush = asyncio.get_running_loop().call_later(COALESCE_SECONDS, self._tell)
+
+    async def stop(self) -> None:
+        """Tell nothing more; a read of the store in flight ends before the store closes (else its connection
+        would be left in a transaction, holding its locks until the process exits)."""
+        self._stopped = True
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        await stop_tasks(*self._telling)
 
     def _tell(self) -> None:
         self._flush = None

@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 from kefu_host.chat.broker import Follow, Item, Unfollow
 from kefu_host.chat.hub import Hub
 from kefu_host.chat.protocol import Frame
+from kefu_host.tasks import stop_tasks
 
 log = structlog.get_logger("kefu_host.cluster")
 #: Publications kept while Redis is slow or away; older ones are dropped (sessions repair from the database).
@@ -105,11 +106,7 @@ class RedisBroker:
                        loop.create_task(self._subscriber(), name="kefu-redis-subscriber")]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(*self._tasks)  # both await redis-py, which can swallow a cancellation on Python 3.11
 
     async def _publisher(self) -> None:
         client: Any = None

@@ -80,6 +80,7 @@ async def chat_ctx(app: web.Application) -> AsyncIterator[None]:
     app[CHAT] = ChatRuntime(config, hub, service, presence, auth, ActionRegistry(app[HOOKS]), app[TRACING])
     yield
     await auth.stop()
+    await service.board.stop()
     await presence.stop()
     await broker.stop()
 

@@ -200,6 +200,7 @@ async def _clean_up(runner: web.AppRunner, started: float, timeout: float) -> No
     """``runner.cleanup()`` in what is left of ``timeout`` seconds since ``started``."""
     remaining = max(timeout - (time.monotonic() - started), 0.1)
     try:
-        await asyncio.wait_for(runner.cleanup(), remaining)
+        async with asyncio.timeout(remaining):
+            await runner.cleanup()
     except TimeoutError:
         log.error("shutdown timed out; exiting with work unfinished", timeout_s=timeout)

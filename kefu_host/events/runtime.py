@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ from kefu_host.events.types import EventType
 from kefu_host.events.validation import Validators
 from kefu_host.hookcall import Hooks
 from kefu_host.keys import CHAT, CONFIG, EVENTS, HOOKS, METRICS, STORE
+from kefu_host.tasks import stop_tasks
 
 log = structlog.get_logger("kefu_host.events")
 
@@ -55,7 +55,4 @@ async def events_ctx(app: web.Application) -> AsyncIterator[None]:
         consumer = RedisStreamSource(config.events.redis, ingestor)
         consumer_task = asyncio.create_task(consumer.run(), name="kefu-redis-events")
     yield
-    if consumer_task is not None:
-        consumer_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await consumer_task
+    await stop_tasks(consumer_task)

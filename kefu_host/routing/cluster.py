@@ -33,6 +33,7 @@ from kefu_host.rules.reloader import ReloadOutcome
 from kefu_host.rules.schema import Catalogue
 from kefu_host.store import Store, StoreUnavailable
 from kefu_host.store.models import utcnow
+from kefu_host.tasks import wait_event
 
 log = structlog.get_logger("kefu_host.rules")
 
@@ -263,10 +264,7 @@ class ClusterReloader(RulesReloader):
     async def _follow_loop(self) -> None:
         failing = False
         while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.check_interval)
-            except TimeoutError:
-                pass
+            await wait_event(self._wake, self.check_interval)
             self._wake.clear()
             trigger, self._woken_by = self._woken_by, "check"
             try:

@@ -49,6 +49,7 @@ async def listen(dsn: str, channel: str, on_notify: Callable[[str], None], on_co
         finally:
             if conn is not None:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(conn.close(), 2)
+                    async with asyncio.timeout(2):
+                        await conn.close()
         await asyncio.sleep(delay)
         delay = min(delay * 2, _MAX_DELAY)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from kefu_host.routing.cluster import ClusterReloader, default_node_id
 from kefu_host.routing.notify import asyncpg_dsn
 from kefu_host.routing.staffing import report_unstaffed
 from kefu_host.rules import RuleError, RuleSet, RuleSetHolder, RulesReloader
+from kefu_host.tasks import stop_tasks
 
 log = structlog.get_logger("kefu_host.rules")
 
@@ -77,11 +77,7 @@ async def rules_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     app[SIGHUP].discard(on_sighup)
     reloader.on_swap = None
-    for task in (watcher, *reports):
-        task.cancel()
-    for task in (watcher, *reports):
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await stop_tasks(watcher, *reports)
     await reloader.leave()
 
 

@@ -45,6 +45,7 @@ from kefu_host.store.batches import (
     classify,
     sqlite_batch,
 )
+from kefu_host.tasks import stop_tasks
 from kefu_host.tracing import TRACING_OFF, Tracing
 
 __all__ = ["CHAT", "EVENTS", "AfterCommit", "BatchKind", "Conflict", "GroupWriter", "SqliteBatchKind", "StoreBusy",
@@ -238,9 +239,7 @@ class _Worker:
             self.drained = self.loop.create_future()
             self.wake()
             await self.drained
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
+        await stop_tasks(self.task)
         await self._drop_connection()
 
     def wake(self) -> None:

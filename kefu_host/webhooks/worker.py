@@ -26,6 +26,7 @@ from kefu_host.config import WebhooksConfig
 from kefu_host.metrics import MetricsOff
 from kefu_host.store import Store
 from kefu_host.store.models import utcnow
+from kefu_host.tasks import stop_tasks
 from kefu_host.tracing import TRACING_OFF, Tracing
 from kefu_host.tracing.http import client_trace_configs
 from kefu_host.webhooks import repo
@@ -90,14 +91,9 @@ class DeliveryWorker:
 
     async def stop(self) -> None:
         """Stop polling, cancel sends in flight and give their claims back so they go out first after a restart."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_tasks(self._task)
         in_flight = list(self._in_flight.values())
-        for task, _ in in_flight:
-            task.cancel()
-        await asyncio.gather(*(task for task, _ in in_flight), return_exceptions=True)
+        await stop_tasks(*(task for task, _ in in_flight))
         interrupted = [c for task, c in in_flight if task.cancelled()]
         if interrupted:
             try:

@@ -9,12 +9,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from kefu_host.chat.tokens import identity_hash
-from kefu_host.keys import STORE
+from kefu_host.keys import CHAT, STORE
 from tests.chat.test_visitor_ws import decisions
-from tests.store.locks import holding_writes, until
+from tests.store.locks import holding_writes, lock_waiters, until
 
 
 def waiting(frame: dict[str, Any], team: str) -> list[dict[str, Any]]:
@@ -199,3 +200,27 @@ async def test_unread_counts_survive_a_restart(start_host: Callable[..., Any], d
     again = await host.agent(token)
     [view] = again.frames[0]["conversations"]
     assert (view["id"], view["unread"]) == (cid, 1)  # "four", as before the restart
+
+
+@pytest.mark.redis
+async def test_a_node_stopping_while_it_reads_a_queue_leaves_no_connection_behind(
+    start_host: Callable[..., Any], pg_url: str, redis_url: str
+) -> None:
+    """With several nodes a queue change is read from the store in the background. Stopping the node ends that
+    read before the store closes: left running, its connection stayed in a transaction, and whatever next needed
+    the tables' locks (a migration, a schema reset) waited for it for ever."""
+    host = await start_host(db_url=pg_url, environ={"KEFU_CLUSTER__REDIS_URL": redis_url})
+    gate = await asyncpg.connect(pg_url.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        async with gate.transaction():
+            await gate.execute("LOCK TABLE conversations IN ACCESS EXCLUSIVE MODE")
+            host.app[CHAT].service.board.announce("support")
+            async with asyncio.timeout(20):
+                while await lock_waiters(pg_url) == 0:  # the queue read waits for the table
+                    await asyncio.sleep(0.01)
+            await host.client.close()
+            async with asyncio.timeout(20):
+                while await lock_waiters(pg_url):  # and is gone with the node, lock or no lock
+                    await asyncio.sleep(0.01)
+    finally:
+        await gate.close()

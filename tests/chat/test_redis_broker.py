@@ -118,3 +118,20 @@ def test_redis_replies_are_parsed_by_hiredis() -> None:
     from redis.utils import HIREDIS_AVAILABLE
 
     assert HIREDIS_AVAILABLE
+
+
+@pytest.mark.redis
+async def test_a_broker_stopped_at_any_point_of_its_start_up_stops(redis_url: str) -> None:
+    """redis-py awaits through Python 3.11's ``asyncio.wait_for``, which can swallow a cancellation: a subscriber
+    cancelled while it connects and subscribes then carried on, and a host stopping in that instant never did."""
+    for steps in range(40):
+        broker = RedisBroker(redis_url, f"n{steps}")
+        hub = Hub(broker)
+        hub.subscribe("c:1", Listener())
+        await broker.start()
+        hub.publish("c:1", Follow(1, 0))
+        for _ in range(steps):  # let the publisher and the subscriber get that far into talking to Redis
+            await asyncio.sleep(0)
+        stopping = asyncio.create_task(broker.stop())
+        done, _ = await asyncio.wait([stopping], timeout=10)
+        assert done, f"stopped {steps} steps into its start-up, the broker still runs {broker._tasks}"
