@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import structlog
 
@@ -19,6 +20,8 @@ log = structlog.get_logger("kefu_host.tasks")
 
 #: How long a cancelled task may run on before it is cancelled again.
 RECANCEL_SECONDS = 0.2
+
+T = TypeVar("T")
 
 
 async def stop_tasks(*tasks: asyncio.Task[Any] | None) -> None:
@@ -46,3 +49,24 @@ async def wait_event(event: asyncio.Event, timeout: float) -> bool:
         async with asyncio.timeout(timeout):
             await event.wait()
     return event.is_set()
+
+
+class Unfinished:
+    """Work that must finish even when the one waiting for it is cancelled (aiohttp cancels a socket's handler when
+    the peer goes away), and that shutting down waits for before closing what the work needs."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+    async def shielded(self, work: Awaitable[T]) -> T:
+        """Await ``work``; a cancellation of the caller leaves it running, tracked here."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return await asyncio.shield(task)
+
+    async def finish(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for the work in flight, then stop what is left."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+        await stop_tasks(*self._tasks)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from structlog.testing import capture_logs
 
-from kefu_host.tasks import stop_tasks, wait_event
+from kefu_host.tasks import Unfinished, stop_tasks, wait_event
 
 
 async def test_a_task_that_swallows_its_cancellation_is_cancelled_again_until_it_ends() -> None:
@@ -79,3 +79,34 @@ async def test_wait_event_says_whether_the_event_came_in_time() -> None:
     assert await wait_event(event, 0.01) is False
     asyncio.get_running_loop().call_soon(event.set)
     assert await wait_event(event, 30) is True
+
+
+async def test_shielded_work_outlives_its_cancelled_caller_and_finish_waits_for_it() -> None:
+    unfinished, release, finished = Unfinished(), asyncio.Event(), []
+
+    async def remove_presence_row() -> str:
+        await release.wait()
+        finished.append("row removed")
+        return "removed"
+
+    handler = asyncio.create_task(unfinished.shielded(remove_presence_row()))
+    await asyncio.sleep(0)  # the handler is waiting for the work
+    handler.cancel()  # the peer went away
+    with pytest.raises(asyncio.CancelledError):
+        await handler
+    assert finished == []
+    finishing = asyncio.create_task(unfinished.finish(timeout=30))
+    await asyncio.sleep(0)
+    assert not finishing.done()  # shutting down waits for the row
+    release.set()
+    await finishing
+    assert finished == ["row removed"]
+
+
+async def test_finish_stops_work_still_running_after_its_timeout() -> None:
+    unfinished = Unfinished()
+    handler = asyncio.create_task(unfinished.shielded(asyncio.Event().wait()))
+    await asyncio.sleep(0)
+    handler.cancel()
+    await unfinished.finish(timeout=0.01)
+    assert unfinished._tasks == set()

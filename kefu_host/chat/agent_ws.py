@@ -87,7 +87,7 @@ async def agent_socket(request: web.Request) -> web.StreamResponse:
         finally:
             # shielded: aiohttp cancels the handler when the peer goes away, and a cluster node must still remove
             # the socket's session row (else the agent looks present until the row expires)
-            await asyncio.shield(chat.presence.disconnected(record.id, session))
+            await chat.unfinished.shielded(chat.presence.disconnected(record.id, session))
     finally:
         chat.auth.agents.discard(watched)
         await session.close()

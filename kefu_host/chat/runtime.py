@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -24,6 +24,7 @@ from kefu_host.config import Config
 from kefu_host.keys import CHAT, CLOCK, CONFIG, HOOKS, METRICS, OUTBOX, RULES, STORE, TRACING
 from kefu_host.routing.cluster import default_node_id
 from kefu_host.routing.router import RulesRouter
+from kefu_host.tasks import Unfinished
 from kefu_host.tracing import TRACING_OFF, Tracing
 
 
@@ -37,6 +38,8 @@ class ChatRuntime:
     actions: ActionRegistry
     #: spans for the frames the sockets handle
     tracing: Tracing = TRACING_OFF
+    #: what closed sockets still have to do (their presence rows), awaited before the chat stops
+    unfinished: Unfinished = field(default_factory=Unfinished)
 
     async def fetch_frames(self, conversation_id: int, after_seq: int) -> Sequence[Frame]:
         """Stored messages after ``after_seq`` as frames, for resuming sockets; raises when it cannot serve them."""
@@ -79,6 +82,7 @@ async def chat_ctx(app: web.Application) -> AsyncIterator[None]:
     await auth.start()
     app[CHAT] = ChatRuntime(config, hub, service, presence, auth, ActionRegistry(app[HOOKS]), app[TRACING])
     yield
+    await app[CHAT].unfinished.finish(timeout=10.0)
     await auth.stop()
     await service.board.stop()
     await presence.stop()

@@ -9,6 +9,7 @@ from kefu_host.chat.broker import Follow, Item, Unfollow, conversation_of, conve
 from kefu_host.chat.connection import Connection
 from kefu_host.chat.hub import Hub
 from kefu_host.chat.protocol import Frame
+from kefu_host.tasks import stop_tasks
 
 
 class Session:
@@ -107,9 +108,12 @@ class Session:
         return [cid for t in self.topics if (cid := conversation_of(t)) is not None]
 
     async def close(self) -> None:
-        for task in list(self.tasks):
+        tasks = list(self.tasks)
+        for task in tasks:
             task.cancel()
         for topic in self.topics:
             self.hub.unsubscribe(topic, self)
         self.topics.clear()
+        # a catch-up or an action may be inside a read of the store: it ends (its connection given back) first
+        await stop_tasks(*tasks, *self.tasks)
         await self.conn.aclose()
