@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
-from structlog.testing import capture_logs
 
+from kefu_host import tasks
 from kefu_host.tasks import Unfinished, stop_tasks, wait_event
 
 
-async def test_a_task_that_swallows_its_cancellation_is_cancelled_again_until_it_ends() -> None:
+class Lines(list[dict[str, Any]]):
+    """What the module logged, whatever structlog's configuration (which the host caches on first use)."""
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self.append({"event": event, "log_level": "warning", **fields})
+
+    def error(self, event: str, **fields: Any) -> None:
+        self.append({"event": event, "log_level": "error", **fields})
+
+
+@pytest.fixture
+def logs(monkeypatch: pytest.MonkeyPatch) -> Lines:
+    lines = Lines()
+    monkeypatch.setattr(tasks, "log", lines)
+    return lines
+
+
+async def test_a_task_that_swallows_its_cancellation_is_cancelled_again_until_it_ends(logs: Lines) -> None:
     """As Python 3.11's ``asyncio.wait_for`` does when the cancel comes as its inner call completes (gh-86296):
     the loop carries on. Cancelled once and awaited, such a task would keep a shutdown waiting forever."""
     swallowed = 0
@@ -29,22 +47,20 @@ async def test_a_task_that_swallows_its_cancellation_is_cancelled_again_until_it
 
     task = asyncio.create_task(loop_that_swallows_once(), name="swallower")
     await waiting.wait()
-    with capture_logs() as logs:
-        async with asyncio.timeout(10):
-            await stop_tasks(task)
+    async with asyncio.timeout(10):
+        await stop_tasks(task)
     assert task.cancelled() and swallowed == 1
     assert [entry["task"] for entry in logs if "cancelling it again" in entry["event"]] == ["swallower"]
 
 
-async def test_a_task_that_failed_is_logged_and_the_others_are_still_stopped() -> None:
+async def test_a_task_that_failed_is_logged_and_the_others_are_still_stopped(logs: Lines) -> None:
     async def fail() -> None:
         raise RuntimeError("lost the database")
 
     failed = asyncio.create_task(fail(), name="failing")
     forever = asyncio.create_task(asyncio.Event().wait(), name="forever")
     await asyncio.sleep(0)  # the failing task has run
-    with capture_logs() as logs:
-        await stop_tasks(failed, None, forever)
+    await stop_tasks(failed, None, forever)
     assert forever.cancelled()
     [entry] = [entry for entry in logs if entry["log_level"] == "error"]
     assert entry["task"] == "failing" and isinstance(entry["exc_info"], RuntimeError)

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +18,7 @@ from kefu_host.chat.passwords import verify_password
 from kefu_host.chat.setup import setup_link
 from kefu_host.keys import CHAT, STORE
 from kefu_host.store.models import SetupToken
+from kefu_host.testing.process import HostProcess
 from tests.chat.conftest import Host
 
 TEAMS = ["support", "vip", "risk-control", "backup", "en-desk"]
@@ -132,29 +129,21 @@ def test_the_setup_link_carries_the_token_in_the_fragment() -> None:
 
 @pytest.fixture
 def served(write_config: Callable[..., Path]) -> Iterator[Callable[[], tuple[int, list[dict[str, Any]]]]]:
-    procs: list[subprocess.Popen[str]] = []
+    hosts: list[HostProcess] = []
 
     def start() -> tuple[int, list[dict[str, Any]]]:
-        """``kefu-host`` on a fresh database; its port and its log lines up to the setup line."""
+        """``kefu-host`` on a fresh database; its port and its log lines up to the setup line (the rest of its log
+        is read on by a thread: a pipe nobody reads fills, and the host then blocks in its next write)."""
         port = unused_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kefu_host", "--config", str(write_config()), "--port", str(port)],
-            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        procs.append(proc)
-        assert proc.stderr is not None
-        lines: list[dict[str, Any]] = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and (line := proc.stderr.readline()):
-            lines.append(json.loads(line))
-            if "url" in lines[-1] and "setup" in lines[-1]["url"]:
-                return port, lines
-        raise AssertionError(f"no setup line (exit code {proc.poll()}): {lines}")
+        host = HostProcess(write_config(), ["--port", str(port)])
+        hosts.append(host)
+        setup = host.log.wait(lambda r: "url" in r and "setup" in str(r["url"]), 60)
+        lines = list(host.log.records)
+        return port, lines[: lines.index(setup) + 1]
 
     yield start
-    for proc in procs:
-        proc.kill()
-        proc.wait()
+    for host in hosts:
+        host.kill()
 
 
 async def test_a_fresh_host_logs_one_line_with_the_setup_url_that_works(

@@ -4,11 +4,6 @@ the agent's cookie."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +20,7 @@ from kefu_host.chat.accounts import set_agent
 from kefu_host.chat.passwords import hash_password
 from kefu_host.keys import STORE
 from kefu_host.store.models import LoginSession, utcnow
+from kefu_host.testing.process import HostProcess
 from tests.web.conftest import Watch, WebHost, screenshot_path
 from tests.web.pages import Console
 
@@ -33,30 +29,21 @@ PASSWORD = "Li Lei's long password"
 
 @pytest.fixture
 def kefu_host_process(write_config: Callable[..., Path]) -> Iterator[Callable[[], tuple[int, str]]]:
-    """``kefu-host`` as an operator starts it, on a fresh database: its port and the setup URL from its log."""
-    procs: list[subprocess.Popen[str]] = []
+    """``kefu-host`` as an operator starts it, on a fresh database: its port and the setup URL from its log (read
+    on to the end by a thread: a log nobody reads fills its pipe, and the host then blocks in its next write)."""
+    hosts: list[HostProcess] = []
 
     def start() -> tuple[int, str]:
         port = unused_port()
-        config = write_config("\n[web]\ndemo = true\n")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kefu_host", "--config", str(config), "--port", str(port)],
-            stderr=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "KEFU_SERVER__ALLOWED_ORIGINS": f"http://127.0.0.1:{port}"},
-        )
-        procs.append(proc)
-        assert proc.stderr is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and (line := proc.stderr.readline()):
-            record = json.loads(line)
-            if record["event"] == "no agents yet: open this URL to create the first admin agent":
-                return port, str(record["url"])
-        raise AssertionError(f"the host logged no setup URL (exit code {proc.poll()})")
+        host = HostProcess(write_config("\n[web]\ndemo = true\n"), ["--port", str(port)],
+                           env={"KEFU_SERVER__ALLOWED_ORIGINS": f"http://127.0.0.1:{port}"})
+        hosts.append(host)
+        record = host.log.wait("no agents yet: open this URL to create the first admin agent", 60)
+        return port, str(record["url"])
 
     yield start
-    for proc in procs:
-        proc.kill()
-        proc.wait()
+    for host in hosts:
+        host.kill()
 
 
 async def test_from_the_logged_setup_url_to_the_console_then_out_and_in_again_with_the_password(
